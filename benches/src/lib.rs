@@ -1,0 +1,1 @@
+//! Load-path benchmarks live in benches/.

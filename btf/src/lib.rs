@@ -1,0 +1,1 @@
+//! bpfload-btf

@@ -1,0 +1,1 @@
+//! bpfload: pure-Rust BPF object loading.
