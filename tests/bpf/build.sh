@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Rebuild every BPF fixture object (tests/bpf/*.bpf.c -> *.bpf.o) with clang.
+#
+# Needs Debian's `clang` and `libbpf-dev` (for <bpf/bpf_helpers.h>); no generated
+# vmlinux.h. Objects are committed, so tests never need clang; CI runs this with
+# `--check` to prove the committed objects are what the sources produce.
+#
+#   bash tests/bpf/build.sh           rebuild in place
+#   bash tests/bpf/build.sh --check   rebuild into a temp dir, fail if any object differs
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CLANG=${CLANG:-clang}
+arch_inc=/usr/include/$(uname -m)-linux-gnu
+
+check=0
+[ "${1:-}" = "--check" ] && check=1
+
+out=$here
+if [ $check = 1 ]; then
+	out=$(mktemp -d)
+	trap 'rm -rf "$out"' EXIT
+fi
+
+status=0
+for src in "$here"/*.bpf.c; do
+	name=$(basename "$src" .c)
+	# -fdebug-prefix-map keeps the build directory out of the DWARF, so the
+	# objects are reproducible from any checkout path.
+	"$CLANG" -O2 -g -target bpf -D__TARGET_ARCH_x86 \
+		-I"$arch_inc" -I"$here" \
+		-fdebug-prefix-map="$here"=. -fdebug-compilation-dir=. \
+		-c "$src" -o "$out/$name.o"
+	if [ $check = 1 ] && ! cmp -s "$out/$name.o" "$here/$name.o"; then
+		echo "STALE: tests/bpf/$name.o differs from what $name.c builds to (run: bash tests/bpf/build.sh)" >&2
+		status=1
+	fi
+done
+if [ $check = 1 ] && [ $status = 0 ]; then
+	echo "fixtures: every tests/bpf/*.bpf.o matches its source"
+fi
+exit $status
