@@ -77,11 +77,4 @@ int on_nanosleep(void *ctx)
 	return 0;
 }
 
-/* Not autoloaded: `SEC("?...")`. */
-SEC("?socket")
-int optional_filter(struct __sk_buff *skb)
-{
-	return 0;
-}
-
 char LICENSE[] SEC("license") = "GPL";
