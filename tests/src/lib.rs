@@ -240,3 +240,135 @@ mod tests {
         assert!(n >= 1);
     }
 }
+
+/// libbpf's result for one corpus program, from the table in `corpus/README.md`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedProgram {
+    pub name: String,
+    pub section: String,
+    /// `None` when libbpf loaded it, else the errno it failed with.
+    pub errno: Option<i32>,
+}
+
+/// One row of the table in `corpus/README.md`: what libbpf 1.7 did with an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedObject {
+    /// Path relative to the corpus directory, e.g. `cilium-ebpf/testdata/kconfig-el.elf`.
+    pub path: String,
+    /// `None` when libbpf opened it, else (errno, message).
+    pub open_error: Option<(i32, String)>,
+    pub programs: Vec<ExpectedProgram>,
+}
+
+/// Parses the libbpf results table of `corpus/README.md`. Rows name objects relative to
+/// `cilium-ebpf/`; the returned paths are relative to the corpus directory.
+pub fn corpus_expectations(corpus: &Path) -> Result<Vec<ExpectedObject>, String> {
+    let text = std::fs::read_to_string(corpus.join("README.md"))
+        .map_err(|e| format!("reading corpus README: {e}"))?;
+    let mut rows = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix('|') else {
+            continue;
+        };
+        let cells: Vec<&str> = rest.split('|').map(str::trim).collect();
+        if cells.len() < 3 || !cells[0].ends_with(".elf") {
+            continue;
+        }
+        let open_error = if cells[1] == "ok" {
+            None
+        } else {
+            let (errno, msg) = parse_errno_prefix(cells[1])
+                .ok_or_else(|| format!("corpus README: bad open cell {:?}", cells[1]))?;
+            Some((errno, msg.to_string()))
+        };
+        let mut programs = Vec::new();
+        for entry in cells[2].split(';').map(str::trim).filter(|e| !e.is_empty()) {
+            programs.push(parse_program_cell(entry).ok_or_else(|| {
+                format!(
+                    "corpus README: bad program entry {entry:?} for {}",
+                    cells[0]
+                )
+            })?);
+        }
+        rows.push(ExpectedObject {
+            path: format!("cilium-ebpf/{}", cells[0]),
+            open_error,
+            programs,
+        });
+    }
+    if rows.is_empty() {
+        return Err("corpus README: no result rows found".into());
+    }
+    Ok(rows)
+}
+
+/// "`name` (section): ok" or "`name` (section): EINVAL (22)".
+fn parse_program_cell(entry: &str) -> Option<ExpectedProgram> {
+    let rest = entry.strip_prefix('`')?;
+    let (name, rest) = rest.split_once('`')?;
+    let rest = rest.trim_start().strip_prefix('(')?;
+    let (section, rest) = rest.split_once("):")?;
+    let result = rest.trim();
+    let errno = if result == "ok" {
+        None
+    } else {
+        Some(parse_errno_prefix(result)?.0)
+    };
+    Some(ExpectedProgram {
+        name: name.to_string(),
+        section: section.to_string(),
+        errno,
+    })
+}
+
+/// "EINVAL (22)..." -> (22, rest after the closing parenthesis, without a leading ':').
+fn parse_errno_prefix(s: &str) -> Option<(i32, &str)> {
+    let open = s.find('(')?;
+    let close = open + s[open..].find(')')?;
+    let errno = s[open + 1..close].parse().ok()?;
+    let msg = s[close + 1..].trim_start_matches(':').trim();
+    Some((errno, msg))
+}
+
+#[cfg(test)]
+mod corpus_table_tests {
+    use super::*;
+
+    #[test]
+    fn parses_program_cells() {
+        let p = parse_program_cell("`tail_1` (socket/tail): EINVAL (22)").unwrap();
+        assert_eq!(p.name, "tail_1");
+        assert_eq!(p.section, "socket/tail");
+        assert_eq!(p.errno, Some(22));
+        let p = parse_program_cell("`filter` (xdp): ok").unwrap();
+        assert_eq!(p.errno, None);
+        assert!(parse_program_cell("filter (xdp): ok").is_none());
+    }
+
+    #[test]
+    fn parses_the_real_table_when_present() {
+        let Some(dir) = corpus_dir() else {
+            skip_or_panic("corpus table parse", "../shared/corpus is absent");
+            return;
+        };
+        let rows = corpus_expectations(&dir).unwrap();
+        let kconfig = rows
+            .iter()
+            .find(|r| r.path.ends_with("testdata/kconfig-el.elf"))
+            .unwrap();
+        assert_eq!(kconfig.open_error, None);
+        assert_eq!(kconfig.programs.len(), 1);
+        let legacy = rows
+            .iter()
+            .find(|r| r.path.ends_with("testdata/invalid_map-el.elf"))
+            .unwrap();
+        assert_eq!(legacy.open_error.as_ref().unwrap().0, 95);
+        for r in &rows {
+            assert!(
+                dir.join(&r.path).is_file(),
+                "table names a missing object {}",
+                r.path
+            );
+        }
+    }
+}
