@@ -1,1 +1,28 @@
-//! bpfload-btf
+//! bpfload-btf: zero-copy BTF and BTF.ext parsing, the kernel's BTF shared process-wide, an owned
+//! model for the object's own BTF (fix-ups, sanitization, encoding) and a builder for small BTF.
+//!
+//! This crate makes no bpf(2) calls; kernel feature answers come in through callbacks.
+//!
+//! Start points:
+//! - [`Btf::parse`] / [`Btf::parse_split`]: a borrowed, lazily decoded view; [`Btf::type_by_id`]
+//!   gives a [`Type`] view, [`Btf::name`]/[`Btf::str_at`] give names.
+//! - [`BtfData`]: the same, owning its bytes, for sharing behind an `Arc`.
+//! - [`kernel::vmlinux`]: the running kernel's BTF, memory-mapped and parsed once per process.
+//! - [`Btf::find_by_name_kind`] / [`Btf::candidates`]: name lookups through a lazily built index.
+
+mod btf;
+mod data;
+mod error;
+mod index;
+pub mod kernel;
+pub mod raw;
+pub mod types;
+
+pub use btf::Btf;
+pub use data::BtfData;
+pub use error::BtfError;
+pub use index::essential_name;
+pub use raw::{Endian, FuncLinkage, Kind, VarLinkage};
+pub use types::{
+    Array, Composite, DataSec, Enum, EnumValue, FuncProto, Int, Member, Param, Type, VarSecInfo,
+};

@@ -1,0 +1,637 @@
+//! [`Btf`]: a zero-copy, lazily decoded view of one BTF blob (optionally split on a base).
+
+use std::ffi::CStr;
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
+
+use crate::error::BtfError;
+use crate::index::NameIndex;
+use crate::raw::{
+    info_kflag, info_kind, info_vlen, Endian, FuncLinkage, Header, Kind, VarLinkage, BTF_MAGIC,
+    BTF_VERSION, HEADER_LEN, MAX_NAME_OFFSET, MAX_RESOLVE_DEPTH, MAX_TYPE_ID, TYPE_HEADER_LEN,
+};
+use crate::types::{Array, Composite, DataSec, Enum, FuncProto, Int, Type};
+
+/// Everything [`Btf::parse`] computes about a blob, independent of the borrow of its bytes, so an
+/// owner of the bytes (see [`BtfData`](crate::BtfData)) can keep it and hand out views cheaply.
+#[derive(Debug)]
+pub(crate) struct Layout {
+    pub(crate) header: Header,
+    /// Byte range of the type section in the blob.
+    pub(crate) types: Range<usize>,
+    /// Byte range of the string section in the blob.
+    pub(crate) strs: Range<usize>,
+    /// Offset of each own type inside the type section; entry `i` is type `start_id + i`.
+    pub(crate) offsets: Vec<u32>,
+    /// First own type id: 1 for base BTF, the base's type count for split BTF.
+    pub(crate) start_id: u32,
+    /// String offsets below this belong to the base.
+    pub(crate) start_str_off: u32,
+    /// Name index over the own types, built on first use.
+    pub(crate) index: OnceLock<NameIndex>,
+}
+
+/// A parsed BTF blob borrowed from `'a` bytes.
+///
+/// Parsing checks the header and records where each type starts (one pass, bounds-checked);
+/// types are decoded only when asked for. Cloning is cheap (a slice, an `Arc` and, for split
+/// BTF, the base's view), and the name index built through any clone is shared by all of them.
+///
+/// Type ids are global: for split BTF, ids below [`start_id`](Self::start_id) and string offsets
+/// below the base's string size resolve in the base, as in the kernel and libbpf.
+#[derive(Clone, Debug)]
+pub struct Btf<'a> {
+    data: &'a [u8],
+    layout: Arc<Layout>,
+    base: Option<Box<Btf<'a>>>,
+}
+
+pub(crate) fn parse_header(data: &[u8]) -> Result<Header, BtfError> {
+    if data.len() < HEADER_LEN {
+        return Err(BtfError::ShortHeader {
+            len: data.len(),
+            need: HEADER_LEN,
+        });
+    }
+    let le = Endian::Little.u16_at(data, 0).unwrap_or(0);
+    let endian = if le == BTF_MAGIC {
+        Endian::Little
+    } else if le.swap_bytes() == BTF_MAGIC {
+        Endian::Big
+    } else {
+        return Err(BtfError::BadMagic { magic: le });
+    };
+    let w = |off| endian.u32_in(data, off);
+    let h = Header {
+        magic: BTF_MAGIC,
+        version: data[2],
+        flags: data[3],
+        hdr_len: w(4),
+        type_off: w(8),
+        type_len: w(12),
+        str_off: w(16),
+        str_len: w(20),
+        endian,
+    };
+    if h.version != BTF_VERSION {
+        return Err(BtfError::BadVersion { version: h.version });
+    }
+    if (h.hdr_len as usize) < HEADER_LEN || h.hdr_len as usize > data.len() {
+        return Err(BtfError::BadHeader {
+            reason: format!(
+                "hdr_len {} not within [{HEADER_LEN}, {}]",
+                h.hdr_len,
+                data.len()
+            ),
+        });
+    }
+    if h.type_off % 4 != 0 {
+        return Err(BtfError::BadHeader {
+            reason: format!("type section offset {} is not 4-byte aligned", h.type_off),
+        });
+    }
+    let meta_left = (data.len() - h.hdr_len as usize) as u64;
+    for (section, off, len) in [
+        ("type", h.type_off, h.type_len),
+        ("string", h.str_off, h.str_len),
+    ] {
+        if off as u64 + len as u64 > meta_left {
+            return Err(BtfError::SectionOutOfBounds {
+                section,
+                start: h.hdr_len as u64 + off as u64,
+                len: len as u64,
+                data_len: data.len(),
+            });
+        }
+    }
+    // libbpf requires the types to come before the strings.
+    if h.type_off as u64 + h.type_len as u64 > h.str_off as u64 {
+        return Err(BtfError::BadHeader {
+            reason: format!(
+                "type data at {}+{} overlaps or follows string data at {}+{}",
+                h.type_off, h.type_len, h.str_off, h.str_len
+            ),
+        });
+    }
+    Ok(h)
+}
+
+/// One pass over the type section: the offset of every type, with each record bounds-checked.
+fn scan_types(types: &[u8], endian: Endian, start_id: u32) -> Result<Vec<u32>, BtfError> {
+    // The smallest record is 12 bytes, so this capacity is bounded by the input size.
+    let mut offsets = Vec::with_capacity(types.len() / TYPE_HEADER_LEN);
+    let mut off = 0usize;
+    let max_own = MAX_TYPE_ID.saturating_sub(start_id) as usize + 1;
+    while off < types.len() {
+        let id = start_id + offsets.len() as u32;
+        let left = types.len() - off;
+        if left < TYPE_HEADER_LEN {
+            return Err(BtfError::TypeTruncated {
+                id,
+                offset: off,
+                needed: TYPE_HEADER_LEN,
+                available: left,
+            });
+        }
+        if offsets.len() >= max_own {
+            return Err(BtfError::TooManyTypes { max: MAX_TYPE_ID });
+        }
+        let info = endian.u32_in(types, off + 4);
+        let kind = match Kind::from_u32(info_kind(info)) {
+            Some(k) if k != Kind::Void => k,
+            _ => {
+                return Err(BtfError::UnknownKind {
+                    id,
+                    offset: off,
+                    kind: info_kind(info),
+                })
+            }
+        };
+        let needed = TYPE_HEADER_LEN + kind.extra_len(info_vlen(info));
+        if left < needed {
+            return Err(BtfError::TypeTruncated {
+                id,
+                offset: off,
+                needed,
+                available: left,
+            });
+        }
+        offsets.push(off as u32);
+        off += needed;
+    }
+    Ok(offsets)
+}
+
+impl<'a> Btf<'a> {
+    /// Parses base BTF (as found in `.BTF` or `/sys/kernel/btf/vmlinux`), in either byte order.
+    pub fn parse(data: &'a [u8]) -> Result<Btf<'a>, BtfError> {
+        let layout = Layout::new(data, None)?;
+        Ok(Btf {
+            data,
+            layout: Arc::new(layout),
+            base: None,
+        })
+    }
+
+    /// Parses split BTF (as in `/sys/kernel/btf/<module>`) on top of `base`: its ids continue after
+    /// the base's and its string offsets continue after the base's strings.
+    pub fn parse_split(data: &'a [u8], base: &Btf<'a>) -> Result<Btf<'a>, BtfError> {
+        let layout = Layout::new(data, Some(base))?;
+        Ok(Btf {
+            data,
+            layout: Arc::new(layout),
+            base: Some(Box::new(base.clone())),
+        })
+    }
+
+    pub(crate) fn from_parts(
+        data: &'a [u8],
+        layout: Arc<Layout>,
+        base: Option<Box<Btf<'a>>>,
+    ) -> Self {
+        Btf { data, layout, base }
+    }
+
+    pub(crate) fn layout(&self) -> &Arc<Layout> {
+        &self.layout
+    }
+
+    /// The whole blob this view reads from.
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// The decoded header.
+    pub fn header(&self) -> &Header {
+        &self.layout.header
+    }
+
+    /// Byte order of the blob.
+    pub fn endian(&self) -> Endian {
+        self.layout.header.endian
+    }
+
+    /// The base this split BTF sits on, if any.
+    pub fn base(&self) -> Option<&Btf<'a>> {
+        self.base.as_deref()
+    }
+
+    /// Number of type ids, including void (id 0) and, for split BTF, all base types
+    /// (libbpf's `btf__type_cnt`). Valid ids are `0..len()`.
+    pub fn len(&self) -> u32 {
+        self.layout.start_id + self.layout.offsets.len() as u32
+    }
+
+    /// Always false: void exists in every BTF.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// First id defined by this blob (1 for base BTF).
+    pub fn start_id(&self) -> u32 {
+        self.layout.start_id
+    }
+
+    /// Ids of the types this blob defines (excludes void and base types).
+    pub fn own_ids(&self) -> Range<u32> {
+        self.layout.start_id..self.len()
+    }
+
+    /// All valid non-void ids, base types first.
+    pub fn ids(&self) -> Range<u32> {
+        1..self.len()
+    }
+
+    /// First string offset defined by this blob (0 for base BTF).
+    pub fn start_str_off(&self) -> u32 {
+        self.layout.start_str_off
+    }
+
+    /// This blob's raw type section.
+    pub fn type_section(&self) -> &'a [u8] {
+        &self.data[self.layout.types.clone()]
+    }
+
+    /// This blob's raw string section.
+    pub fn string_section(&self) -> &'a [u8] {
+        &self.data[self.layout.strs.clone()]
+    }
+
+    /// Total string bytes including the base's (where the next split blob's offsets start).
+    pub fn strings_end(&self) -> u32 {
+        self.layout.start_str_off + self.layout.strs.len() as u32
+    }
+
+    /// Raw bytes of one type record (12-byte header plus its extra data), in the blob's byte
+    /// order. Fails for id 0 (void has no record) and for ids out of range.
+    pub fn raw_type(&self, id: u32) -> Result<&'a [u8], BtfError> {
+        if id < self.layout.start_id {
+            return match &self.base {
+                Some(b) if id != 0 => b.raw_type(id),
+                _ => Err(BtfError::InvalidTypeId {
+                    id,
+                    count: self.len(),
+                }),
+            };
+        }
+        let idx = (id - self.layout.start_id) as usize;
+        let offs = &self.layout.offsets;
+        let Some(&start) = offs.get(idx) else {
+            return Err(BtfError::InvalidTypeId {
+                id,
+                count: self.len(),
+            });
+        };
+        let end = offs
+            .get(idx + 1)
+            .map_or(self.layout.types.len(), |&e| e as usize);
+        Ok(&self.type_section()[start as usize..end])
+    }
+
+    /// The (name_off, info, size_or_type) words of a type; (0, 0, 0) for void.
+    fn header_words(&self, id: u32) -> Result<(u32, u32, u32, Endian), BtfError> {
+        if id == 0 {
+            return Ok((0, 0, 0, self.endian()));
+        }
+        let (rec, e) = self.raw_type_with_endian(id)?;
+        Ok((e.u32_in(rec, 0), e.u32_in(rec, 4), e.u32_in(rec, 8), e))
+    }
+
+    fn raw_type_with_endian(&self, id: u32) -> Result<(&'a [u8], Endian), BtfError> {
+        if id < self.layout.start_id {
+            if let Some(b) = &self.base {
+                return b.raw_type_with_endian(id);
+            }
+        }
+        Ok((self.raw_type(id)?, self.endian()))
+    }
+
+    /// The kind of type `id` (void for 0).
+    pub fn kind(&self, id: u32) -> Result<Kind, BtfError> {
+        let (_, info, _, _) = self.header_words(id)?;
+        // Validated by the scan, so the fallback is unreachable for ids that exist.
+        Ok(Kind::from_u32(info_kind(info)).unwrap_or(Kind::Void))
+    }
+
+    /// The kind_flag bit of type `id`.
+    pub fn kind_flag(&self, id: u32) -> Result<bool, BtfError> {
+        Ok(info_kflag(self.header_words(id)?.1))
+    }
+
+    /// The vlen field of type `id`.
+    pub fn vlen(&self, id: u32) -> Result<u16, BtfError> {
+        Ok(info_vlen(self.header_words(id)?.1))
+    }
+
+    /// The name offset of type `id` (0 for void and anonymous types).
+    pub fn name_off(&self, id: u32) -> Result<u32, BtfError> {
+        Ok(self.header_words(id)?.0)
+    }
+
+    /// The name of type `id` ("" for void and anonymous types).
+    pub fn name(&self, id: u32) -> Result<&'a str, BtfError> {
+        self.str_at(self.name_off(id)?)
+    }
+
+    /// The NUL-terminated string at `off` in the string section (base strings for small offsets
+    /// of split BTF), without the NUL, as raw bytes.
+    pub fn str_bytes_at(&self, off: u32) -> Result<&'a [u8], BtfError> {
+        if off < self.layout.start_str_off {
+            if let Some(b) = &self.base {
+                return b.str_bytes_at(off);
+            }
+        }
+        let rel = (off - self.layout.start_str_off) as usize;
+        let strs = self.string_section();
+        let Some(tail) = strs.get(rel..).filter(|t| !t.is_empty()) else {
+            return Err(BtfError::InvalidStringOffset {
+                offset: off,
+                end: self.strings_end(),
+            });
+        };
+        match CStr::from_bytes_until_nul(tail) {
+            Ok(c) => Ok(c.to_bytes()),
+            // The section is checked to end in NUL, so this cannot happen for parsed BTF.
+            Err(_) => Err(BtfError::UnterminatedString { offset: off }),
+        }
+    }
+
+    /// The string at `off` as UTF-8 (BTF names are C identifiers, section names or tag values).
+    pub fn str_at(&self, off: u32) -> Result<&'a str, BtfError> {
+        std::str::from_utf8(self.str_bytes_at(off)?)
+            .map_err(|_| BtfError::InvalidUtf8 { offset: off })
+    }
+
+    /// Decodes type `id` into a borrowed view.
+    pub fn type_by_id(&self, id: u32) -> Result<Type<'a>, BtfError> {
+        if id == 0 {
+            return Ok(Type::Void);
+        }
+        let (rec, e) = self.raw_type_with_endian(id)?;
+        let info = e.u32_in(rec, 4);
+        let st = e.u32_in(rec, 8);
+        let kflag = info_kflag(info);
+        let extra = &rec[TYPE_HEADER_LEN.min(rec.len())..];
+        let w = |off: usize| e.u32_in(extra, off);
+        let kind = Kind::from_u32(info_kind(info)).unwrap_or(Kind::Void);
+        Ok(match kind {
+            Kind::Void => Type::Void,
+            Kind::Int => {
+                let enc = w(0);
+                Type::Int(Int {
+                    size: st,
+                    encoding: ((enc >> 24) & 0x0f) as u8,
+                    offset: ((enc >> 16) & 0xff) as u8,
+                    bits: (enc & 0xff) as u8,
+                })
+            }
+            Kind::Ptr => Type::Ptr { target: st },
+            Kind::Array => Type::Array(Array {
+                elem: w(0),
+                index: w(4),
+                nelems: w(8),
+            }),
+            Kind::Struct | Kind::Union => {
+                let c = Composite {
+                    size: st,
+                    kind_flag: kflag,
+                    data: extra,
+                    endian: e,
+                };
+                if kind == Kind::Struct {
+                    Type::Struct(c)
+                } else {
+                    Type::Union(c)
+                }
+            }
+            Kind::Enum | Kind::Enum64 => {
+                let en = Enum {
+                    size: st,
+                    signed: kflag,
+                    is64: kind == Kind::Enum64,
+                    data: extra,
+                    endian: e,
+                };
+                if kind == Kind::Enum {
+                    Type::Enum(en)
+                } else {
+                    Type::Enum64(en)
+                }
+            }
+            Kind::Fwd => Type::Fwd { is_union: kflag },
+            Kind::Typedef => Type::Typedef { target: st },
+            Kind::Volatile => Type::Volatile { target: st },
+            Kind::Const => Type::Const { target: st },
+            Kind::Restrict => Type::Restrict { target: st },
+            Kind::Func => Type::Func {
+                proto: st,
+                linkage: FuncLinkage::from_raw(info_vlen(info)),
+            },
+            Kind::FuncProto => Type::FuncProto(FuncProto {
+                ret: st,
+                data: extra,
+                endian: e,
+            }),
+            Kind::Var => Type::Var {
+                target: st,
+                linkage: VarLinkage::from_raw(w(0)),
+            },
+            Kind::DataSec => Type::DataSec(DataSec {
+                size: st,
+                data: extra,
+                endian: e,
+            }),
+            Kind::Float => Type::Float { size: st },
+            Kind::DeclTag => Type::DeclTag {
+                target: st,
+                component_idx: w(0) as i32,
+            },
+            Kind::TypeTag => Type::TypeTag { target: st },
+        })
+    }
+
+    /// Size in bytes of type `id` after following typedefs, modifiers, VARs and tags and
+    /// multiplying out arrays (libbpf's `btf__resolve_size`; pointers are 8 bytes).
+    pub fn resolve_size(&self, id: u32) -> Result<u32, BtfError> {
+        let mut cur = id;
+        let mut nelems: u32 = 1;
+        for _ in 0..MAX_RESOLVE_DEPTH {
+            let t = self.type_by_id(cur)?;
+            let size = match t {
+                Type::Int(_)
+                | Type::Struct(_)
+                | Type::Union(_)
+                | Type::Enum(_)
+                | Type::Enum64(_)
+                | Type::DataSec(_)
+                | Type::Float { .. } => t.size().unwrap_or(0),
+                Type::Ptr { .. } => 8,
+                Type::Typedef { target }
+                | Type::Volatile { target }
+                | Type::Const { target }
+                | Type::Restrict { target }
+                | Type::Var { target, .. }
+                | Type::DeclTag { target, .. }
+                | Type::TypeTag { target } => {
+                    cur = target;
+                    continue;
+                }
+                Type::Array(a) => {
+                    nelems = nelems
+                        .checked_mul(a.nelems)
+                        .ok_or(BtfError::SizeOverflow { id })?;
+                    cur = a.elem;
+                    continue;
+                }
+                other => {
+                    return Err(BtfError::NoSize {
+                        id: cur,
+                        kind: other.kind(),
+                    })
+                }
+            };
+            return size
+                .checked_mul(nelems)
+                .ok_or(BtfError::SizeOverflow { id });
+        }
+        Err(BtfError::TooDeep {
+            id,
+            depth: MAX_RESOLVE_DEPTH,
+        })
+    }
+
+    /// Follows CONST/VOLATILE/RESTRICT/TYPE_TAG and TYPEDEF from `id` to the first other type
+    /// (libbpf's `skip_mods_and_typedefs`), with a depth limit so loops are errors.
+    pub fn skip_mods_and_typedefs(&self, id: u32) -> Result<u32, BtfError> {
+        self.skip_while(id, |t| t.is_mod() || matches!(t, Type::Typedef { .. }))
+    }
+
+    /// Follows CONST/VOLATILE/RESTRICT/TYPE_TAG only (libbpf's `skip_mods`).
+    pub fn skip_mods(&self, id: u32) -> Result<u32, BtfError> {
+        self.skip_while(id, |t| t.is_mod())
+    }
+
+    fn skip_while(&self, id: u32, skip: impl Fn(&Type<'_>) -> bool) -> Result<u32, BtfError> {
+        let mut cur = id;
+        for _ in 0..=MAX_RESOLVE_DEPTH {
+            let t = self.type_by_id(cur)?;
+            if !skip(&t) {
+                return Ok(cur);
+            }
+            cur = t.target().unwrap_or(0);
+        }
+        Err(BtfError::TooDeep {
+            id,
+            depth: MAX_RESOLVE_DEPTH,
+        })
+    }
+
+    /// The name index over this blob's own types, built on first use (shared by all clones).
+    pub(crate) fn own_index(&self) -> &NameIndex {
+        self.layout.index.get_or_init(|| NameIndex::build(self))
+    }
+
+    /// Builds the name index now (it is otherwise built by the first lookup).
+    pub fn build_index(&self) {
+        if let Some(b) = &self.base {
+            b.build_index();
+        }
+        self.own_index();
+    }
+
+    /// The lowest id whose name is exactly `name` and whose kind is `kind`, searching the base
+    /// first (libbpf's `btf__find_by_name_kind`; `"void"` or [`Kind::Void`] give 0).
+    pub fn find_by_name_kind(&self, name: &str, kind: Kind) -> Option<u32> {
+        if kind == Kind::Void || name == "void" {
+            return Some(0);
+        }
+        if let Some(id) = self
+            .base
+            .as_ref()
+            .and_then(|b| b.find_by_name_kind(name, kind))
+        {
+            return Some(id);
+        }
+        self.own_index().find_exact(self, name.as_bytes(), kind)
+    }
+
+    /// Ids whose *essential* name (`___flavor` suffix removed, see
+    /// [`essential_name`](crate::essential_name)) equals `essential` and whose kind is `kind`, in
+    /// ascending order, base types first. `essential` must already be essential: CO-RE passes
+    /// `essential_name(local_name)`.
+    pub fn candidates<'s>(
+        &'s self,
+        essential: &'s [u8],
+        kind: Kind,
+    ) -> impl Iterator<Item = u32> + 's {
+        let base: Box<dyn Iterator<Item = u32> + 's> = match &self.base {
+            Some(b) => Box::new(b.candidates(essential, kind)),
+            None => Box::new(std::iter::empty()),
+        };
+        base.chain(self.own_candidates(essential, kind))
+    }
+
+    /// Like [`candidates`](Self::candidates) but only this blob's own types (for split BTF: only
+    /// the module's types, not the base's).
+    pub fn own_candidates<'s>(
+        &'s self,
+        essential: &'s [u8],
+        kind: Kind,
+    ) -> impl Iterator<Item = u32> + 's {
+        self.own_index().candidates(self, essential, kind)
+    }
+}
+
+impl Layout {
+    pub(crate) fn new(data: &[u8], base: Option<&Btf<'_>>) -> Result<Layout, BtfError> {
+        let header = parse_header(data)?;
+        let hdr_len = header.hdr_len as usize;
+        let types = hdr_len + header.type_off as usize
+            ..hdr_len + header.type_off as usize + header.type_len as usize;
+        let strs = hdr_len + header.str_off as usize
+            ..hdr_len + header.str_off as usize + header.str_len as usize;
+        let s = &data[strs.clone()];
+        let (start_id, start_str_off) = match base {
+            Some(b) => {
+                if b.endian() != header.endian {
+                    return Err(BtfError::SplitEndianMismatch);
+                }
+                (b.len(), b.strings_end())
+            }
+            None => (1, 0),
+        };
+        // libbpf's btf_parse_str_sec.
+        if !(base.is_some() && s.is_empty()) {
+            if s.is_empty() || s.len() as u64 - 1 > MAX_NAME_OFFSET as u64 {
+                return Err(BtfError::BadStrings {
+                    reason: "empty or larger than the maximum name offset",
+                });
+            }
+            if s[s.len() - 1] != 0 {
+                return Err(BtfError::BadStrings {
+                    reason: "last byte is not NUL",
+                });
+            }
+            if base.is_none() && s[0] != 0 {
+                return Err(BtfError::BadStrings {
+                    reason: "first byte is not NUL (split BTF without its base?)",
+                });
+            }
+        }
+        if start_str_off as u64 + s.len() as u64 > u32::MAX as u64 {
+            return Err(BtfError::BadStrings {
+                reason: "split string offsets overflow 32 bits",
+            });
+        }
+        let offsets = scan_types(&data[types.clone()], header.endian, start_id)?;
+        Ok(Layout {
+            header,
+            types,
+            strs,
+            offsets,
+            start_id,
+            start_str_off,
+            index: OnceLock::new(),
+        })
+    }
+}

@@ -1,0 +1,238 @@
+//! The running kernel's BTF: `/sys/kernel/btf/vmlinux` memory-mapped and parsed once per process,
+//! module BTF as split BTF on it (lazily, per module), and user-given BTF files that replace the
+//! kernel's for CO-RE (libbpf's `btf_custom_path`).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bytes::Bytes;
+
+use crate::data::BtfData;
+use crate::error::BtfError;
+
+/// Where the kernel publishes its BTF.
+pub const SYSFS_BTF_DIR: &str = "/sys/kernel/btf";
+/// The vmlinux BTF file.
+pub const VMLINUX_PATH: &str = "/sys/kernel/btf/vmlinux";
+
+/// A read-only private file mapping, unmapped on drop.
+struct Mmap {
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is PROT_READ and never written through; the pointer is only turned into a
+// shared slice, so sharing or sending it between threads is as safe as sharing a `&[u8]`.
+unsafe impl Send for Mmap {}
+// SAFETY: see `Send` above: only shared, read-only access exists.
+unsafe impl Sync for Mmap {}
+
+impl Mmap {
+    /// Maps `len` bytes of `file` (PROT_READ, MAP_PRIVATE). `None` when the kernel refuses, as for
+    /// sysfs BTF files before Linux 6.16 — the caller then reads the file instead.
+    fn map(file: &File, len: usize) -> Option<Mmap> {
+        if len == 0 {
+            return None;
+        }
+        // SAFETY: a fresh mapping at a kernel-chosen address with a valid fd; no existing memory is
+        // affected. The result is checked against MAP_FAILED before use.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            log::debug!(
+                "mmap of BTF refused ({}), falling back to read",
+                std::io::Error::last_os_error()
+            );
+            return None;
+        }
+        Some(Mmap {
+            ptr: ptr as *const u8,
+            len,
+        })
+    }
+}
+
+impl AsRef<[u8]> for Mmap {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: `ptr` is a live PROT_READ mapping of exactly `len` bytes that stays mapped until
+        // `self` is dropped, and the returned slice borrows `self`. The file is a kernel-generated
+        // sysfs blob that does not change size while the kernel runs.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl Drop for Mmap {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the region `map` created; no slice into it outlives `self`.
+        unsafe {
+            libc::munmap(self.ptr as *mut libc::c_void, self.len);
+        }
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BtfError + '_ {
+    move |source| BtfError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads a BTF file's bytes: memory-mapped when `try_mmap` and the kernel allows it, else read.
+///
+/// Only kernel sysfs files should be mapped: MAP_PRIVATE of an ordinary file that someone
+/// truncates while we use it would fault (libbpf makes the same choice).
+pub fn read_btf_bytes(path: &Path, try_mmap: bool) -> Result<Bytes, BtfError> {
+    let mut file = File::open(path).map_err(io_err(path))?;
+    let len = file.metadata().map_err(io_err(path))?.len();
+    if try_mmap {
+        if let Ok(len) = usize::try_from(len) {
+            if let Some(map) = Mmap::map(&file, len) {
+                return Ok(Bytes::from_owner(map));
+            }
+        }
+    }
+    // sysfs may report a size of 0 or 4096 for files it generates, so read to the end.
+    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(1 << 30));
+    file.read_to_end(&mut buf).map_err(io_err(path))?;
+    Ok(Bytes::from(buf))
+}
+
+/// Maps and parses `/sys/kernel/btf/vmlinux` without caching (use [`vmlinux`] normally).
+pub fn load_vmlinux_uncached() -> Result<BtfData, BtfError> {
+    BtfData::parse(read_btf_bytes(Path::new(VMLINUX_PATH), true)?)
+}
+
+static VMLINUX: OnceLock<Arc<BtfData>> = OnceLock::new();
+static VMLINUX_INIT: Mutex<()> = Mutex::new(());
+
+/// The running kernel's BTF, parsed once per process and shared.
+///
+/// Concurrent first callers wait for a single parse; an error is not cached, so a later call
+/// retries. Later calls cost one atomic load and an `Arc` clone.
+pub fn vmlinux() -> Result<Arc<BtfData>, BtfError> {
+    if let Some(v) = VMLINUX.get() {
+        return Ok(Arc::clone(v));
+    }
+    let _guard = VMLINUX_INIT.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(v) = VMLINUX.get() {
+        return Ok(Arc::clone(v));
+    }
+    let v = Arc::new(load_vmlinux_uncached()?);
+    Ok(Arc::clone(VMLINUX.get_or_init(|| v)))
+}
+
+/// One kernel module's BTF, split on vmlinux.
+#[derive(Debug)]
+pub struct ModuleBtf {
+    /// Module name (the file name under `/sys/kernel/btf`).
+    pub name: String,
+    pub data: BtfData,
+}
+
+type ModuleCache = Mutex<HashMap<String, Option<Arc<ModuleBtf>>>>;
+static MODULES: OnceLock<ModuleCache> = OnceLock::new();
+static ALL_MODULES: OnceLock<Arc<Vec<Arc<ModuleBtf>>>> = OnceLock::new();
+
+fn load_module(name: &str) -> Result<Option<ModuleBtf>, BtfError> {
+    if name.is_empty() || name.contains('/') || name == "vmlinux" || name.starts_with('.') {
+        return Ok(None);
+    }
+    let path = Path::new(SYSFS_BTF_DIR).join(name);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let base = vmlinux()?;
+    let bytes = read_btf_bytes(&path, true)?;
+    let data = BtfData::parse_split(bytes, base)?;
+    Ok(Some(ModuleBtf {
+        name: name.to_owned(),
+        data,
+    }))
+}
+
+/// BTF of kernel module `name` (`/sys/kernel/btf/<name>`), parsed as split BTF on vmlinux on
+/// first use and cached. `Ok(None)` if the module has no BTF.
+pub fn module(name: &str) -> Result<Option<Arc<ModuleBtf>>, BtfError> {
+    let cache = MODULES.get_or_init(Default::default);
+    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(m) = map.get(name) {
+        return Ok(m.clone());
+    }
+    let m = load_module(name)?.map(Arc::new);
+    map.insert(name.to_owned(), m.clone());
+    Ok(m)
+}
+
+/// Every module BTF the kernel publishes, loaded once per process on first call (in directory
+/// order sorted by name). Modules whose BTF fails to parse are skipped with a debug log, like
+/// libbpf's `load_module_btfs`.
+pub fn modules() -> Result<Arc<Vec<Arc<ModuleBtf>>>, BtfError> {
+    if let Some(m) = ALL_MODULES.get() {
+        return Ok(Arc::clone(m));
+    }
+    let dir = Path::new(SYSFS_BTF_DIR);
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n != "vmlinux")
+        .collect();
+    names.sort();
+    let mut out = Vec::new();
+    for name in names {
+        match module(&name) {
+            Ok(Some(m)) => out.push(m),
+            Ok(None) => {}
+            Err(e) => log::debug!("skipping BTF of module '{name}': {e}"),
+        }
+    }
+    Ok(Arc::clone(ALL_MODULES.get_or_init(|| Arc::new(out))))
+}
+
+/// Reads a user-given BTF file that replaces the kernel's for CO-RE (libbpf's
+/// `btf_custom_path`). Read, not mapped (see [`read_btf_bytes`]), and not cached: the file may
+/// change between loads. Raw BTF only; an ELF file is refused with a message saying so.
+pub fn custom(path: impl Into<PathBuf>) -> Result<Arc<BtfData>, BtfError> {
+    let path = path.into();
+    let bytes = read_btf_bytes(&path, false)?;
+    if bytes.starts_with(b"\x7fELF") {
+        return Err(BtfError::BadHeader {
+            reason: format!(
+                "{} is an ELF file; custom BTF must be raw BTF (extract .BTF first)",
+                path.display()
+            ),
+        });
+    }
+    Ok(Arc::new(BtfData::parse(bytes)?))
+}
+
+/// Which BTF CO-RE relocates against.
+#[derive(Debug, Clone, Default)]
+pub enum TargetBtf {
+    /// The running kernel's vmlinux (then its modules).
+    #[default]
+    Kernel,
+    /// A user-given raw BTF file instead of the kernel's.
+    Custom(PathBuf),
+}
+
+impl TargetBtf {
+    /// Loads (or fetches the cached) target base BTF.
+    pub fn load(&self) -> Result<Arc<BtfData>, BtfError> {
+        match self {
+            TargetBtf::Kernel => vmlinux(),
+            TargetBtf::Custom(p) => custom(p.clone()),
+        }
+    }
+}
