@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod userns;
+
 /// Whether this process is running in CI (`CI=true`), where skipping is a failure.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
