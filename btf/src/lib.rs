@@ -13,16 +13,23 @@
 mod btf;
 mod data;
 mod error;
+pub mod ext;
+pub mod fixup;
 mod index;
 pub mod kernel;
+mod model;
 pub mod raw;
+pub mod sanitize;
 pub mod types;
 
 pub use btf::Btf;
 pub use data::BtfData;
 pub use error::BtfError;
+pub use ext::{BtfExt, CoreRelo, CoreReloKind, FuncInfo, LineInfo};
 pub use index::essential_name;
+pub use model::{BtfModel, BtfType, TypeBody};
 pub use raw::{Endian, FuncLinkage, Kind, VarLinkage};
+pub use sanitize::{sanitize, BtfFeature};
 pub use types::{
     Array, Composite, DataSec, Enum, EnumValue, FuncProto, Int, Member, Param, Type, VarSecInfo,
 };
