@@ -1,0 +1,133 @@
+//! One BPF instruction, in host byte order, and the few opcode tests the loader needs.
+
+/// `BPF_LD | BPF_IMM | BPF_DW`: the first half of a 16-byte `ld_imm64`.
+pub const LD_IMM64: u8 = 0x18;
+/// `BPF_JMP | BPF_CALL`.
+pub const CALL: u8 = 0x85;
+/// `BPF_JMP | BPF_EXIT`.
+pub const EXIT: u8 = 0x95;
+
+/// `src_reg` of a bpf-to-bpf call.
+pub const PSEUDO_CALL: u8 = 1;
+/// `src_reg` of an `ld_imm64` of a map fd.
+pub const PSEUDO_MAP_FD: u8 = 1;
+/// `src_reg` of an `ld_imm64` of an address inside a map value.
+pub const PSEUDO_MAP_VALUE: u8 = 2;
+/// `src_reg` of an `ld_imm64` of a subprogram address (callbacks).
+pub const PSEUDO_FUNC: u8 = 4;
+
+/// A BPF instruction (`struct bpf_insn`), already converted to host byte order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Insn {
+    /// Opcode.
+    pub code: u8,
+    /// Destination register (4 bits).
+    pub dst: u8,
+    /// Source register (4 bits).
+    pub src: u8,
+    /// Signed offset.
+    pub off: i16,
+    /// Signed immediate.
+    pub imm: i32,
+}
+
+impl Insn {
+    /// Size of one instruction in bytes.
+    pub const SIZE: usize = 8;
+
+    /// Decodes one instruction stored with the object's byte order.
+    /// Big-endian objects store `dst_reg` in the high nibble (the bitfield order flips), as libbpf's
+    /// `bpf_insn_bswap` accounts for.
+    pub(crate) fn decode(b: &[u8; 8], big_endian: bool) -> Self {
+        if big_endian {
+            Insn {
+                code: b[0],
+                dst: b[1] >> 4,
+                src: b[1] & 0xf,
+                off: i16::from_be_bytes([b[2], b[3]]),
+                imm: i32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+            }
+        } else {
+            Insn {
+                code: b[0],
+                dst: b[1] & 0xf,
+                src: b[1] >> 4,
+                off: i16::from_le_bytes([b[2], b[3]]),
+                imm: i32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+            }
+        }
+    }
+
+    /// The 8 bytes in host byte order, as `BPF_PROG_LOAD` expects them.
+    pub fn to_bytes(&self) -> [u8; 8] {
+        let mut b = [0u8; 8];
+        b[0] = self.code;
+        if cfg!(target_endian = "little") {
+            b[1] = (self.dst & 0xf) | (self.src << 4);
+        } else {
+            b[1] = (self.dst << 4) | (self.src & 0xf);
+        }
+        b[2..4].copy_from_slice(&self.off.to_ne_bytes());
+        b[4..8].copy_from_slice(&self.imm.to_ne_bytes());
+        b
+    }
+
+    /// `is_ldimm64_insn()`.
+    pub fn is_ld_imm64(&self) -> bool {
+        self.code == LD_IMM64
+    }
+
+    /// `is_call_insn()`: any `BPF_JMP | BPF_CALL`.
+    pub fn is_call(&self) -> bool {
+        self.code == CALL
+    }
+
+    /// `insn_is_subprog_call()`.
+    pub fn is_subprog_call(&self) -> bool {
+        self.code == CALL && self.src == PSEUDO_CALL && self.dst == 0 && self.off == 0
+    }
+
+    /// `insn_is_pseudo_func()`.
+    pub fn is_pseudo_func(&self) -> bool {
+        self.is_ld_imm64() && self.src == PSEUDO_FUNC
+    }
+}
+
+/// Serialises instructions into the byte stream passed to `BPF_PROG_LOAD`.
+pub fn insns_to_bytes(insns: &[Insn]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(insns.len() * Insn::SIZE);
+    for i in insns {
+        out.extend_from_slice(&i.to_bytes());
+    }
+    out
+}
+
+/// Decodes a section's instruction bytes (length must be a multiple of 8).
+pub(crate) fn decode_all(data: &[u8], big_endian: bool) -> Vec<Insn> {
+    data.chunks_exact(Insn::SIZE)
+        .map(|c| {
+            Insn::decode(
+                c.try_into().expect("chunks_exact yields 8 bytes"),
+                big_endian,
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_le_and_be() {
+        // r1 = *(u32 *)(r2 + -4) little-endian: 0x61 0x21 0xfc 0xff 00 00 00 00
+        let le = [0x61u8, 0x21, 0xfc, 0xff, 0, 0, 0, 0];
+        let i = Insn::decode(&le, false);
+        assert_eq!((i.code, i.dst, i.src, i.off, i.imm), (0x61, 1, 2, -4, 0));
+        let be = [0x61u8, 0x12, 0xff, 0xfc, 0, 0, 0, 0];
+        assert_eq!(Insn::decode(&be, true), i);
+        if cfg!(target_endian = "little") {
+            assert_eq!(i.to_bytes(), le);
+        }
+    }
+}

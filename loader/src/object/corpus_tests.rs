@@ -1,0 +1,66 @@
+//! Opens every object of the shared corpus: each must open or fail with an error, never panic.
+
+use std::path::PathBuf;
+
+use crate::Object;
+
+/// `../shared/corpus` relative to the repository root, or the machine-wide copy.
+pub(crate) fn corpus_dir() -> Option<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    [
+        root.join("../shared/corpus"),
+        PathBuf::from("/work/shared/corpus"),
+    ]
+    .into_iter()
+    .find(|p| p.is_dir())
+}
+
+pub(crate) fn corpus_objects() -> Vec<PathBuf> {
+    let Some(dir) = corpus_dir() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "elf") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn every_corpus_object_opens_or_fails_cleanly() {
+    let objs = corpus_objects();
+    if objs.is_empty() {
+        eprintln!("skipping: corpus not found");
+        return;
+    }
+    let mut opened = 0;
+    for p in &objs {
+        match Object::open_file(p) {
+            Ok(o) => {
+                opened += 1;
+                let progs: Vec<_> = o
+                    .programs()
+                    .map(|p| format!("{}({})", p.name(), p.prog_type_name()))
+                    .collect();
+                let maps: Vec<_> = o.maps().iter().map(|m| m.name().to_string()).collect();
+                eprintln!("ok   {}: progs={progs:?} maps={maps:?}", p.display());
+            }
+            Err(e) => eprintln!("err  {}: {e}", p.display()),
+        }
+    }
+    // Most of the corpus is well-formed; a parser that rejects everything is broken.
+    assert!(
+        opened * 2 > objs.len(),
+        "only {opened} of {} opened",
+        objs.len()
+    );
+}

@@ -1,0 +1,281 @@
+//! A thin, bounds-checked view of a BPF ELF relocatable object, on top of goblin.
+//!
+//! Everything the rest of `object/` needs is copied into plain structs indexed by section and symbol
+//! index, so later passes can look things up in O(1) instead of scanning.
+
+use goblin::elf::{header, section_header as sh, sym, Elf};
+
+use crate::error::OpenError;
+
+/// ELF data encoding of the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endianness {
+    /// ELFDATA2LSB.
+    Little,
+    /// ELFDATA2MSB.
+    Big,
+}
+
+impl Endianness {
+    /// The byte order of the machine we run on.
+    pub fn native() -> Self {
+        if cfg!(target_endian = "little") {
+            Endianness::Little
+        } else {
+            Endianness::Big
+        }
+    }
+
+    /// "little-endian" / "big-endian".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Endianness::Little => "little-endian",
+            Endianness::Big => "big-endian",
+        }
+    }
+
+    pub(crate) fn u32(self, b: [u8; 4]) -> u32 {
+        match self {
+            Endianness::Little => u32::from_le_bytes(b),
+            Endianness::Big => u32::from_be_bytes(b),
+        }
+    }
+
+    pub(crate) fn u64(self, b: [u8; 8]) -> u64 {
+        match self {
+            Endianness::Little => u64::from_le_bytes(b),
+            Endianness::Big => u64::from_be_bytes(b),
+        }
+    }
+
+    /// Reads a u32 at `off`, or None when out of bounds.
+    pub(crate) fn read_u32(self, data: &[u8], off: usize) -> Option<u32> {
+        let b = data.get(off..off.checked_add(4)?)?;
+        Some(self.u32(b.try_into().ok()?))
+    }
+
+    /// Reads a u64 at `off`, or None when out of bounds.
+    pub(crate) fn read_u64(self, data: &[u8], off: usize) -> Option<u64> {
+        let b = data.get(off..off.checked_add(8)?)?;
+        Some(self.u64(b.try_into().ok()?))
+    }
+}
+
+pub(crate) const SHT_LLVM_ADDRSIG: u32 = 0x6FFF_4C03;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Section<'a> {
+    pub name: &'a str,
+    pub sh_type: u32,
+    pub flags: u64,
+    pub size: u64,
+    pub info: u32,
+    pub entsize: u64,
+    /// The section bytes (empty for NOBITS).
+    pub data: &'a [u8],
+}
+
+impl Section<'_> {
+    pub fn is_exec(&self) -> bool {
+        self.sh_type == sh::SHT_PROGBITS && self.flags & u64::from(sh::SHF_EXECINSTR) != 0
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Symbol<'a> {
+    pub name: &'a str,
+    pub shndx: usize,
+    pub value: u64,
+    pub size: u64,
+    pub bind: u8,
+    pub typ: u8,
+    pub visibility: u8,
+}
+
+impl Symbol<'_> {
+    pub fn is_func(&self) -> bool {
+        self.typ == sym::STT_FUNC
+    }
+    pub fn is_local(&self) -> bool {
+        self.bind == sym::STB_LOCAL
+    }
+    pub fn is_undefined(&self) -> bool {
+        self.shndx == sh::SHN_UNDEF as usize
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rel {
+    pub offset: u64,
+    pub sym: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct RelSection {
+    /// Index of the SHT_REL section itself.
+    pub index: usize,
+    /// The section the relocations apply to (`sh_info`).
+    pub target: usize,
+    pub rels: Vec<Rel>,
+}
+
+pub(crate) struct ElfFile<'a> {
+    pub endian: Endianness,
+    pub sections: Vec<Section<'a>>,
+    pub symbols: Vec<Symbol<'a>>,
+    pub rel_sections: Vec<RelSection>,
+}
+
+fn fmt_err(msg: impl Into<String>) -> OpenError {
+    OpenError::Format(msg.into())
+}
+
+impl<'a> ElfFile<'a> {
+    /// `bpf_object__elf_init` + the generic part of `bpf_object__elf_collect`.
+    pub fn parse(data: &'a [u8]) -> Result<Self, OpenError> {
+        // Check the identification bytes ourselves first, so that the error names what is wrong.
+        if data.len() < header::SIZEOF_IDENT || &data[..4] != header::ELFMAG {
+            return Err(fmt_err("not an ELF file (bad magic)"));
+        }
+        if data[header::EI_CLASS] != header::ELFCLASS64 {
+            return Err(fmt_err("not a 64-bit ELF object (ELFCLASS64 required)"));
+        }
+        let endian = match data[header::EI_DATA] {
+            header::ELFDATA2LSB => Endianness::Little,
+            header::ELFDATA2MSB => Endianness::Big,
+            other => return Err(fmt_err(format!("unknown ELF data encoding {other}"))),
+        };
+        let elf = Elf::parse(data).map_err(|e| fmt_err(format!("malformed ELF: {e}")))?;
+        if elf.header.e_type != header::ET_REL {
+            return Err(fmt_err(format!(
+                "ELF type {} is not ET_REL (a relocatable .o is required)",
+                elf.header.e_type
+            )));
+        }
+        if elf.header.e_machine != header::EM_BPF && elf.header.e_machine != 0 {
+            return Err(fmt_err(format!(
+                "ELF machine {} is not EM_BPF ({})",
+                elf.header.e_machine,
+                header::EM_BPF
+            )));
+        }
+
+        let mut sections = Vec::with_capacity(elf.section_headers.len());
+        for (idx, shdr) in elf.section_headers.iter().enumerate() {
+            let name = elf.shdr_strtab.get_at(shdr.sh_name).ok_or_else(|| {
+                fmt_err(format!("section {idx}: bad name offset {}", shdr.sh_name))
+            })?;
+            let sec_data = if shdr.sh_type == sh::SHT_NOBITS || idx == 0 {
+                &[][..]
+            } else {
+                let start = usize::try_from(shdr.sh_offset).ok();
+                let end = start
+                    .zip(usize::try_from(shdr.sh_size).ok())
+                    .and_then(|(s, l)| s.checked_add(l));
+                match (start, end) {
+                    (Some(s), Some(e)) if e <= data.len() => &data[s..e],
+                    _ => {
+                        return Err(fmt_err(format!(
+                            "section {idx} '{name}' lies outside the file"
+                        )))
+                    }
+                }
+            };
+            sections.push(Section {
+                name,
+                sh_type: shdr.sh_type,
+                flags: shdr.sh_flags,
+                size: shdr.sh_size,
+                info: shdr.sh_info,
+                entsize: shdr.sh_entsize,
+                data: sec_data,
+            });
+        }
+
+        let symtab_count = sections
+            .iter()
+            .filter(|s| s.sh_type == sh::SHT_SYMTAB)
+            .count();
+        if symtab_count > 1 {
+            return Err(fmt_err("multiple SYMTAB sections"));
+        }
+        let mut symbols = Vec::with_capacity(elf.syms.len());
+        for s in elf.syms.iter() {
+            let name = elf
+                .strtab
+                .get_at(s.st_name)
+                .ok_or_else(|| fmt_err(format!("symbol name offset {} out of range", s.st_name)))?;
+            symbols.push(Symbol {
+                name,
+                shndx: s.st_shndx,
+                value: s.st_value,
+                size: s.st_size,
+                bind: s.st_bind(),
+                typ: s.st_type(),
+                visibility: s.st_visibility(),
+            });
+        }
+
+        let mut rel_sections = Vec::new();
+        for (idx, relocs) in &elf.shdr_relocs {
+            let shdr = &sections[*idx];
+            if shdr.sh_type != sh::SHT_REL {
+                // BPF objects only use SHT_REL; libbpf ignores RELA, so do we.
+                continue;
+            }
+            let target = shdr.info as usize;
+            if target >= sections.len() {
+                return Err(fmt_err(format!(
+                    "relocation section '{}' targets section {target} which does not exist",
+                    shdr.name
+                )));
+            }
+            let mut rels = Vec::with_capacity(relocs.len());
+            for r in relocs.iter() {
+                if r.r_sym >= symbols.len() {
+                    return Err(fmt_err(format!(
+                        "relocation in '{}' refers to symbol {} (only {} symbols)",
+                        shdr.name,
+                        r.r_sym,
+                        symbols.len()
+                    )));
+                }
+                rels.push(Rel {
+                    offset: r.r_offset,
+                    sym: r.r_sym,
+                });
+            }
+            rel_sections.push(RelSection {
+                index: *idx,
+                target,
+                rels,
+            });
+        }
+
+        Ok(ElfFile {
+            endian,
+            sections,
+            symbols,
+            rel_sections,
+        })
+    }
+}
+
+/// `ignore_elf_section()`.
+pub(crate) fn ignore_section(s: &Section<'_>) -> bool {
+    if s.sh_type == sh::SHT_STRTAB || s.sh_type == SHT_LLVM_ADDRSIG {
+        return true;
+    }
+    if s.sh_type == sh::SHT_PROGBITS && s.size == 0 && s.name == ".text" {
+        return true;
+    }
+    if s.name.starts_with(".debug_") {
+        return true;
+    }
+    if let Some(rest) = s.name.strip_prefix(".rel") {
+        if rest.starts_with(".debug_") || rest == ".BTF" || rest == ".BTF.ext" {
+            return true;
+        }
+    }
+    false
+}

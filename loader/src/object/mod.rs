@@ -1,0 +1,385 @@
+//! `Object`: everything an ELF BPF object holds, parsed once, with no kernel resources.
+//!
+//! Opening follows libbpf's `bpf_object_open`: ELF checks, section classification, programs,
+//! maps (BTF `.maps`, then legacy `maps`, then global data), externs and relocations.
+
+pub mod btf_maps;
+pub(crate) mod btf_view;
+pub mod data;
+pub mod elf;
+pub mod externs;
+pub mod maps;
+pub mod programs;
+pub mod relocs;
+pub mod sec_def;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use goblin::elf::section_header as sh;
+
+use crate::error::OpenError;
+use data::GlobalVar;
+use elf::{ElfFile, Endianness};
+use externs::Extern;
+use maps::{Map, MapKind};
+use programs::Program;
+
+/// A parsed BPF object file. Holds no kernel resources; load it with [`Loader`](crate::Loader).
+///
+/// ```no_run
+/// let object = bpfload::Object::open_file("prog.bpf.o")?;
+/// for p in object.programs() {
+///     println!("{} {} {} {} insns", p.name(), p.section(), p.prog_type_name(), p.insn_count());
+/// }
+/// for m in object.maps() {
+///     println!("{} {} max_entries={}", m.name(), m.map_type_name(), m.def().max_entries);
+/// }
+/// # Ok::<(), bpfload::OpenError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub(crate) name: String,
+    pub(crate) endian: Endianness,
+    pub(crate) license: String,
+    pub(crate) kern_version: Option<u32>,
+    /// All functions, main programs and `.text` subprograms, sorted by (section, offset).
+    pub(crate) programs: Vec<Program>,
+    pub(crate) maps: Vec<Map>,
+    pub(crate) globals: Vec<GlobalVar>,
+    pub(crate) externs: Vec<Extern>,
+    pub(crate) btf: Option<Vec<u8>>,
+    pub(crate) btf_ext: Option<Vec<u8>>,
+    pub(crate) text_shndx: Option<usize>,
+    /// Section names by index (empty for ignored sections), for `.BTF.ext` lookups and messages.
+    pub(crate) section_names: Vec<String>,
+    pub(crate) legacy_maps_shndx: Option<usize>,
+    pub(crate) btf_maps_shndx: Option<usize>,
+    pub(crate) data_shndx: Vec<usize>,
+    pub(crate) exec_shndx: Vec<usize>,
+    pub(crate) has_static_programs: bool,
+    /// Features found in the object that the loader cannot load yet (e.g. `.struct_ops`, arena data).
+    pub(crate) unsupported: Vec<String>,
+}
+
+/// libbpf's object name: the file's base name up to the first '.', at most 15 bytes.
+fn object_name(raw: &str) -> String {
+    let base = raw.rsplit('/').next().unwrap_or(raw);
+    let mut end = base.len().min(15);
+    while !base.is_char_boundary(end) {
+        end -= 1;
+    }
+    let base = &base[..end];
+    base.split('.').next().unwrap_or("").to_string()
+}
+
+impl Object {
+    /// Opens and parses an object file.
+    pub fn open_file(path: impl AsRef<Path>) -> Result<Object, OpenError> {
+        let path = path.as_ref();
+        let data = std::fs::read(path).map_err(|source| OpenError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::open_bytes(&path.to_string_lossy(), &data)
+    }
+
+    /// Parses an object from memory. `name` plays the role of the file name (the object name is its
+    /// base name up to the first '.').
+    pub fn open_bytes(name: &str, data: &[u8]) -> Result<Object, OpenError> {
+        let elf = ElfFile::parse(data)?;
+        let mut obj = Object {
+            name: object_name(name),
+            endian: elf.endian,
+            license: String::new(),
+            kern_version: None,
+            programs: Vec::new(),
+            maps: Vec::new(),
+            globals: Vec::new(),
+            externs: Vec::new(),
+            btf: None,
+            btf_ext: None,
+            text_shndx: None,
+            section_names: elf.sections.iter().map(|s| s.name.to_string()).collect(),
+            legacy_maps_shndx: None,
+            btf_maps_shndx: None,
+            data_shndx: Vec::new(),
+            exec_shndx: Vec::new(),
+            has_static_programs: false,
+            unsupported: Vec::new(),
+        };
+        obj.collect_sections(&elf)?;
+        obj.externs = externs::collect(&elf);
+        // libbpf also requires BTF for externs; without it they are kept and refused at load.
+        let needs_btf = obj.btf_maps_shndx.is_some();
+        let btf = match &obj.btf {
+            Some(raw) => match btf_view::BtfView::parse(raw, obj.endian) {
+                Ok(b) => Some(b),
+                Err(e) if needs_btf => {
+                    return Err(OpenError::Btf(format!(
+                        "BTF is required, but is corrupted: {e}"
+                    )))
+                }
+                Err(e) => {
+                    log::info!("object '{}': ignoring corrupted BTF: {e}", obj.name);
+                    None
+                }
+            },
+            None if needs_btf => {
+                return Err(OpenError::Btf(
+                    "BTF is required for '.maps', but is missing".into(),
+                ))
+            }
+            None => None,
+        };
+        for i in 0..elf.sections.len() {
+            if obj.exec_shndx.contains(&i) {
+                programs::add_programs(&elf, i, Some(i) == obj.text_shndx, &mut obj.programs)?;
+            }
+        }
+        obj.programs.sort_by_key(|p| (p.sec_idx, p.sec_insn_off));
+        obj.has_static_programs = obj.programs.iter().any(|p| p.is_static);
+        if let Some(idx) = obj.btf_maps_shndx {
+            let btf = btf
+                .as_ref()
+                .ok_or_else(|| OpenError::Btf("'.maps' needs BTF".into()))?;
+            btf_maps::parse(&mut obj, &elf, btf, idx)?;
+        }
+        if let Some(idx) = obj.legacy_maps_shndx {
+            maps::parse_legacy(&elf, idx, &mut obj.maps)?;
+        }
+        obj.init_global_data(&elf, btf.as_ref());
+        relocs::collect(&mut obj, &elf)?;
+        if let Some(idx) = obj.btf_maps_shndx {
+            let btf = btf
+                .as_ref()
+                .ok_or_else(|| OpenError::Btf("'.maps' needs BTF".into()))?;
+            btf_maps::collect_slot_relocs(&mut obj, &elf, btf, idx)?;
+        }
+        Ok(obj)
+    }
+
+    /// Pass 2 of `bpf_object__elf_collect`: classify every section.
+    fn collect_sections(&mut self, elf: &ElfFile<'_>) -> Result<(), OpenError> {
+        for (idx, s) in elf.sections.iter().enumerate().skip(1) {
+            if elf::ignore_section(s) {
+                continue;
+            }
+            let sec_err = |msg: &str| OpenError::Section {
+                section: s.name.to_string(),
+                msg: msg.to_string(),
+            };
+            match s.name {
+                "license" => {
+                    let end = s
+                        .data
+                        .iter()
+                        .position(|&b| b == 0)
+                        .unwrap_or(s.data.len())
+                        .min(63);
+                    self.license = String::from_utf8_lossy(&s.data[..end]).into_owned();
+                }
+                "version" => {
+                    let b: [u8; 4] = s
+                        .data
+                        .try_into()
+                        .map_err(|_| sec_err("invalid kver section (must be 4 bytes)"))?;
+                    self.kern_version = Some(self.endian.u32(b));
+                }
+                "maps" => self.legacy_maps_shndx = Some(idx),
+                ".maps" => self.btf_maps_shndx = Some(idx),
+                ".BTF" | ".BTF.ext" => {
+                    if s.sh_type != sh::SHT_PROGBITS {
+                        return Err(sec_err("must be PROGBITS"));
+                    }
+                    if s.name == ".BTF" {
+                        self.btf = Some(s.data.to_vec());
+                    } else {
+                        self.btf_ext = Some(s.data.to_vec());
+                    }
+                }
+                _ if s.sh_type == sh::SHT_SYMTAB || s.sh_type == sh::SHT_REL => {}
+                _ if s.sh_type == sh::SHT_PROGBITS && !s.data.is_empty() => {
+                    if s.is_exec() {
+                        if s.name == ".text" {
+                            self.text_shndx = Some(idx);
+                        }
+                        self.exec_shndx.push(idx);
+                    } else if data::data_kind(s.name, false).is_some() {
+                        self.data_shndx.push(idx);
+                    } else if is_struct_ops(s.name) {
+                        self.unsupported
+                            .push(format!("struct_ops section '{}'", s.name));
+                    } else if s.name == ".addr_space.1" {
+                        self.unsupported
+                            .push("arena global data ('.addr_space.1')".into());
+                    } else {
+                        log::debug!("skipping unrecognized data section '{}'", s.name);
+                    }
+                }
+                _ if s.sh_type == sh::SHT_NOBITS && data::data_kind(s.name, true).is_some() => {
+                    self.data_shndx.push(idx);
+                }
+                _ => log::debug!("skipping section '{}' ({} bytes)", s.name, s.size),
+            }
+        }
+        Ok(())
+    }
+
+    /// `bpf_object__init_global_data_maps`, plus the variable table for [`Loader::set_global`](crate::Loader::set_global).
+    fn init_global_data(&mut self, elf: &ElfFile<'_>, btf: Option<&btf_maps::ObjBtf>) {
+        let mut by_sec = HashMap::new();
+        for &idx in &self.data_shndx {
+            let s = &elf.sections[idx];
+            let nobits = s.sh_type == sh::SHT_NOBITS;
+            let Some(kind) = data::data_kind(s.name, nobits) else {
+                continue;
+            };
+            if s.size == 0 || s.size > u64::from(u32::MAX) {
+                continue;
+            }
+            let (value_type_id, mmapable) = btf
+                .map(|b| btf_maps::datasec_info(b, elf, idx, s.name))
+                .unwrap_or((0, false));
+            by_sec.insert(idx, self.maps.len());
+            self.maps.push(data::internal_map(
+                &self.name,
+                kind,
+                s.name,
+                idx,
+                s.size as u32,
+                (!nobits).then_some(s.data),
+                value_type_id,
+                mmapable,
+            ));
+        }
+        for sym in &elf.symbols {
+            let Some(&map) = by_sec.get(&sym.shndx) else {
+                continue;
+            };
+            if sym.typ != goblin::elf::sym::STT_OBJECT || sym.size == 0 || sym.name.is_empty() {
+                continue;
+            }
+            let size = self.maps[map].def.value_size as u64;
+            if sym.value.checked_add(sym.size).is_none_or(|end| end > size) {
+                continue;
+            }
+            self.globals.push(GlobalVar {
+                name: sym.name.to_string(),
+                map,
+                offset: sym.value as usize,
+                size: sym.size as usize,
+            });
+        }
+    }
+
+    pub(crate) fn is_maps_section(&self, shndx: usize) -> bool {
+        Some(shndx) == self.btf_maps_shndx || Some(shndx) == self.legacy_maps_shndx
+    }
+
+    pub(crate) fn is_data_section(&self, shndx: usize) -> bool {
+        self.data_shndx.contains(&shndx)
+    }
+
+    pub(crate) fn allows_same_section_call(
+        &self,
+        target_shndx: usize,
+        _caller_shndx: usize,
+    ) -> bool {
+        self.has_static_programs && self.exec_shndx.contains(&target_shndx)
+    }
+
+    /// The object name (file base name up to the first '.').
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The ELF byte order. Only native-endian objects can be loaded.
+    pub fn endianness(&self) -> Endianness {
+        self.endian
+    }
+    /// The `license` section ("" if absent).
+    pub fn license(&self) -> &str {
+        &self.license
+    }
+    /// The `version` section, if present.
+    pub fn kern_version(&self) -> Option<u32> {
+        self.kern_version
+    }
+    /// Main programs (not `.text` subprograms), sorted by section and offset, as libbpf iterates them.
+    pub fn programs(&self) -> impl Iterator<Item = &Program> {
+        self.programs.iter().filter(|p| !p.is_subprog)
+    }
+    /// `.text` subprograms.
+    pub fn subprograms(&self) -> impl Iterator<Item = &Program> {
+        self.programs.iter().filter(|p| p.is_subprog)
+    }
+    /// A main program by name.
+    pub fn program(&self, name: &str) -> Option<&Program> {
+        self.programs().find(|p| p.name == name)
+    }
+    /// Maps in libbpf's order: BTF `.maps`, legacy `maps`, then global data sections.
+    pub fn maps(&self) -> &[Map] {
+        &self.maps
+    }
+    /// A map by name (kernel name or, for global data, the section name).
+    pub fn map(&self, name: &str) -> Option<&Map> {
+        self.maps
+            .iter()
+            .find(|m| m.name == name || m.real_name == name)
+    }
+    /// Global variables that can be set with [`Loader::set_global`](crate::Loader::set_global).
+    pub fn globals(&self) -> &[GlobalVar] {
+        &self.globals
+    }
+    /// Extern symbols (kconfig, ksyms, kfuncs).
+    pub fn externs(&self) -> &[Extern] {
+        &self.externs
+    }
+    /// Raw `.BTF` section.
+    pub fn btf(&self) -> Option<&[u8]> {
+        self.btf.as_deref()
+    }
+    /// Raw `.BTF.ext` section.
+    pub fn btf_ext(&self) -> Option<&[u8]> {
+        self.btf_ext.as_deref()
+    }
+    /// Parts of the object this loader cannot load yet (each fails the load with its name).
+    pub fn unsupported_features(&self) -> &[String] {
+        &self.unsupported
+    }
+}
+
+fn is_struct_ops(name: &str) -> bool {
+    matches!(
+        name,
+        ".struct_ops" | ".struct_ops.link" | "?.struct_ops" | "?.struct_ops.link"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_names() {
+        assert_eq!(object_name("/tmp/prog.bpf.o"), "prog");
+        assert_eq!(
+            object_name("a_really_long_object_name.bpf.o"),
+            "a_really_long_o"
+        );
+        assert_eq!(object_name("noext"), "noext");
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(Object::open_bytes("x", b"").is_err());
+        assert!(Object::open_bytes("x", b"\x7fELF").is_err());
+        let mut v = vec![0u8; 64];
+        v[..4].copy_from_slice(b"\x7fELF");
+        v[4] = 2;
+        v[5] = 1;
+        assert!(Object::open_bytes("x", &v).is_err());
+    }
+}
+#[cfg(test)]
+mod corpus_tests;

@@ -1,0 +1,157 @@
+//! Programs: one per `STT_FUNC` symbol in each executable section (`bpf_object__add_programs`).
+
+use super::elf::{ElfFile, Endianness};
+use super::relocs::Reloc;
+use super::sec_def::{self, SecDef};
+use crate::error::OpenError;
+use crate::insn::{self, Insn};
+use crate::names;
+
+use goblin::elf::sym;
+
+/// A BPF program (or a `.text` subprogram) as found in the object.
+#[derive(Debug, Clone)]
+pub struct Program {
+    pub(crate) name: String,
+    /// Section name as written (may start with '?').
+    pub(crate) section: String,
+    pub(crate) sec_idx: usize,
+    /// First instruction of this function inside its section.
+    pub(crate) sec_insn_off: usize,
+    pub(crate) insns: Vec<Insn>,
+    pub(crate) sec_def: Option<&'static SecDef>,
+    pub(crate) autoload: bool,
+    pub(crate) is_subprog: bool,
+    /// A STB_LOCAL function outside `.text` (libbpf refuses these; aya and cilium accept them).
+    pub(crate) is_static: bool,
+    /// STV_HIDDEN/INTERNAL global: its BTF FUNC is made static before BTF load, as libbpf does.
+    pub(crate) mark_btf_static: bool,
+    /// Relocations, sorted by instruction index relative to this program.
+    pub(crate) relocs: Vec<Reloc>,
+}
+
+impl Program {
+    /// The function name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The ELF section name, as written (a leading `?` means autoload off).
+    pub fn section(&self) -> &str {
+        &self.section
+    }
+    /// The section name without the `?` marker, as matched against the SEC() table.
+    pub fn sec_name(&self) -> &str {
+        self.section.strip_prefix('?').unwrap_or(&self.section)
+    }
+    /// `enum bpf_prog_type`, or `None` when libbpf's SEC() table does not know the section name
+    /// (loading such a program fails, as in libbpf).
+    pub fn prog_type(&self) -> Option<u32> {
+        self.sec_def.map(|d| d.prog_type)
+    }
+    /// The program type's name ("xdp", "socket_filter", ...), or "unspec" for an unknown section.
+    pub fn prog_type_name(&self) -> &'static str {
+        self.prog_type()
+            .map(names::prog_type_name)
+            .unwrap_or("unspec")
+    }
+    /// `enum bpf_attach_type` from the SEC() table (0 when none).
+    pub fn expected_attach_type(&self) -> u32 {
+        self.sec_def.map(|d| d.expected_attach_type).unwrap_or(0)
+    }
+    /// `SEC_*` flags from the SEC() table.
+    pub fn sec_flags(&self) -> u32 {
+        self.sec_def.map(|d| d.flags).unwrap_or(0)
+    }
+    /// Instruction count of this function alone (before subprograms are appended).
+    pub fn insn_count(&self) -> usize {
+        self.insns.len()
+    }
+    /// The function's own instructions as found in the ELF (host byte order, not relocated).
+    pub fn insns(&self) -> &[Insn] {
+        &self.insns
+    }
+    /// Whether the program is loaded by default (`false` for `SEC("?...")`).
+    pub fn autoload(&self) -> bool {
+        self.autoload
+    }
+    /// Whether this is a static (STB_LOCAL) function outside `.text`, which libbpf refuses.
+    pub fn is_static(&self) -> bool {
+        self.is_static
+    }
+    /// Relocations recorded against this function.
+    pub fn relocations(&self) -> &[Reloc] {
+        &self.relocs
+    }
+}
+
+/// Adds the programs of executable section `sec_idx` (`bpf_object__add_programs`).
+pub(crate) fn add_programs(
+    elf: &ElfFile<'_>,
+    sec_idx: usize,
+    is_text: bool,
+    out: &mut Vec<Program>,
+) -> Result<(), OpenError> {
+    let sec = &elf.sections[sec_idx];
+    let sec_err = |msg: String| OpenError::Section {
+        section: sec.name.to_string(),
+        msg,
+    };
+    if sec.data.len() % Insn::SIZE != 0 {
+        return Err(sec_err(format!(
+            "size {} is not a multiple of the instruction size",
+            sec.data.len()
+        )));
+    }
+    let all = insn::decode_all(sec.data, elf.endian == Endianness::Big);
+    let (autoload, stripped) = match sec.name.strip_prefix('?') {
+        Some(rest) => (false, rest),
+        None => (true, sec.name),
+    };
+    let def = sec_def::find(stripped);
+    for s in &elf.symbols {
+        if s.shndx != sec_idx || !s.is_func() {
+            continue;
+        }
+        let (off, size) = (s.value, s.size);
+        if off % Insn::SIZE as u64 != 0 || size % Insn::SIZE as u64 != 0 {
+            return Err(OpenError::Program {
+                program: s.name.to_string(),
+                msg: format!(
+                    "offset {off} or size {size} is not a multiple of the instruction size"
+                ),
+            });
+        }
+        let end = off
+            .checked_add(size)
+            .filter(|e| *e <= sec.data.len() as u64)
+            .ok_or_else(|| OpenError::Program {
+                program: s.name.to_string(),
+                msg: format!(
+                    "[{off}, +{size}) exceeds section '{}' of {} bytes",
+                    sec.name,
+                    sec.data.len()
+                ),
+            })?;
+        if s.name.is_empty() {
+            return Err(sec_err(format!(
+                "function symbol at offset {off} has no name"
+            )));
+        }
+        let (start, end) = ((off / 8) as usize, (end / 8) as usize);
+        let hidden = matches!(s.visibility, sym::STV_HIDDEN | sym::STV_INTERNAL);
+        out.push(Program {
+            name: s.name.to_string(),
+            section: sec.name.to_string(),
+            sec_idx,
+            sec_insn_off: start,
+            insns: all[start..end].to_vec(),
+            sec_def: if is_text { None } else { def },
+            autoload,
+            is_subprog: is_text,
+            is_static: !is_text && s.is_local(),
+            mark_btf_static: !s.is_local() && hidden,
+            relocs: Vec::new(),
+        });
+    }
+    Ok(())
+}
