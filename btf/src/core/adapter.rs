@@ -1,0 +1,240 @@
+//! The engine's [`View`] over the parser's [`Btf`], and [`Targets`]: the
+//! ordered target BTFs (main, then modules loaded only when needed).
+
+use std::sync::{Arc, OnceLock};
+
+use crate::kernel::ModuleBtf;
+use crate::raw::Kind;
+use crate::types::Type;
+use crate::{Btf, BtfData, BtfError};
+
+use super::engine::TargetSet;
+use super::view::{k, IntInfo, Member, Ty, View, ViewError};
+use super::CoreError;
+
+fn perr(e: BtfError) -> ViewError {
+    ViewError::Parse(e.to_string())
+}
+
+fn kind_of(t: &Type<'_>) -> u8 {
+    t.kind() as u8
+}
+
+impl View for Btf<'_> {
+    fn str_at(&self, off: u32) -> Result<&str, ViewError> {
+        Btf::str_at(self, off).map_err(|_| ViewError::Str(off))
+    }
+
+    fn ty(&self, id: u32) -> Result<Ty<'_>, ViewError> {
+        if id == 0 {
+            return Ok(Ty { id: 0, kind: k::UNKN, name: "", vlen: 0, kflag: false, size_or_type: 0 });
+        }
+        if id >= self.len() {
+            return Err(ViewError::NoType(id));
+        }
+        let t = self.type_by_id(id).map_err(perr)?;
+        let size_or_type = match &t {
+            Type::FuncProto(p) => p.ret,
+            other => other.size().or(other.target()).unwrap_or(0),
+        };
+        Ok(Ty {
+            id,
+            kind: kind_of(&t),
+            name: self.name(id).map_err(perr)?,
+            vlen: self.vlen(id).map_err(perr)?,
+            kflag: self.kind_flag(id).map_err(perr)?,
+            size_or_type,
+        })
+    }
+
+    fn member(&self, id: u32, index: u32) -> Result<Member<'_>, ViewError> {
+        let t = self.type_by_id(id).map_err(perr)?;
+        let c = t.as_composite().ok_or(ViewError::Kind {
+            id,
+            found: k::name(kind_of(&t)),
+            wanted: "struct/union",
+        })?;
+        let m = c.member(index as usize).ok_or(ViewError::Index { id, index })?;
+        Ok(Member {
+            name: Btf::str_at(self, m.name_off).map_err(|_| ViewError::Str(m.name_off))?,
+            type_id: m.type_id,
+            bit_offset: m.bit_offset,
+            bitfield_size: m.bitfield_size as u32,
+        })
+    }
+
+    fn array(&self, id: u32) -> Result<(u32, u32), ViewError> {
+        match self.type_by_id(id).map_err(perr)? {
+            Type::Array(a) => Ok((a.elem, a.nelems)),
+            t => Err(ViewError::Kind { id, found: k::name(kind_of(&t)), wanted: "array" }),
+        }
+    }
+
+    fn int(&self, id: u32) -> Result<IntInfo, ViewError> {
+        match self.type_by_id(id).map_err(perr)? {
+            Type::Int(i) => Ok(IntInfo { encoding: i.encoding, signed: i.is_signed(), offset: i.offset }),
+            t => Err(ViewError::Kind { id, found: k::name(kind_of(&t)), wanted: "int" }),
+        }
+    }
+
+    fn enumerator(&self, id: u32, index: u32) -> Result<(&str, u64), ViewError> {
+        let t = self.type_by_id(id).map_err(perr)?;
+        let e = t.as_enum().ok_or(ViewError::Kind { id, found: k::name(kind_of(&t)), wanted: "enum" })?;
+        let v = e.value(index as usize).ok_or(ViewError::Index { id, index })?;
+        // libbpf reads a 32-bit enumerator as `__s32`: always sign-extended
+        let val = if e.is64 { v.val } else { v.val as u32 as i32 as i64 as u64 };
+        Ok((Btf::str_at(self, v.name_off).map_err(|_| ViewError::Str(v.name_off))?, val))
+    }
+
+    fn param_type(&self, id: u32, index: u32) -> Result<u32, ViewError> {
+        match self.type_by_id(id).map_err(perr)? {
+            Type::FuncProto(p) => Ok(p.param(index as usize).ok_or(ViewError::Index { id, index })?.type_id),
+            t => Err(ViewError::Kind { id, found: k::name(kind_of(&t)), wanted: "func_proto" }),
+        }
+    }
+
+    fn own_ids(&self) -> std::ops::Range<u32> {
+        Btf::own_ids(self)
+    }
+
+    fn find_candidates(&self, essential: &str, kind: u8, out: &mut Vec<u32>) -> Result<(), ViewError> {
+        let start = out.len();
+        let kinds: &[Kind] = match kind {
+            k::ENUM | k::ENUM64 => &[Kind::Enum, Kind::Enum64],
+            _ => match Kind::ALL.get(kind as usize) {
+                Some(k) => std::slice::from_ref(k),
+                None => return Ok(()),
+            },
+        };
+        for &kd in kinds {
+            out.extend(self.own_candidates(essential.as_bytes(), kd));
+        }
+        // libbpf scans ids in ascending order
+        out[start..].sort_unstable();
+        Ok(())
+    }
+}
+
+/// A module BTF as a view (a fresh [`Btf`] view per access: module
+/// relocations are rare, and this keeps [`Targets`] free of self-borrows).
+impl View for ModuleBtf {
+    fn str_at(&self, off: u32) -> Result<&str, ViewError> {
+        Btf::str_at(&self.data.btf(), off).map_err(|_| ViewError::Str(off))
+    }
+    fn ty(&self, id: u32) -> Result<Ty<'_>, ViewError> {
+        let b = self.data.btf();
+        let t = View::ty(&b, id)?;
+        // re-borrow the name from self.data (same bytes, longer lifetime)
+        let name = if id == 0 { "" } else { self.data.btf().name(id).map_err(perr)? };
+        Ok(Ty { name, ..t_static(t) })
+    }
+    fn member(&self, id: u32, index: u32) -> Result<Member<'_>, ViewError> {
+        let b = self.data.btf();
+        let m = View::member(&b, id, index)?;
+        let name_off = member_name_off(&b, id, index)?;
+        Ok(Member { name: self.str_at(name_off)?, type_id: m.type_id, bit_offset: m.bit_offset, bitfield_size: m.bitfield_size })
+    }
+    fn array(&self, id: u32) -> Result<(u32, u32), ViewError> {
+        View::array(&self.data.btf(), id)
+    }
+    fn int(&self, id: u32) -> Result<IntInfo, ViewError> {
+        View::int(&self.data.btf(), id)
+    }
+    fn enumerator(&self, id: u32, index: u32) -> Result<(&str, u64), ViewError> {
+        let b = self.data.btf();
+        let (_, val) = View::enumerator(&b, id, index)?;
+        let t = b.type_by_id(id).map_err(perr)?;
+        let name_off = t.as_enum().and_then(|e| e.value(index as usize)).map(|v| v.name_off).unwrap_or(0);
+        Ok((self.str_at(name_off)?, val))
+    }
+    fn param_type(&self, id: u32, index: u32) -> Result<u32, ViewError> {
+        View::param_type(&self.data.btf(), id, index)
+    }
+    fn own_ids(&self) -> std::ops::Range<u32> {
+        self.data.btf().own_ids()
+    }
+    fn find_candidates(&self, essential: &str, kind: u8, out: &mut Vec<u32>) -> Result<(), ViewError> {
+        View::find_candidates(&self.data.btf(), essential, kind, out)
+    }
+}
+
+fn t_static(t: Ty<'_>) -> Ty<'static> {
+    Ty { id: t.id, kind: t.kind, name: "", vlen: t.vlen, kflag: t.kflag, size_or_type: t.size_or_type }
+}
+
+fn member_name_off(b: &Btf<'_>, id: u32, index: u32) -> Result<u32, ViewError> {
+    let t = b.type_by_id(id).map_err(perr)?;
+    t.as_composite()
+        .and_then(|c| c.member(index as usize))
+        .map(|m| m.name_off)
+        .ok_or(ViewError::Index { id, index })
+}
+
+enum Modules<'t> {
+    None,
+    Given(&'t [Arc<ModuleBtf>]),
+    /// The running kernel's modules, read from /sys/kernel/btf on first need.
+    Kernel(OnceLock<Result<Arc<Vec<Arc<ModuleBtf>>>, String>>),
+}
+
+/// The target BTFs of a CO-RE pass, in libbpf's order: the main BTF, then
+/// module BTFs, which are only searched when the main BTF has no candidate.
+pub struct Targets<'t> {
+    main_name: String,
+    main: Btf<'t>,
+    modules: Modules<'t>,
+}
+
+impl<'t> Targets<'t> {
+    /// Only `btf` (named `name` in results): e.g. a custom BTF that replaces
+    /// the kernel's (libbpf then never looks at modules), or a test BTF.
+    pub fn new(name: impl Into<String>, btf: Btf<'t>) -> Self {
+        Targets { main_name: name.into(), main: btf, modules: Modules::None }
+    }
+
+    /// The running kernel: `vmlinux`, then the module BTFs of
+    /// `/sys/kernel/btf`, loaded (once per process) only if some local type
+    /// has no candidate in vmlinux.
+    pub fn kernel(vmlinux: &'t BtfData) -> Self {
+        Targets { main_name: "vmlinux".into(), main: vmlinux.btf(), modules: Modules::Kernel(OnceLock::new()) }
+    }
+
+    /// `main` (named `name`), then the given module BTFs (split on `main`).
+    pub fn with_modules(name: impl Into<String>, main: Btf<'t>, modules: &'t [Arc<ModuleBtf>]) -> Self {
+        Targets { main_name: name.into(), main, modules: Modules::Given(modules) }
+    }
+
+    /// The main target BTF.
+    pub fn main(&self) -> &Btf<'t> {
+        &self.main
+    }
+}
+
+impl TargetSet for Targets<'_> {
+    fn main(&self) -> (&str, &dyn View) {
+        (&self.main_name, &self.main)
+    }
+
+    fn module_count(&self) -> Result<usize, CoreError> {
+        match &self.modules {
+            Modules::None => Ok(0),
+            Modules::Given(m) => Ok(m.len()),
+            Modules::Kernel(cell) => match cell.get_or_init(|| crate::kernel::modules().map_err(|e| e.to_string())) {
+                Ok(m) => Ok(m.len()),
+                Err(e) => Err(CoreError::Modules(e.clone())),
+            },
+        }
+    }
+
+    fn module(&self, i: usize) -> (&str, &dyn View) {
+        let m: &ModuleBtf = match &self.modules {
+            Modules::Given(m) => &m[i],
+            Modules::Kernel(cell) => match cell.get() {
+                Some(Ok(m)) => &m[i],
+                _ => unreachable!("module() is only called below module_count()"),
+            },
+            Modules::None => unreachable!("module() is only called below module_count()"),
+        };
+        (&m.name, m)
+    }
+}

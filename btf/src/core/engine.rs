@@ -1,0 +1,243 @@
+//! The relocation driver: candidate search and caching, the candidate loop
+//! with libbpf's ambiguity rules (`bpf_core_calc_relo_insn`), and patching.
+
+use aya_obj::generated::bpf_insn;
+use hashbrown::HashMap;
+
+use super::calc::{calc_relo, ReloRes};
+use super::patch::{patch_insn, Patched};
+use super::spec::{format_spec, parse_spec, spec_match, Spec};
+use super::view::{essential_name, View, ViewError};
+use super::{CoreError, CoreRelo, CoreReloResult, Outcome, PoisonReason, RelocKind, TargetMatch};
+
+/// The target BTFs, in libbpf's order: the main one (vmlinux, or a custom
+/// BTF that replaces it), then module BTFs, consulted only when the main one
+/// has no candidate.
+pub(crate) trait TargetSet {
+    fn main(&self) -> (&str, &dyn View);
+    /// Number of module BTFs; may load them on first call.
+    fn module_count(&self) -> Result<usize, CoreError>;
+    fn module(&self, i: usize) -> (&str, &dyn View);
+}
+
+/// One candidate: which target (0 = main, 1.. = module i-1) and type id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cand {
+    pub target: usize,
+    pub id: u32,
+}
+
+/// Candidate lists per local type id, pruned as relocations rule candidates
+/// out (libbpf shares and prunes them the same way within one relocate pass).
+#[derive(Default, Debug)]
+pub struct CandCache {
+    map: HashMap<u32, Vec<Cand>>,
+}
+
+impl CandCache {
+    /// An empty cache; use one per object relocation pass.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn target_view<'a>(targets: &'a dyn TargetSet, i: usize) -> (&'a str, &'a dyn View) {
+    if i == 0 {
+        targets.main()
+    } else {
+        targets.module(i - 1)
+    }
+}
+
+/// `bpf_core_find_cands`: main target first, modules only if it has none.
+fn find_cands(
+    local: &dyn View,
+    local_id: u32,
+    targets: &dyn TargetSet,
+) -> Result<Vec<Cand>, ViewError> {
+    let lt = local.ty(local_id)?;
+    let ess = essential_name(lt.name);
+    let mut ids = Vec::new();
+    let mut out = Vec::new();
+    targets.main().1.find_candidates(ess, lt.kind, &mut ids)?;
+    out.extend(ids.drain(..).map(|id| Cand { target: 0, id }));
+    if !out.is_empty() {
+        return Ok(out);
+    }
+    let n = targets.module_count().map_err(|e| ViewError::Parse(e.to_string()))?;
+    for m in 0..n {
+        targets.module(m).1.find_candidates(ess, lt.kind, &mut ids)?;
+        out.extend(ids.drain(..).map(|id| Cand { target: m + 1, id }));
+    }
+    Ok(out)
+}
+
+struct Resolved {
+    res: ReloRes,
+    local_spec: Spec,
+    targ: Option<(usize, Spec)>,
+    candidates: usize,
+}
+
+/// `bpf_core_calc_relo_insn` (with the cache handling of
+/// `bpf_core_resolve_relo`).
+fn resolve(
+    local: &dyn View,
+    relo: &CoreRelo,
+    relo_idx: usize,
+    kind: RelocKind,
+    targets: &dyn TargetSet,
+    cache: &mut CandCache,
+) -> Result<Resolved, CoreError> {
+    let local_id = relo.type_id;
+    let lt = local
+        .ty(local_id)
+        .map_err(|source| CoreError::LocalType { relo: relo_idx, type_id: local_id, source })?;
+    let local_name = lt.name.to_owned();
+    let access = local
+        .str_at(relo.access_str_off)
+        .map_err(|source| CoreError::LocalType { relo: relo_idx, type_id: local_id, source })?
+        .to_owned();
+    let local_spec = parse_spec(local, local_id, &access, kind).map_err(|source| CoreError::Spec {
+        relo: relo_idx,
+        type_id: local_id,
+        kind: lt.kind_name(),
+        name: local_name.clone(),
+        access: access.clone(),
+        source,
+    })?;
+
+    if kind == RelocKind::TypeIdLocal {
+        let res = ReloRes {
+            orig_val: local_id as u64,
+            new_val: local_id as u64,
+            validate: false,
+            ..Default::default()
+        };
+        return Ok(Resolved { res, local_spec, targ: None, candidates: 0 });
+    }
+    if local_name.is_empty() {
+        return Err(CoreError::Anonymous { relo: relo_idx, kind });
+    }
+
+    if !cache.map.contains_key(&local_id) {
+        let c = find_cands(local, local_id, targets).map_err(|source| CoreError::Candidates {
+            relo: relo_idx,
+            type_id: local_id,
+            name: local_name.clone(),
+            source,
+        })?;
+        cache.map.insert(local_id, c);
+    }
+    let cands = cache.map.get_mut(&local_id).expect("inserted above");
+    let candidates = cands.len();
+
+    let mut kept = 0usize;
+    let mut best: Option<(ReloRes, usize, Spec)> = None;
+    for i in 0..cands.len() {
+        let cand = cands[i];
+        let (_, tv) = target_view(targets, cand.target);
+        let cand_spec = match spec_match(local, &local_spec, tv, cand.id) {
+            Ok(Some(s)) => s,
+            Ok(None) => continue,
+            Err(source) => {
+                return Err(CoreError::Match { relo: relo_idx, cand: i, type_id: cand.id, source })
+            }
+        };
+        let cand_res = calc_relo(local, &local_spec, Some((tv, &cand_spec)))
+            .map_err(|source| CoreError::Calc { relo: relo_idx, source })?;
+        match &best {
+            None => best = Some((cand_res, cand.target, cand_spec)),
+            Some((bres, _, bspec)) => {
+                if cand_spec.bit_offset != bspec.bit_offset {
+                    return Err(CoreError::OffsetAmbiguity {
+                        relo: relo_idx,
+                        a: cand_spec.bit_offset,
+                        b: bspec.bit_offset,
+                    });
+                }
+                if cand_res.poison != bres.poison || cand_res.new_val != bres.new_val {
+                    return Err(CoreError::Ambiguity {
+                        relo: relo_idx,
+                        a: describe(&cand_res),
+                        b: describe(bres),
+                    });
+                }
+            }
+        }
+        cands[kept] = cand;
+        kept += 1;
+    }
+    // candidates that did not match this relocation are dropped for the
+    // next relocations of the same local type, unless none matched
+    if kept > 0 {
+        cands.truncate(kept);
+    }
+    match best {
+        Some((res, t, spec)) => Ok(Resolved { res, local_spec, targ: Some((t, spec)), candidates }),
+        None => {
+            let res = calc_relo(local, &local_spec, None)
+                .map_err(|source| CoreError::Calc { relo: relo_idx, source })?;
+            Ok(Resolved { res, local_spec, targ: None, candidates })
+        }
+    }
+}
+
+fn describe(r: &ReloRes) -> String {
+    format!("{} {}", if r.poison { "failure" } else { "success" }, r.new_val)
+}
+
+/// Resolves and applies the relocations of one program.
+pub(crate) fn relocate(
+    local: &dyn View,
+    relos: impl IntoIterator<Item = CoreRelo>,
+    insns: &mut [bpf_insn],
+    targets: &dyn TargetSet,
+    cache: &mut CandCache,
+) -> Result<Vec<CoreReloResult>, CoreError> {
+    let mut out = Vec::new();
+    for (relo_idx, relo) in relos.into_iter().enumerate() {
+        if relo.insn_off % 8 != 0 {
+            return Err(CoreError::Misaligned { relo: relo_idx, insn_off: relo.insn_off });
+        }
+        let insn_idx = (relo.insn_off / 8) as usize;
+        if insn_idx >= insns.len() {
+            return Err(CoreError::OutOfRange { relo: relo_idx, insn: insn_idx, len: insns.len() });
+        }
+        let kind = RelocKind::from_u32(relo.kind)
+            .ok_or(CoreError::UnknownKind { relo: relo_idx, kind: relo.kind })?;
+        let r = resolve(local, &relo, relo_idx, kind, targets, cache)?;
+        let patched = patch_insn(insns, insn_idx, &r.res)
+            .map_err(|source| CoreError::Patch { relo: relo_idx, source })?;
+        let outcome = match patched {
+            Patched::Value { mem_size } => Outcome::Patched { mem_size },
+            Patched::Poisoned => Outcome::Poisoned(PoisonReason::NoTarget),
+            Patched::PoisonedMemSize => Outcome::Poisoned(PoisonReason::MemSizeAdjust),
+        };
+        let target = r.targ.as_ref().map(|(t, spec)| {
+            let (name, tv) = target_view(targets, *t);
+            TargetMatch {
+                btf: name.to_owned(),
+                type_id: spec.root_type_id,
+                spec: format_spec(tv, spec),
+                bit_offset: spec.bit_offset,
+            }
+        });
+        let lt = local.ty(relo.type_id).ok();
+        out.push(CoreReloResult {
+            index: relo_idx,
+            insn_idx,
+            kind,
+            local_type_id: relo.type_id,
+            local_type_name: lt.map(|t| t.name.to_owned()).unwrap_or_default(),
+            access: local.str_at(relo.access_str_off).unwrap_or("").to_owned(),
+            local_spec: format_spec(local, &r.local_spec),
+            candidates: r.candidates,
+            target,
+            orig_val: r.res.orig_val,
+            new_val: r.res.new_val,
+            outcome,
+        });
+    }
+    Ok(out)
+}
