@@ -8,9 +8,11 @@
 //!   gives a [`Type`] view, [`Btf::name`]/[`Btf::str_at`] give names.
 //! - [`BtfData`]: the same, owning its bytes, for sharing behind an `Arc`.
 //! - [`kernel::vmlinux`]: the running kernel's BTF, memory-mapped and parsed once per process.
+//! - [`core::relocate_program`] / [`core::CoreRelocator`]: CO-RE relocation against [`core::Targets`].
 //! - [`Btf::find_by_name_kind`] / [`Btf::candidates`]: name lookups through a lazily built index.
 
 mod btf;
+pub mod core;
 mod data;
 mod error;
 pub mod ext;

@@ -27,7 +27,14 @@ impl View for Btf<'_> {
 
     fn ty(&self, id: u32) -> Result<Ty<'_>, ViewError> {
         if id == 0 {
-            return Ok(Ty { id: 0, kind: k::UNKN, name: "", vlen: 0, kflag: false, size_or_type: 0 });
+            return Ok(Ty {
+                id: 0,
+                kind: k::UNKN,
+                name: "",
+                vlen: 0,
+                kflag: false,
+                size_or_type: 0,
+            });
         }
         if id >= self.len() {
             return Err(ViewError::NoType(id));
@@ -54,7 +61,9 @@ impl View for Btf<'_> {
             found: k::name(kind_of(&t)),
             wanted: "struct/union",
         })?;
-        let m = c.member(index as usize).ok_or(ViewError::Index { id, index })?;
+        let m = c
+            .member(index as usize)
+            .ok_or(ViewError::Index { id, index })?;
         Ok(Member {
             name: Btf::str_at(self, m.name_off).map_err(|_| ViewError::Str(m.name_off))?,
             type_id: m.type_id,
@@ -66,30 +75,62 @@ impl View for Btf<'_> {
     fn array(&self, id: u32) -> Result<(u32, u32), ViewError> {
         match self.type_by_id(id).map_err(perr)? {
             Type::Array(a) => Ok((a.elem, a.nelems)),
-            t => Err(ViewError::Kind { id, found: k::name(kind_of(&t)), wanted: "array" }),
+            t => Err(ViewError::Kind {
+                id,
+                found: k::name(kind_of(&t)),
+                wanted: "array",
+            }),
         }
     }
 
     fn int(&self, id: u32) -> Result<IntInfo, ViewError> {
         match self.type_by_id(id).map_err(perr)? {
-            Type::Int(i) => Ok(IntInfo { encoding: i.encoding, signed: i.is_signed(), offset: i.offset }),
-            t => Err(ViewError::Kind { id, found: k::name(kind_of(&t)), wanted: "int" }),
+            Type::Int(i) => Ok(IntInfo {
+                encoding: i.encoding,
+                signed: i.is_signed(),
+                offset: i.offset,
+            }),
+            t => Err(ViewError::Kind {
+                id,
+                found: k::name(kind_of(&t)),
+                wanted: "int",
+            }),
         }
     }
 
     fn enumerator(&self, id: u32, index: u32) -> Result<(&str, u64), ViewError> {
         let t = self.type_by_id(id).map_err(perr)?;
-        let e = t.as_enum().ok_or(ViewError::Kind { id, found: k::name(kind_of(&t)), wanted: "enum" })?;
-        let v = e.value(index as usize).ok_or(ViewError::Index { id, index })?;
+        let e = t.as_enum().ok_or(ViewError::Kind {
+            id,
+            found: k::name(kind_of(&t)),
+            wanted: "enum",
+        })?;
+        let v = e
+            .value(index as usize)
+            .ok_or(ViewError::Index { id, index })?;
         // libbpf reads a 32-bit enumerator as `__s32`: always sign-extended
-        let val = if e.is64 { v.val } else { v.val as u32 as i32 as i64 as u64 };
-        Ok((Btf::str_at(self, v.name_off).map_err(|_| ViewError::Str(v.name_off))?, val))
+        let val = if e.is64 {
+            v.val
+        } else {
+            v.val as u32 as i32 as i64 as u64
+        };
+        Ok((
+            Btf::str_at(self, v.name_off).map_err(|_| ViewError::Str(v.name_off))?,
+            val,
+        ))
     }
 
     fn param_type(&self, id: u32, index: u32) -> Result<u32, ViewError> {
         match self.type_by_id(id).map_err(perr)? {
-            Type::FuncProto(p) => Ok(p.param(index as usize).ok_or(ViewError::Index { id, index })?.type_id),
-            t => Err(ViewError::Kind { id, found: k::name(kind_of(&t)), wanted: "func_proto" }),
+            Type::FuncProto(p) => Ok(p
+                .param(index as usize)
+                .ok_or(ViewError::Index { id, index })?
+                .type_id),
+            t => Err(ViewError::Kind {
+                id,
+                found: k::name(kind_of(&t)),
+                wanted: "func_proto",
+            }),
         }
     }
 
@@ -97,7 +138,12 @@ impl View for Btf<'_> {
         Btf::own_ids(self)
     }
 
-    fn find_candidates(&self, essential: &str, kind: u8, out: &mut Vec<u32>) -> Result<(), ViewError> {
+    fn find_candidates(
+        &self,
+        essential: &str,
+        kind: u8,
+        out: &mut Vec<u32>,
+    ) -> Result<(), ViewError> {
         let start = out.len();
         let kinds: &[Kind] = match kind {
             k::ENUM | k::ENUM64 => &[Kind::Enum, Kind::Enum64],
@@ -125,14 +171,26 @@ impl View for ModuleBtf {
         let b = self.data.btf();
         let t = View::ty(&b, id)?;
         // re-borrow the name from self.data (same bytes, longer lifetime)
-        let name = if id == 0 { "" } else { self.data.btf().name(id).map_err(perr)? };
-        Ok(Ty { name, ..t_static(t) })
+        let name = if id == 0 {
+            ""
+        } else {
+            self.data.btf().name(id).map_err(perr)?
+        };
+        Ok(Ty {
+            name,
+            ..t_static(t)
+        })
     }
     fn member(&self, id: u32, index: u32) -> Result<Member<'_>, ViewError> {
         let b = self.data.btf();
         let m = View::member(&b, id, index)?;
         let name_off = member_name_off(&b, id, index)?;
-        Ok(Member { name: self.str_at(name_off)?, type_id: m.type_id, bit_offset: m.bit_offset, bitfield_size: m.bitfield_size })
+        Ok(Member {
+            name: self.str_at(name_off)?,
+            type_id: m.type_id,
+            bit_offset: m.bit_offset,
+            bitfield_size: m.bitfield_size,
+        })
     }
     fn array(&self, id: u32) -> Result<(u32, u32), ViewError> {
         View::array(&self.data.btf(), id)
@@ -144,7 +202,11 @@ impl View for ModuleBtf {
         let b = self.data.btf();
         let (_, val) = View::enumerator(&b, id, index)?;
         let t = b.type_by_id(id).map_err(perr)?;
-        let name_off = t.as_enum().and_then(|e| e.value(index as usize)).map(|v| v.name_off).unwrap_or(0);
+        let name_off = t
+            .as_enum()
+            .and_then(|e| e.value(index as usize))
+            .map(|v| v.name_off)
+            .unwrap_or(0);
         Ok((self.str_at(name_off)?, val))
     }
     fn param_type(&self, id: u32, index: u32) -> Result<u32, ViewError> {
@@ -153,13 +215,25 @@ impl View for ModuleBtf {
     fn own_ids(&self) -> std::ops::Range<u32> {
         self.data.btf().own_ids()
     }
-    fn find_candidates(&self, essential: &str, kind: u8, out: &mut Vec<u32>) -> Result<(), ViewError> {
+    fn find_candidates(
+        &self,
+        essential: &str,
+        kind: u8,
+        out: &mut Vec<u32>,
+    ) -> Result<(), ViewError> {
         View::find_candidates(&self.data.btf(), essential, kind, out)
     }
 }
 
 fn t_static(t: Ty<'_>) -> Ty<'static> {
-    Ty { id: t.id, kind: t.kind, name: "", vlen: t.vlen, kflag: t.kflag, size_or_type: t.size_or_type }
+    Ty {
+        id: t.id,
+        kind: t.kind,
+        name: "",
+        vlen: t.vlen,
+        kflag: t.kflag,
+        size_or_type: t.size_or_type,
+    }
 }
 
 fn member_name_off(b: &Btf<'_>, id: u32, index: u32) -> Result<u32, ViewError> {
@@ -189,19 +263,35 @@ impl<'t> Targets<'t> {
     /// Only `btf` (named `name` in results): e.g. a custom BTF that replaces
     /// the kernel's (libbpf then never looks at modules), or a test BTF.
     pub fn new(name: impl Into<String>, btf: Btf<'t>) -> Self {
-        Targets { main_name: name.into(), main: btf, modules: Modules::None }
+        Targets {
+            main_name: name.into(),
+            main: btf,
+            modules: Modules::None,
+        }
     }
 
     /// The running kernel: `vmlinux`, then the module BTFs of
     /// `/sys/kernel/btf`, loaded (once per process) only if some local type
     /// has no candidate in vmlinux.
     pub fn kernel(vmlinux: &'t BtfData) -> Self {
-        Targets { main_name: "vmlinux".into(), main: vmlinux.btf(), modules: Modules::Kernel(OnceLock::new()) }
+        Targets {
+            main_name: "vmlinux".into(),
+            main: vmlinux.btf(),
+            modules: Modules::Kernel(OnceLock::new()),
+        }
     }
 
     /// `main` (named `name`), then the given module BTFs (split on `main`).
-    pub fn with_modules(name: impl Into<String>, main: Btf<'t>, modules: &'t [Arc<ModuleBtf>]) -> Self {
-        Targets { main_name: name.into(), main, modules: Modules::Given(modules) }
+    pub fn with_modules(
+        name: impl Into<String>,
+        main: Btf<'t>,
+        modules: &'t [Arc<ModuleBtf>],
+    ) -> Self {
+        Targets {
+            main_name: name.into(),
+            main,
+            modules: Modules::Given(modules),
+        }
     }
 
     /// The main target BTF.
@@ -219,10 +309,12 @@ impl TargetSet for Targets<'_> {
         match &self.modules {
             Modules::None => Ok(0),
             Modules::Given(m) => Ok(m.len()),
-            Modules::Kernel(cell) => match cell.get_or_init(|| crate::kernel::modules().map_err(|e| e.to_string())) {
-                Ok(m) => Ok(m.len()),
-                Err(e) => Err(CoreError::Modules(e.clone())),
-            },
+            Modules::Kernel(cell) => {
+                match cell.get_or_init(|| crate::kernel::modules().map_err(|e| e.to_string())) {
+                    Ok(m) => Ok(m.len()),
+                    Err(e) => Err(CoreError::Modules(e.clone())),
+                }
+            }
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::spec::Spec;
 use super::view::{k, resolve_size, skip_mods_and_typedefs, View, ViewError};
-use super::RelocKind;
+use super::CoreReloKind;
 
 /// The outcome for one relocation (libbpf's `bpf_core_relo_res`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub(crate) struct ReloRes {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CalcError {
     #[error("relocation {0} can't be applied to array access")]
-    ArrayAccess(RelocKind),
+    ArrayAccess(CoreReloKind),
     #[error("relocation can't be satisfied for bitfield (needs a read wider than 64 bits)")]
     Bitfield,
     #[error("bitfield's base type has size 0")]
@@ -47,12 +47,21 @@ enum Field {
     Poison,
 }
 
-fn calc_field(v: &dyn View, kind: RelocKind, spec: Option<&Spec>) -> Result<Field, CalcError> {
-    if kind == RelocKind::FieldExists {
-        return Ok(Field::Val(FieldVal { val: spec.is_some() as u64, field_sz: 0, type_id: 0, validate: true }));
+fn calc_field(v: &dyn View, kind: CoreReloKind, spec: Option<&Spec>) -> Result<Field, CalcError> {
+    if kind == CoreReloKind::FieldExists {
+        return Ok(Field::Val(FieldVal {
+            val: spec.is_some() as u64,
+            field_sz: 0,
+            type_id: 0,
+            validate: true,
+        }));
     }
-    let Some(spec) = spec else { return Ok(Field::Poison) };
-    let Some(acc) = spec.acc.last() else { return Err(CalcError::Btf(ViewError::NoType(0))) };
+    let Some(spec) = spec else {
+        return Ok(Field::Poison);
+    };
+    let Some(acc) = spec.acc.last() else {
+        return Err(CalcError::Btf(ViewError::NoType(0)));
+    };
     // libbpf keeps bit offsets in a __u32
     let bit_off = spec.bit_offset as u32;
 
@@ -60,13 +69,18 @@ fn calc_field(v: &dyn View, kind: RelocKind, spec: Option<&Spec>) -> Result<Fiel
         // an array element a[n]
         let sz = resolve_size(v, acc.type_id)?;
         let fv = match kind {
-            RelocKind::FieldByteOffset => FieldVal {
+            CoreReloKind::FieldByteOffset => FieldVal {
                 val: (bit_off / 8) as u64,
                 field_sz: sz as u32,
                 type_id: acc.type_id,
                 validate: true,
             },
-            RelocKind::FieldByteSize => FieldVal { val: sz, field_sz: 0, type_id: 0, validate: true },
+            CoreReloKind::FieldByteSize => FieldVal {
+                val: sz,
+                field_sz: 0,
+                type_id: 0,
+                validate: true,
+            },
             _ => return Err(CalcError::ArrayAccess(kind)),
         };
         return Ok(Field::Val(fv));
@@ -102,27 +116,36 @@ fn calc_field(v: &dyn View, kind: RelocKind, spec: Option<&Spec>) -> Result<Fiel
     }
     // bitfield offsets and sizes are ambiguous (the compiler may have chosen
     // another load size), so only signedness and rshift are validated for them
-    let mut fv = FieldVal { val: 0, field_sz: 0, type_id: 0, validate: !bitfield };
+    let mut fv = FieldVal {
+        val: 0,
+        field_sz: 0,
+        type_id: 0,
+        validate: !bitfield,
+    };
     match kind {
-        RelocKind::FieldByteOffset => {
+        CoreReloKind::FieldByteOffset => {
             fv.val = byte_off as u64;
             if !bitfield {
                 fv.field_sz = byte_sz;
                 fv.type_id = field_type_id;
             }
         }
-        RelocKind::FieldByteSize => fv.val = byte_sz as u64,
-        RelocKind::FieldSigned => {
+        CoreReloKind::FieldByteSize => fv.val = byte_sz as u64,
+        CoreReloKind::FieldSigned => {
             let signed = (mt.is_any_enum() && mt.kflag)
                 || (mt.kind == k::INT && v.int(mt.id)?.encoding & 1 != 0);
             fv.val = signed as u64;
             fv.validate = true;
         }
-        RelocKind::FieldLshiftU64 => {
+        CoreReloKind::FieldLShiftU64 => {
             // little-endian target; libbpf computes this in 32-bit unsigned
-            fv.val = 64u32.wrapping_sub(bit_off.wrapping_add(bit_sz).wrapping_sub(byte_off.wrapping_mul(8))) as u64;
+            fv.val = 64u32.wrapping_sub(
+                bit_off
+                    .wrapping_add(bit_sz)
+                    .wrapping_sub(byte_off.wrapping_mul(8)),
+            ) as u64;
         }
-        RelocKind::FieldRshiftU64 => {
+        CoreReloKind::FieldRShiftU64 => {
             fv.val = 64u32.wrapping_sub(bit_sz) as u64;
             fv.validate = true;
         }
@@ -131,21 +154,31 @@ fn calc_field(v: &dyn View, kind: RelocKind, spec: Option<&Spec>) -> Result<Fiel
     Ok(Field::Val(fv))
 }
 
-fn calc_type(v: &dyn View, kind: RelocKind, spec: Option<&Spec>) -> Result<(u64, bool), CalcError> {
-    let Some(spec) = spec else { return Ok((0, true)) };
+fn calc_type(
+    v: &dyn View,
+    kind: CoreReloKind,
+    spec: Option<&Spec>,
+) -> Result<(u64, bool), CalcError> {
+    let Some(spec) = spec else {
+        return Ok((0, true));
+    };
     Ok(match kind {
         // type ids can change during linking: never validated
-        RelocKind::TypeIdTarget => (spec.root_type_id as u64, false),
-        RelocKind::TypeExists | RelocKind::TypeMatches => (1, true),
-        RelocKind::TypeSize => (resolve_size(v, spec.root_type_id)?, true),
+        CoreReloKind::TypeIdTarget => (spec.root_type_id as u64, false),
+        CoreReloKind::TypeExists | CoreReloKind::TypeMatches => (1, true),
+        CoreReloKind::TypeSize => (resolve_size(v, spec.root_type_id)?, true),
         _ => unreachable!("type kinds only (TYPE_ID_LOCAL is handled earlier)"),
     })
 }
 
 /// `None` = poison.
-fn calc_enumval(v: &dyn View, kind: RelocKind, spec: Option<&Spec>) -> Result<Option<u64>, CalcError> {
+fn calc_enumval(
+    v: &dyn View,
+    kind: CoreReloKind,
+    spec: Option<&Spec>,
+) -> Result<Option<u64>, CalcError> {
     match kind {
-        RelocKind::EnumvalExists => Ok(Some(spec.is_some() as u64)),
+        CoreReloKind::EnumvalExists => Ok(Some(spec.is_some() as u64)),
         _ => {
             let Some(spec) = spec else { return Ok(None) };
             let a = &spec.acc[0];
@@ -161,7 +194,10 @@ pub(crate) fn calc_relo(
     targ: Option<(&dyn View, &Spec)>,
 ) -> Result<ReloRes, CalcError> {
     let kind = local_spec.kind;
-    let mut res = ReloRes { validate: true, ..Default::default() };
+    let mut res = ReloRes {
+        validate: true,
+        ..Default::default()
+    };
     if kind.is_field_based() {
         let orig = match calc_field(local, kind, Some(local_spec))? {
             Field::Val(f) => f,

@@ -130,7 +130,12 @@ fn names_match(local_name: &str, targ_name: &str) -> bool {
     essential_name(local_name) == essential_name(targ_name)
 }
 
-fn enums_match(local: &dyn View, lt: &Ty<'_>, targ: &dyn View, tt: &Ty<'_>) -> Result<bool, ViewError> {
+fn enums_match(
+    local: &dyn View,
+    lt: &Ty<'_>,
+    targ: &dyn View,
+    tt: &Ty<'_>,
+) -> Result<bool, ViewError> {
     if lt.size_or_type != tt.size_or_type || lt.vlen > tt.vlen {
         return Ok(false);
     }

@@ -8,7 +8,9 @@ use super::calc::{calc_relo, ReloRes};
 use super::patch::{patch_insn, Patched};
 use super::spec::{format_spec, parse_spec, spec_match, Spec};
 use super::view::{essential_name, View, ViewError};
-use super::{CoreError, CoreRelo, CoreReloResult, Outcome, PoisonReason, RelocKind, TargetMatch};
+use super::{
+    CoreError, CoreRelo, CoreReloKind, CoreReloResult, Outcome, PoisonReason, TargetMatch,
+};
 
 /// The target BTFs, in libbpf's order: the main one (vmlinux, or a custom
 /// BTF that replaces it), then module BTFs, consulted only when the main one
@@ -64,9 +66,14 @@ fn find_cands(
     if !out.is_empty() {
         return Ok(out);
     }
-    let n = targets.module_count().map_err(|e| ViewError::Parse(e.to_string()))?;
+    let n = targets
+        .module_count()
+        .map_err(|e| ViewError::Parse(e.to_string()))?;
     for m in 0..n {
-        targets.module(m).1.find_candidates(ess, lt.kind, &mut ids)?;
+        targets
+            .module(m)
+            .1
+            .find_candidates(ess, lt.kind, &mut ids)?;
         out.extend(ids.drain(..).map(|id| Cand { target: m + 1, id }));
     }
     Ok(out)
@@ -85,39 +92,54 @@ fn resolve(
     local: &dyn View,
     relo: &CoreRelo,
     relo_idx: usize,
-    kind: RelocKind,
+    kind: CoreReloKind,
     targets: &dyn TargetSet,
     cache: &mut CandCache,
 ) -> Result<Resolved, CoreError> {
     let local_id = relo.type_id;
-    let lt = local
-        .ty(local_id)
-        .map_err(|source| CoreError::LocalType { relo: relo_idx, type_id: local_id, source })?;
+    let lt = local.ty(local_id).map_err(|source| CoreError::LocalType {
+        relo: relo_idx,
+        type_id: local_id,
+        source,
+    })?;
     let local_name = lt.name.to_owned();
     let access = local
         .str_at(relo.access_str_off)
-        .map_err(|source| CoreError::LocalType { relo: relo_idx, type_id: local_id, source })?
+        .map_err(|source| CoreError::LocalType {
+            relo: relo_idx,
+            type_id: local_id,
+            source,
+        })?
         .to_owned();
-    let local_spec = parse_spec(local, local_id, &access, kind).map_err(|source| CoreError::Spec {
-        relo: relo_idx,
-        type_id: local_id,
-        kind: lt.kind_name(),
-        name: local_name.clone(),
-        access: access.clone(),
-        source,
-    })?;
+    let local_spec =
+        parse_spec(local, local_id, &access, kind).map_err(|source| CoreError::Spec {
+            relo: relo_idx,
+            type_id: local_id,
+            kind: lt.kind_name(),
+            name: local_name.clone(),
+            access: access.clone(),
+            source,
+        })?;
 
-    if kind == RelocKind::TypeIdLocal {
+    if kind == CoreReloKind::TypeIdLocal {
         let res = ReloRes {
             orig_val: local_id as u64,
             new_val: local_id as u64,
             validate: false,
             ..Default::default()
         };
-        return Ok(Resolved { res, local_spec, targ: None, candidates: 0 });
+        return Ok(Resolved {
+            res,
+            local_spec,
+            targ: None,
+            candidates: 0,
+        });
     }
     if local_name.is_empty() {
-        return Err(CoreError::Anonymous { relo: relo_idx, kind });
+        return Err(CoreError::Anonymous {
+            relo: relo_idx,
+            kind,
+        });
     }
 
     if !cache.map.contains_key(&local_id) {
@@ -141,11 +163,20 @@ fn resolve(
             Ok(Some(s)) => s,
             Ok(None) => continue,
             Err(source) => {
-                return Err(CoreError::Match { relo: relo_idx, cand: i, type_id: cand.id, source })
+                return Err(CoreError::Match {
+                    relo: relo_idx,
+                    cand: i,
+                    type_id: cand.id,
+                    source,
+                })
             }
         };
-        let cand_res = calc_relo(local, &local_spec, Some((tv, &cand_spec)))
-            .map_err(|source| CoreError::Calc { relo: relo_idx, source })?;
+        let cand_res = calc_relo(local, &local_spec, Some((tv, &cand_spec))).map_err(|source| {
+            CoreError::Calc {
+                relo: relo_idx,
+                source,
+            }
+        })?;
         match &best {
             None => best = Some((cand_res, cand.target, cand_spec)),
             Some((bres, _, bspec)) => {
@@ -174,17 +205,33 @@ fn resolve(
         cands.truncate(kept);
     }
     match best {
-        Some((res, t, spec)) => Ok(Resolved { res, local_spec, targ: Some((t, spec)), candidates }),
+        Some((res, t, spec)) => Ok(Resolved {
+            res,
+            local_spec,
+            targ: Some((t, spec)),
+            candidates,
+        }),
         None => {
-            let res = calc_relo(local, &local_spec, None)
-                .map_err(|source| CoreError::Calc { relo: relo_idx, source })?;
-            Ok(Resolved { res, local_spec, targ: None, candidates })
+            let res = calc_relo(local, &local_spec, None).map_err(|source| CoreError::Calc {
+                relo: relo_idx,
+                source,
+            })?;
+            Ok(Resolved {
+                res,
+                local_spec,
+                targ: None,
+                candidates,
+            })
         }
     }
 }
 
 fn describe(r: &ReloRes) -> String {
-    format!("{} {}", if r.poison { "failure" } else { "success" }, r.new_val)
+    format!(
+        "{} {}",
+        if r.poison { "failure" } else { "success" },
+        r.new_val
+    )
 }
 
 /// Resolves and applies the relocations of one program.
@@ -198,17 +245,28 @@ pub(crate) fn relocate(
     let mut out = Vec::new();
     for (relo_idx, relo) in relos.into_iter().enumerate() {
         if relo.insn_off % 8 != 0 {
-            return Err(CoreError::Misaligned { relo: relo_idx, insn_off: relo.insn_off });
+            return Err(CoreError::Misaligned {
+                relo: relo_idx,
+                insn_off: relo.insn_off,
+            });
         }
         let insn_idx = (relo.insn_off / 8) as usize;
         if insn_idx >= insns.len() {
-            return Err(CoreError::OutOfRange { relo: relo_idx, insn: insn_idx, len: insns.len() });
+            return Err(CoreError::OutOfRange {
+                relo: relo_idx,
+                insn: insn_idx,
+                len: insns.len(),
+            });
         }
-        let kind = RelocKind::from_u32(relo.kind)
-            .ok_or(CoreError::UnknownKind { relo: relo_idx, kind: relo.kind })?;
+        let kind = CoreReloKind::from_u32(relo.kind).ok_or(CoreError::UnknownKind {
+            relo: relo_idx,
+            kind: relo.kind,
+        })?;
         let r = resolve(local, &relo, relo_idx, kind, targets, cache)?;
-        let patched = patch_insn(insns, insn_idx, &r.res)
-            .map_err(|source| CoreError::Patch { relo: relo_idx, source })?;
+        let patched = patch_insn(insns, insn_idx, &r.res).map_err(|source| CoreError::Patch {
+            relo: relo_idx,
+            source,
+        })?;
         let outcome = match patched {
             Patched::Value { mem_size } => Outcome::Patched { mem_size },
             Patched::Poisoned => Outcome::Poisoned(PoisonReason::NoTarget),

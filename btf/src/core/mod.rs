@@ -21,32 +21,23 @@ mod engine;
 mod kind;
 mod patch;
 mod spec;
-mod view;
 #[cfg(test)]
 mod testbtf;
 #[cfg(test)]
 mod tests;
+mod view;
 
+pub use crate::ext::{CoreRelo, CoreReloKind};
 pub use adapter::Targets;
 pub use calc::CalcError;
 pub use engine::CandCache;
-pub use kind::RelocKind;
 pub use patch::{insns_from_bytes, insns_to_bytes, PatchError, POISON_IMM};
 pub use spec::{MatchError, SpecError};
 pub use view::{essential_name, ViewError};
 
-/// One `.BTF.ext` core_relo record (`struct bpf_core_relo`).
-///
-/// `insn_off` is a byte offset; [`relocate_program`] takes it relative to the
-/// first instruction of the slice it is given (the loader subtracts the
-/// program's offset within its ELF section).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CoreRelo {
-    pub insn_off: u32,
-    pub type_id: u32,
-    pub access_str_off: u32,
-    pub kind: u32,
-}
+// Records are `crate::ext::CoreRelo`; their `insn_off` is a byte offset,
+// which the relocator takes relative to the first instruction of the slice
+// it is given (the loader subtracts the program's offset in its section).
 
 /// Why an instruction was poisoned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +78,7 @@ pub struct CoreReloResult {
     pub index: usize,
     /// Instruction index within the program slice.
     pub insn_idx: usize,
-    pub kind: RelocKind,
+    pub kind: CoreReloKind,
     pub local_type_id: u32,
     pub local_type_name: String,
     /// The raw access string ("0:1:2").
@@ -112,19 +103,44 @@ pub enum CoreError {
     #[error("relo #{relo}: insn offset {insn_off} is not a multiple of 8")]
     Misaligned { relo: usize, insn_off: u32 },
     #[error("relo #{relo}: insn #{insn} is outside the program ({len} insns)")]
-    OutOfRange { relo: usize, insn: usize, len: usize },
+    OutOfRange {
+        relo: usize,
+        insn: usize,
+        len: usize,
+    },
     #[error("relo #{relo}: unrecognized CO-RE relocation kind {kind}")]
     UnknownKind { relo: usize, kind: u32 },
     #[error("relo #{relo}: bad local type [{type_id}]: {source}")]
-    LocalType { relo: usize, type_id: u32, source: ViewError },
+    LocalType {
+        relo: usize,
+        type_id: u32,
+        source: ViewError,
+    },
     #[error("relo #{relo}: parsing [{type_id}] {kind} {name} + {access} failed: {source}")]
-    Spec { relo: usize, type_id: u32, kind: &'static str, name: String, access: String, source: SpecError },
+    Spec {
+        relo: usize,
+        type_id: u32,
+        kind: &'static str,
+        name: String,
+        access: String,
+        source: SpecError,
+    },
     #[error("relo #{relo}: <{kind}> relocation doesn't support anonymous types")]
-    Anonymous { relo: usize, kind: RelocKind },
+    Anonymous { relo: usize, kind: CoreReloKind },
     #[error("relo #{relo}: target candidate search failed for [{type_id}] {name}: {source}")]
-    Candidates { relo: usize, type_id: u32, name: String, source: ViewError },
+    Candidates {
+        relo: usize,
+        type_id: u32,
+        name: String,
+        source: ViewError,
+    },
     #[error("relo #{relo}: error matching candidate #{cand} [{type_id}]: {source}")]
-    Match { relo: usize, cand: usize, type_id: u32, source: MatchError },
+    Match {
+        relo: usize,
+        cand: usize,
+        type_id: u32,
+        source: MatchError,
+    },
     #[error("relo #{relo}: field offset ambiguity: {a} != {b}")]
     OffsetAmbiguity { relo: usize, a: u64, b: u64 },
     #[error("relo #{relo}: relocation decision ambiguity: {a} != {b}")]
@@ -160,7 +176,10 @@ impl CoreError {
 
     /// True for libbpf's two ambiguity errors.
     pub fn is_ambiguity(&self) -> bool {
-        matches!(self, CoreError::Ambiguity { .. } | CoreError::OffsetAmbiguity { .. })
+        matches!(
+            self,
+            CoreError::Ambiguity { .. } | CoreError::OffsetAmbiguity { .. }
+        )
     }
 }
 
@@ -178,7 +197,11 @@ pub struct CoreRelocator<'l, 't> {
 impl<'l, 't> CoreRelocator<'l, 't> {
     /// A relocator for the object whose own BTF is `local`.
     pub fn new(local: &'l crate::Btf<'l>, targets: &'t Targets<'t>) -> Self {
-        CoreRelocator { local, targets, cache: CandCache::new() }
+        CoreRelocator {
+            local,
+            targets,
+            cache: CandCache::new(),
+        }
     }
 
     /// Applies `relos` to `insns` (one program; `insn_off` relative to

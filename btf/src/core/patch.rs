@@ -52,7 +52,13 @@ pub enum PatchError {
     #[error("insn #{insn} (ALU/ALU64) does not use an immediate operand")]
     AluNotImm { insn: usize },
     #[error("unexpected insn #{insn} ({what}) value: got {got}, exp {exp} -> {new}")]
-    Unexpected { insn: usize, what: &'static str, got: u64, exp: u64, new: u64 },
+    Unexpected {
+        insn: usize,
+        what: &'static str,
+        got: u64,
+        exp: u64,
+        new: u64,
+    },
     #[error("insn #{insn} (LDX/ST/STX) value too big: {new}")]
     TooBig { insn: usize, new: u64 },
     #[error("insn #{insn} (LDX/ST/STX) unexpected mem size: got {got}, exp {exp}")]
@@ -90,9 +96,15 @@ pub(crate) enum Patched {
 }
 
 /// `bpf_core_patch_insn`. `insns` is the whole program, `idx` the target.
-pub(crate) fn patch_insn(insns: &mut [bpf_insn], idx: usize, res: &ReloRes) -> Result<Patched, PatchError> {
+pub(crate) fn patch_insn(
+    insns: &mut [bpf_insn],
+    idx: usize,
+    res: &ReloRes,
+) -> Result<Patched, PatchError> {
     let len = insns.len();
-    let Some(insn) = insns.get(idx) else { return Err(PatchError::OutOfRange { insn: idx, len }) };
+    let Some(insn) = insns.get(idx) else {
+        return Err(PatchError::OutOfRange { insn: idx, len });
+    };
     let code = insn.code;
 
     let poison = |insns: &mut [bpf_insn]| {
@@ -143,7 +155,10 @@ pub(crate) fn patch_insn(insns: &mut [bpf_insn], idx: usize, res: &ReloRes) -> R
                 });
             }
             if new_val > i16::MAX as u64 {
-                return Err(PatchError::TooBig { insn: idx, new: new_val });
+                return Err(PatchError::TooBig {
+                    insn: idx,
+                    new: new_val,
+                });
             }
             if res.fail_memsz_adjust {
                 poison(insns);
@@ -162,7 +177,10 @@ pub(crate) fn patch_insn(insns: &mut [bpf_insn], idx: usize, res: &ReloRes) -> R
                     });
                 }
                 let Some(sz) = size_code(res.new_sz) else {
-                    return Err(PatchError::NewMemSize { insn: idx, new: res.new_sz });
+                    return Err(PatchError::NewMemSize {
+                        insn: idx,
+                        new: res.new_sz,
+                    });
                 };
                 insn.code = (insn.code & 0xe0) | sz | class(insn.code);
                 mem_size = Some((res.orig_sz, res.new_sz));

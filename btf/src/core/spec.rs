@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use super::compat::{fields_are_compat, types_are_compat, types_match};
 use super::view::{essential_name, resolve_size, skip_mods_and_typedefs, View, ViewError};
-use super::RelocKind;
+use super::CoreReloKind;
 
 /// libbpf's BPF_CORE_SPEC_MAX_LEN.
 pub(crate) const SPEC_MAX_LEN: usize = 64;
@@ -32,7 +32,7 @@ pub(crate) struct Accessor {
 #[derive(Debug, Clone)]
 pub(crate) struct Spec {
     pub root_type_id: u32,
-    pub kind: RelocKind,
+    pub kind: CoreReloKind,
     pub raw: Vec<u32>,
     pub acc: Vec<Accessor>,
     pub bit_offset: u64,
@@ -56,7 +56,11 @@ pub enum SpecError {
     #[error("anonymous member used as a named accessor")]
     EmptyName,
     #[error("access string step {step} goes through type [{type_id}], a {kind}")]
-    UnexpectedKind { step: usize, type_id: u32, kind: &'static str },
+    UnexpectedKind {
+        step: usize,
+        type_id: u32,
+        kind: &'static str,
+    },
     #[error(transparent)]
     Btf(#[from] ViewError),
 }
@@ -64,7 +68,9 @@ pub enum SpecError {
 fn is_flex_arr(v: &dyn View, parent: Option<&Accessor>, nelems: u32) -> Result<bool, ViewError> {
     // a flexible array is a zero-length array that is the last member of the
     // struct holding it
-    let Some(parent) = parent else { return Ok(false) };
+    let Some(parent) = parent else {
+        return Ok(false);
+    };
     if parent.name.is_none() || nelems > 0 {
         return Ok(false);
     }
@@ -100,12 +106,18 @@ pub(crate) fn parse_spec(
     v: &dyn View,
     type_id: u32,
     access: &str,
-    kind: RelocKind,
+    kind: CoreReloKind,
 ) -> Result<Spec, SpecError> {
     if access.is_empty() || access.starts_with(':') {
         return Err(SpecError::Syntax(access.to_owned()));
     }
-    let mut spec = Spec { root_type_id: type_id, kind, raw: Vec::new(), acc: Vec::new(), bit_offset: 0 };
+    let mut spec = Spec {
+        root_type_id: type_id,
+        kind,
+        raw: Vec::new(),
+        acc: Vec::new(),
+        bit_offset: 0,
+    };
     if kind.is_type_based() {
         if access != "0" {
             return Err(SpecError::NotZero(access.to_owned()));
@@ -116,7 +128,11 @@ pub(crate) fn parse_spec(
     let first = spec.raw[0];
     let t = skip_mods_and_typedefs(v, type_id)?;
     let mut id = t.id;
-    spec.acc.push(Accessor { type_id: id, idx: first, name: None });
+    spec.acc.push(Accessor {
+        type_id: id,
+        idx: first,
+        name: None,
+    });
 
     if kind.is_enumval_based() {
         if !t.is_any_enum() || spec.raw.len() > 1 || first >= t.vlen as u32 {
@@ -141,7 +157,11 @@ pub(crate) fn parse_spec(
             let m = v.member(id, idx)?;
             spec.bit_offset += m.bit_offset as u64;
             if !m.name.is_empty() {
-                spec.acc.push(Accessor { type_id: id, idx, name: Some(m.name.to_owned()) });
+                spec.acc.push(Accessor {
+                    type_id: id,
+                    idx,
+                    name: Some(m.name.to_owned()),
+                });
             }
             id = m.type_id;
         } else if t.kind == super::view::k::ARRAY {
@@ -152,11 +172,19 @@ pub(crate) fn parse_spec(
             if !flex && idx >= nelems {
                 return Err(SpecError::ArrayIndex { idx, nelems });
             }
-            spec.acc.push(Accessor { type_id: id, idx, name: None });
+            spec.acc.push(Accessor {
+                type_id: id,
+                idx,
+                name: None,
+            });
             let sz = resolve_size(v, id)?;
             spec.bit_offset += idx as u64 * sz * 8;
         } else {
-            return Err(SpecError::UnexpectedKind { step, type_id: id, kind: t.kind_name() });
+            return Err(SpecError::UnexpectedKind {
+                step,
+                type_id: id,
+                kind: t.kind_name(),
+            });
         }
     }
     Ok(spec)
@@ -196,7 +224,11 @@ fn match_member(
                 return Ok(Some(next));
             }
         } else if m.name == local_member.name {
-            spec.acc.push(Accessor { type_id: targ_id, idx: i, name: Some(m.name.to_owned()) });
+            spec.acc.push(Accessor {
+                type_id: targ_id,
+                idx: i,
+                name: Some(m.name.to_owned()),
+            });
             if fields_are_compat(local, local_member.type_id, targ, m.type_id)? {
                 return Ok(Some(m.type_id));
             }
@@ -239,7 +271,7 @@ pub(crate) fn spec_match(
     };
     let kind = local_spec.kind;
     if kind.is_type_based() {
-        let ok = if kind == RelocKind::TypeMatches {
+        let ok = if kind == CoreReloKind::TypeMatches {
             types_match(local, local_spec.root_type_id, targ, targ_id)?
         } else {
             types_are_compat(local, local_spec.root_type_id, targ, targ_id)?
@@ -256,7 +288,11 @@ pub(crate) fn spec_match(
         for i in 0..tt.vlen as u32 {
             let (name, _) = targ.enumerator(tt.id, i)?;
             if essential_name(name) == local_ess {
-                ts.acc.push(Accessor { type_id: tt.id, idx: i, name: Some(name.to_owned()) });
+                ts.acc.push(Accessor {
+                    type_id: tt.id,
+                    idx: i,
+                    name: Some(name.to_owned()),
+                });
                 ts.raw.push(i);
                 return Ok(Some(ts));
             }
@@ -290,7 +326,11 @@ pub(crate) fn spec_match(
             if ts.raw.len() == SPEC_MAX_LEN {
                 return Err(MatchError::TooDeep);
             }
-            ts.acc.push(Accessor { type_id: targ_id, idx: la.idx, name: None });
+            ts.acc.push(Accessor {
+                type_id: targ_id,
+                idx: la.idx,
+                name: None,
+            });
             ts.raw.push(la.idx);
             let sz = resolve_size(targ, targ_id)?;
             ts.bit_offset += la.idx as u64 * sz * 8;
@@ -304,18 +344,40 @@ pub(crate) fn spec_match(
 pub(crate) fn format_spec(v: &dyn View, spec: &Spec) -> String {
     let mut s = String::new();
     let (kind, name) = match v.ty(spec.root_type_id) {
-        Ok(t) => (t.kind_name(), if t.name.is_empty() { "<anon>" } else { t.name }),
+        Ok(t) => (
+            t.kind_name(),
+            if t.name.is_empty() { "<anon>" } else { t.name },
+        ),
         Err(_) => ("?", "<?>"),
     };
-    let _ = write!(s, "<{}> [{}] {} {}", spec.kind.name(), spec.root_type_id, kind, name);
+    let _ = write!(
+        s,
+        "<{}> [{}] {} {}",
+        spec.kind.name(),
+        spec.root_type_id,
+        kind,
+        name
+    );
     if spec.kind.is_type_based() {
         return s;
     }
     if spec.kind.is_enumval_based() {
-        if let (Some(a), Ok(t)) = (spec.acc.first(), skip_mods_and_typedefs(v, spec.root_type_id)) {
+        if let (Some(a), Ok(t)) = (
+            spec.acc.first(),
+            skip_mods_and_typedefs(v, spec.root_type_id),
+        ) {
             if let Ok((n, val)) = v.enumerator(t.id, a.idx) {
                 if t.kflag {
-                    let _ = write!(s, "::{} = {}", n, if t.kind == super::view::k::ENUM { val as i32 as i64 } else { val as i64 });
+                    let _ = write!(
+                        s,
+                        "::{} = {}",
+                        n,
+                        if t.kind == super::view::k::ENUM {
+                            val as i32 as i64
+                        } else {
+                            val as i64
+                        }
+                    );
                 } else if t.kind == super::view::k::ENUM {
                     let _ = write!(s, "::{} = {}", n, val as u32);
                 } else {
@@ -341,7 +403,12 @@ pub(crate) fn format_spec(v: &dyn View, spec: &Spec) -> String {
         let _ = write!(s, "{}{}", if i == 0 { "" } else { ":" }, r);
     }
     if spec.bit_offset % 8 != 0 {
-        let _ = write!(s, " @ offset {}.{})", spec.bit_offset / 8, spec.bit_offset % 8);
+        let _ = write!(
+            s,
+            " @ offset {}.{})",
+            spec.bit_offset / 8,
+            spec.bit_offset % 8
+        );
     } else {
         let _ = write!(s, " @ offset {})", spec.bit_offset / 8);
     }

@@ -22,11 +22,19 @@ struct Case {
 
 impl Case {
     fn new(local: B) -> Self {
-        Case { local, relos: Vec::new() }
+        Case {
+            local,
+            relos: Vec::new(),
+        }
     }
-    fn relo(&mut self, insn_idx: u32, type_id: u32, access: &str, kind: RelocKind) {
+    fn relo(&mut self, insn_idx: u32, type_id: u32, access: &str, kind: CoreReloKind) {
         let access_str_off = self.local.s(access);
-        self.relos.push(CoreRelo { insn_off: insn_idx * 8, type_id, access_str_off, kind: kind as u32 });
+        self.relos.push(CoreRelo {
+            insn_off: insn_idx * 8,
+            type_id,
+            access_str_off,
+            kind: kind as u32,
+        });
     }
     fn run(&self, target: &B, insns: &mut [bpf_insn]) -> Result<Vec<CoreReloResult>, CoreError> {
         let lb = self.local.finish();
@@ -43,7 +51,10 @@ fn mov(imm: i32) -> bpf_insn {
 }
 
 fn assert_poisoned(i: &bpf_insn) {
-    assert_eq!((i.code, i.dst_reg(), i.src_reg(), i.off, i.imm), (CALL, 0, 0, 0, POISON_IMM));
+    assert_eq!(
+        (i.code, i.dst_reg(), i.src_reg(), i.off, i.imm),
+        (CALL, 0, 0, 0, POISON_IMM)
+    );
 }
 
 /// local: [1] int, [2] unsigned int, [3] struct s { int a; unsigned int b; } (size 8)
@@ -62,20 +73,31 @@ fn target_s() -> B {
     let int = t.int("int", 4, true);
     let uint = t.int("unsigned int", 4, false);
     let long = t.int("long", 8, true);
-    t.st("s", 24, &[("x", long, 0, 0), ("b", uint, 64, 0), ("a", int, 128, 0)]);
+    t.st(
+        "s",
+        24,
+        &[("x", long, 0, 0), ("b", uint, 64, 0), ("a", int, 128, 0)],
+    );
     t
 }
 
 #[test]
 fn field_offset_size_exists_signed() {
     let mut c = Case::new(local_s());
-    c.relo(0, 3, "0:1", RelocKind::FieldByteOffset);
-    c.relo(1, 3, "0:0", RelocKind::FieldByteOffset);
-    c.relo(2, 3, "0:1", RelocKind::FieldByteSize);
-    c.relo(3, 3, "0:0", RelocKind::FieldExists);
-    c.relo(4, 3, "0:0", RelocKind::FieldSigned);
-    c.relo(5, 3, "0:1", RelocKind::FieldSigned);
-    let mut insns = [insn(LDX_W, 1, 2, 4, 0), mov(0), mov(4), mov(1), mov(1), mov(0)];
+    c.relo(0, 3, "0:1", CoreReloKind::FieldByteOffset);
+    c.relo(1, 3, "0:0", CoreReloKind::FieldByteOffset);
+    c.relo(2, 3, "0:1", CoreReloKind::FieldByteSize);
+    c.relo(3, 3, "0:0", CoreReloKind::FieldExists);
+    c.relo(4, 3, "0:0", CoreReloKind::FieldSigned);
+    c.relo(5, 3, "0:1", CoreReloKind::FieldSigned);
+    let mut insns = [
+        insn(LDX_W, 1, 2, 4, 0),
+        mov(0),
+        mov(4),
+        mov(1),
+        mov(1),
+        mov(0),
+    ];
     let res = c.run(&target_s(), &mut insns).unwrap();
     assert_eq!(insns[0].off, 8);
     assert_eq!(insns[0].code, LDX_W);
@@ -88,8 +110,14 @@ fn field_offset_size_exists_signed() {
     assert_eq!(res[0].target.as_ref().unwrap().type_id, 4);
     assert_eq!((res[0].orig_val, res[0].new_val), (4, 8));
     assert_eq!(res[0].outcome, Outcome::Patched { mem_size: None });
-    assert_eq!(res[0].local_spec, "<byte_off> [3] struct s.b (0:1 @ offset 4)");
-    assert_eq!(res[0].target.as_ref().unwrap().spec, "<byte_off> [4] struct s.b (0:1 @ offset 8)");
+    assert_eq!(
+        res[0].local_spec,
+        "<byte_off> [3] struct s.b (0:1 @ offset 4)"
+    );
+    assert_eq!(
+        res[0].target.as_ref().unwrap().spec,
+        "<byte_off> [4] struct s.b (0:1 @ offset 8)"
+    );
 }
 
 #[test]
@@ -101,9 +129,9 @@ fn missing_field_exists_zero_and_poison() {
     let tint = t.int("int", 4, true);
     t.st("s", 4, &[("a", tint, 0, 0)]);
     let mut c = Case::new(l);
-    c.relo(0, 2, "0:1", RelocKind::FieldExists);
-    c.relo(1, 2, "0:1", RelocKind::FieldByteOffset);
-    c.relo(2, 2, "0:1", RelocKind::FieldByteSize);
+    c.relo(0, 2, "0:1", CoreReloKind::FieldExists);
+    c.relo(1, 2, "0:1", CoreReloKind::FieldByteOffset);
+    c.relo(2, 2, "0:1", CoreReloKind::FieldByteSize);
     let mut insns = [mov(1), insn(LDX_W, 3, 4, 4, 0), mov(4)];
     let res = c.run(&t, &mut insns).unwrap();
     assert_eq!(insns[0].imm, 0);
@@ -127,16 +155,40 @@ fn load_size_adjustment() {
     let mut t = B::new();
     let long = t.int("long", 8, true);
     let ulong = t.int("unsigned long", 8, false);
-    t.st("s", 24, &[("pad", long, 0, 0), ("u", ulong, 64, 0), ("i", long, 128, 0)]);
+    t.st(
+        "s",
+        24,
+        &[
+            ("pad", long, 0, 0),
+            ("u", ulong, 64, 0),
+            ("i", long, 128, 0),
+        ],
+    );
     let mut c = Case::new(l);
-    c.relo(0, 3, "0:0", RelocKind::FieldByteOffset);
-    c.relo(1, 3, "0:1", RelocKind::FieldByteOffset);
+    c.relo(0, 3, "0:0", CoreReloKind::FieldByteOffset);
+    c.relo(1, 3, "0:1", CoreReloKind::FieldByteOffset);
     let mut insns = [insn(LDX_W, 1, 2, 0, 0), insn(LDX_W, 1, 2, 4, 0)];
     let res = c.run(&t, &mut insns).unwrap();
-    assert_eq!((insns[0].code, insns[0].off, insns[0].dst_reg(), insns[0].src_reg()), (LDX_DW, 8, 1, 2));
-    assert_eq!(res[0].outcome, Outcome::Patched { mem_size: Some((4, 8)) });
+    assert_eq!(
+        (
+            insns[0].code,
+            insns[0].off,
+            insns[0].dst_reg(),
+            insns[0].src_reg()
+        ),
+        (LDX_DW, 8, 1, 2)
+    );
+    assert_eq!(
+        res[0].outcome,
+        Outcome::Patched {
+            mem_size: Some((4, 8))
+        }
+    );
     assert_poisoned(&insns[1]);
-    assert_eq!(res[1].outcome, Outcome::Poisoned(PoisonReason::MemSizeAdjust));
+    assert_eq!(
+        res[1].outcome,
+        Outcome::Poisoned(PoisonReason::MemSizeAdjust)
+    );
 }
 
 #[test]
@@ -147,25 +199,52 @@ fn bitfields() {
     let int = l.int("int", 4, true);
     let u8_ = l.int("u8", 1, false);
     let u64_ = l.int("u64", 8, false);
-    let bits = l.st("bits", 16, &[("x", int, 0, 0), ("a", u8_, 32, 4), ("b", u8_, 36, 2), ("w", u64_, 60, 10), ("c", u8_, 40, 4)]);
+    let bits = l.st(
+        "bits",
+        16,
+        &[
+            ("x", int, 0, 0),
+            ("a", u8_, 32, 4),
+            ("b", u8_, 36, 2),
+            ("w", u64_, 60, 10),
+            ("c", u8_, 40, 4),
+        ],
+    );
     let mut t = B::new();
     let tu8 = t.int("u8", 1, false);
     let tu64 = t.int("u64", 8, false);
-    t.st("bits", 16, &[("b", tu8, 0, 2), ("a", tu8, 2, 4), ("c", tu8, 6, 4), ("w", tu64, 60, 10)]);
+    t.st(
+        "bits",
+        16,
+        &[
+            ("b", tu8, 0, 2),
+            ("a", tu8, 2, 4),
+            ("c", tu8, 6, 4),
+            ("w", tu64, 60, 10),
+        ],
+    );
     let mut c = Case::new(l);
     // a: local bit_off 32, 4 bits, u8: byte_off 4, size 1, lshift 64-4 = 60, rshift 60.
     //    target bit_off 2: byte_off 0, size 1, lshift 64-(2+4) = 58, rshift 60.
-    c.relo(0, bits, "0:1", RelocKind::FieldByteOffset);
-    c.relo(1, bits, "0:1", RelocKind::FieldByteSize);
-    c.relo(2, bits, "0:1", RelocKind::FieldLshiftU64);
-    c.relo(3, bits, "0:1", RelocKind::FieldRshiftU64);
+    c.relo(0, bits, "0:1", CoreReloKind::FieldByteOffset);
+    c.relo(1, bits, "0:1", CoreReloKind::FieldByteSize);
+    c.relo(2, bits, "0:1", CoreReloKind::FieldLShiftU64);
+    c.relo(3, bits, "0:1", CoreReloKind::FieldRShiftU64);
     // c: local bit 40, 4 bits: byte_off 5, size 1, lshift 64-(40+4-40) = 60.
     //    target bit 6, 4 bits: crosses a byte, so the load widens to 2 bytes at 0,
     //    lshift 64-(6+4) = 54.
-    c.relo(4, bits, "0:4", RelocKind::FieldByteSize);
-    c.relo(5, bits, "0:4", RelocKind::FieldLshiftU64);
-    c.relo(6, bits, "0:4", RelocKind::FieldSigned);
-    let mut insns = [mov(4), mov(1), insn(LSH_K, 1, 0, 0, 60), insn(RSH_K, 1, 0, 0, 60), mov(1), insn(LSH_K, 1, 0, 0, 60), mov(0)];
+    c.relo(4, bits, "0:4", CoreReloKind::FieldByteSize);
+    c.relo(5, bits, "0:4", CoreReloKind::FieldLShiftU64);
+    c.relo(6, bits, "0:4", CoreReloKind::FieldSigned);
+    let mut insns = [
+        mov(4),
+        mov(1),
+        insn(LSH_K, 1, 0, 0, 60),
+        insn(RSH_K, 1, 0, 0, 60),
+        mov(1),
+        insn(LSH_K, 1, 0, 0, 60),
+        mov(0),
+    ];
     let res = c.run(&t, &mut insns).unwrap();
     let got: Vec<i32> = insns.iter().map(|i| i.imm).collect();
     assert_eq!(got, vec![0, 1, 58, 60, 2, 54, 0]);
@@ -174,10 +253,16 @@ fn bitfields() {
     // w: target bit 60 with 10 bits in a u64 needs bytes 7..9: no 64-bit load
     // covers it, which libbpf reports as an error (not a poison).
     let mut c2 = Case::new(c.local);
-    c2.relo(0, bits, "0:3", RelocKind::FieldByteOffset);
+    c2.relo(0, bits, "0:3", CoreReloKind::FieldByteOffset);
     let mut insns = [mov(0)];
     // the local side already fails the same way
-    assert!(matches!(c2.run(&t, &mut insns), Err(CoreError::Calc { source: CalcError::Bitfield, .. })));
+    assert!(matches!(
+        c2.run(&t, &mut insns),
+        Err(CoreError::Calc {
+            source: CalcError::Bitfield,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -195,15 +280,24 @@ fn type_relocations() {
     let ts = t.st("s", 16, &[("pad", long, 0, 0), ("a", tint, 64, 0)]);
     let ts_t = t.typedef("s_t", ts);
     let mut c = Case::new(l);
-    c.relo(0, s, "0", RelocKind::TypeIdLocal);
-    c.relo(1, s, "0", RelocKind::TypeIdTarget);
-    c.relo(2, s_t, "0", RelocKind::TypeExists);
-    c.relo(3, s, "0", RelocKind::TypeSize);
-    c.relo(4, s_t, "0", RelocKind::TypeSize);
-    c.relo(5, nope, "0", RelocKind::TypeExists);
-    c.relo(6, nope, "0", RelocKind::TypeSize);
-    c.relo(7, nope, "0", RelocKind::TypeIdTarget);
-    let mut insns = [mov(s as i32), mov(s as i32), mov(1), mov(4), mov(4), mov(1), mov(4), mov(nope as i32)];
+    c.relo(0, s, "0", CoreReloKind::TypeIdLocal);
+    c.relo(1, s, "0", CoreReloKind::TypeIdTarget);
+    c.relo(2, s_t, "0", CoreReloKind::TypeExists);
+    c.relo(3, s, "0", CoreReloKind::TypeSize);
+    c.relo(4, s_t, "0", CoreReloKind::TypeSize);
+    c.relo(5, nope, "0", CoreReloKind::TypeExists);
+    c.relo(6, nope, "0", CoreReloKind::TypeSize);
+    c.relo(7, nope, "0", CoreReloKind::TypeIdTarget);
+    let mut insns = [
+        mov(s as i32),
+        mov(s as i32),
+        mov(1),
+        mov(4),
+        mov(4),
+        mov(1),
+        mov(4),
+        mov(nope as i32),
+    ];
     let res = c.run(&t, &mut insns).unwrap();
     let got: Vec<i32> = insns.iter().map(|i| i.imm).collect();
     assert_eq!(got, vec![s as i32, ts as i32, 1, 16, 16, 0, 0, 0]);
@@ -228,7 +322,11 @@ fn type_matches() {
     let tlong = t1.int("long", 8, true);
     let tm_id = t1.next_id() + 1;
     let tp = t1.ptr(tm_id);
-    t1.st("m", 24, &[("z", tlong, 0, 0), ("next", tp, 64, 0), ("a", tint, 128, 0)]);
+    t1.st(
+        "m",
+        24,
+        &[("z", tlong, 0, 0), ("next", tp, 64, 0), ("a", tint, 128, 0)],
+    );
     // target 2: struct m { long a; struct m *next; } -> 'a' has another size: no match
     let mut t2 = B::new();
     let t2long = t2.int("long", 8, true);
@@ -236,8 +334,8 @@ fn type_matches() {
     let t2p = t2.ptr(t2m);
     t2.st("m", 16, &[("a", t2long, 0, 0), ("next", t2p, 64, 0)]);
     let mut c = Case::new(l);
-    c.relo(0, m, "0", RelocKind::TypeMatches);
-    c.relo(1, m, "0", RelocKind::TypeExists);
+    c.relo(0, m, "0", CoreReloKind::TypeMatches);
+    c.relo(1, m, "0", CoreReloKind::TypeExists);
     let mut insns = [mov(1), mov(1)];
     c.run(&t1, &mut insns).unwrap();
     assert_eq!((insns[0].imm, insns[1].imm), (1, 1));
@@ -260,12 +358,12 @@ fn enum_values() {
     t.enum64("big", false, &[("L", 0x3_0000_0000)]);
     t.enum64("e2", false, &[("X", 5)]);
     let mut c = Case::new(l);
-    c.relo(0, e, "0", RelocKind::EnumvalExists);
-    c.relo(1, e, "2", RelocKind::EnumvalValue);
-    c.relo(2, e, "0", RelocKind::EnumvalValue);
-    c.relo(3, big, "0", RelocKind::EnumvalValue);
-    c.relo(5, e2, "0", RelocKind::EnumvalValue);
-    c.relo(6, e, "1", RelocKind::EnumvalExists);
+    c.relo(0, e, "0", CoreReloKind::EnumvalExists);
+    c.relo(1, e, "2", CoreReloKind::EnumvalValue);
+    c.relo(2, e, "0", CoreReloKind::EnumvalValue);
+    c.relo(3, big, "0", CoreReloKind::EnumvalValue);
+    c.relo(5, e2, "0", CoreReloKind::EnumvalValue);
+    c.relo(6, e, "1", CoreReloKind::EnumvalExists);
     let mut insns = [
         mov(1),
         mov(2),
@@ -289,7 +387,7 @@ fn enum_values() {
 
     // a missing enumerator loaded by ld_imm64: both halves poisoned
     let mut c = Case::new(c.local);
-    c.relo(0, e, "0", RelocKind::EnumvalValue);
+    c.relo(0, e, "0", CoreReloKind::EnumvalValue);
     let mut insns = [insn(LD_IMM64, 1, 0, 0, 0), insn(0, 0, 0, 0, 0), mov(0)];
     c.run(&t, &mut insns).unwrap();
     assert_poisoned(&insns[0]);
@@ -306,7 +404,7 @@ fn negative_enum_value_is_sign_extended() {
     let mut t = B::new();
     t.enum64("neg", false, &[("M", 0xffff_ffff_ffff_f001)]);
     let mut c = Case::new(l);
-    c.relo(0, e, "0", RelocKind::EnumvalValue);
+    c.relo(0, e, "0", CoreReloKind::EnumvalValue);
     let mut insns = [insn(LD_IMM64, 1, 0, 0, -4095), insn(0, 0, 0, 0, -1)];
     let res = c.run(&t, &mut insns).unwrap();
     assert_eq!(res[0].orig_val, 0xffff_ffff_ffff_f001);
@@ -331,7 +429,7 @@ fn flavors_agreeing_candidates() {
     t.st("s___x", 8, &[("b", int, 0, 0), ("a", int, 32, 0)]);
     t.st("s_", 8, &[("a", int, 0, 0)]); // not a candidate
     let mut c = Case::new(l);
-    c.relo(0, s, "0:0", RelocKind::FieldByteOffset);
+    c.relo(0, s, "0:0", CoreReloKind::FieldByteOffset);
     let mut insns = [mov(0)];
     let res = c.run(&t, &mut insns).unwrap();
     assert_eq!(insns[0].imm, 4);
@@ -346,15 +444,18 @@ fn ambiguity_is_an_error() {
     t.st("s", 8, &[("b", int, 0, 0), ("a", int, 32, 0)]);
     t.st("s___y", 4, &[("a", int, 0, 0)]);
     let mut c = Case::new(l);
-    c.relo(0, s, "0:0", RelocKind::FieldByteOffset);
+    c.relo(0, s, "0:0", CoreReloKind::FieldByteOffset);
     let err = c.run(&t, &mut [mov(0)]).unwrap_err();
-    assert!(matches!(err, CoreError::OffsetAmbiguity { a: 0, b: 32, .. }), "{err}");
+    assert!(
+        matches!(err, CoreError::OffsetAmbiguity { a: 0, b: 32, .. }),
+        "{err}"
+    );
     assert!(err.is_ambiguity());
 
     // two candidates, same offsets, different ids: TYPE_ID_TARGET differs
     let (l, s) = local_flavor();
     let mut c = Case::new(l);
-    c.relo(0, s, "0", RelocKind::TypeIdTarget);
+    c.relo(0, s, "0", CoreReloKind::TypeIdTarget);
     let err = c.run(&t, &mut [mov(0)]).unwrap_err();
     assert!(matches!(err, CoreError::Ambiguity { .. }), "{err}");
     assert!(err.to_string().contains("relocation decision ambiguity"));
@@ -362,7 +463,7 @@ fn ambiguity_is_an_error() {
     // ... but TYPE_EXISTS agrees (1 == 1)
     let (l, s) = local_flavor();
     let mut c = Case::new(l);
-    c.relo(0, s, "0", RelocKind::TypeExists);
+    c.relo(0, s, "0", CoreReloKind::TypeExists);
     let mut insns = [mov(1)];
     c.run(&t, &mut insns).unwrap();
     assert_eq!(insns[0].imm, 1);
@@ -379,8 +480,8 @@ fn candidates_are_pruned_within_a_pass() {
     t.st("s", 4, &[("a", tint, 0, 0)]);
     t.st("s___2", 8, &[("x", tint, 0, 0), ("b", tint, 32, 0)]);
     let mut c = Case::new(l);
-    c.relo(0, s, "0:0", RelocKind::FieldExists);
-    c.relo(1, s, "0:1", RelocKind::FieldExists);
+    c.relo(0, s, "0:0", CoreReloKind::FieldExists);
+    c.relo(1, s, "0:1", CoreReloKind::FieldExists);
     // the first relocation keeps only `s`, so `b` is not found afterwards,
     // exactly as libbpf's shared candidate cache behaves
     let mut insns = [mov(1), mov(1)];
@@ -388,7 +489,7 @@ fn candidates_are_pruned_within_a_pass() {
     assert_eq!((insns[0].imm, insns[1].imm), (1, 0));
     // alone, the second relocation finds `b` in s___2
     let mut c2 = Case::new(c.local);
-    c2.relo(0, s, "0:1", RelocKind::FieldExists);
+    c2.relo(0, s, "0:1", CoreReloKind::FieldExists);
     let mut insns = [mov(1)];
     c2.run(&t, &mut insns).unwrap();
     assert_eq!(insns[0].imm, 1);
@@ -405,21 +506,30 @@ fn anonymous_members() {
     let anon = t.st("", 8, &[("pad", tint, 0, 0), ("a", tint, 32, 0)]);
     t.st("s", 12, &[("x", tint, 0, 0), ("", anon, 32, 0)]);
     let mut c = Case::new(l);
-    c.relo(0, s, "0:0", RelocKind::FieldByteOffset);
+    c.relo(0, s, "0:0", CoreReloKind::FieldByteOffset);
     let mut insns = [mov(0)];
     let res = c.run(&t, &mut insns).unwrap();
     assert_eq!(insns[0].imm, 8); // 32 + 32 bits
-    assert!(res[0].target.as_ref().unwrap().spec.ends_with("(0:1:1 @ offset 8)"), "{}", res[0].target.as_ref().unwrap().spec);
+    assert!(
+        res[0]
+            .target
+            .as_ref()
+            .unwrap()
+            .spec
+            .ends_with("(0:1:1 @ offset 8)"),
+        "{}",
+        res[0].target.as_ref().unwrap().spec
+    );
 
     // an anonymous local type cannot be relocated (except TYPE_ID_LOCAL)
     let mut l = B::new();
     let int = l.int("int", 4, true);
     let anon = l.st("", 4, &[("a", int, 0, 0)]);
     let mut c = Case::new(l);
-    c.relo(0, anon, "0", RelocKind::TypeIdLocal);
+    c.relo(0, anon, "0", CoreReloKind::TypeIdLocal);
     let mut insns = [mov(anon as i32)];
     c.run(&t, &mut insns).unwrap();
-    c.relo(0, anon, "0:0", RelocKind::FieldByteOffset);
+    c.relo(0, anon, "0:0", CoreReloKind::FieldByteOffset);
     let err = c.run(&t, &mut [mov(anon as i32)]).unwrap_err();
     assert!(matches!(err, CoreError::Anonymous { relo: 1, .. }), "{err}");
 }
@@ -438,22 +548,42 @@ fn arrays_and_flexible_arrays() {
     let tlong = t.int("long", 8, true);
     let tidx = t.int("__ARRAY_SIZE_TYPE__", 4, false);
     let tflex = t.array(tint, tidx, 0);
-    t.st("s", 16, &[("n", tlong, 0, 0), ("pad", tlong, 64, 0), ("arr", tflex, 128, 0)]);
+    t.st(
+        "s",
+        16,
+        &[
+            ("n", tlong, 0, 0),
+            ("pad", tlong, 64, 0),
+            ("arr", tflex, 128, 0),
+        ],
+    );
     let mut c = Case::new(l);
-    c.relo(0, s, "0:1:3", RelocKind::FieldByteOffset); // 4 + 3*4 = 16 -> 16 + 12 = 28
-    c.relo(1, s, "0:1:3", RelocKind::FieldByteSize); // 4
-    c.relo(2, s, "1:0", RelocKind::FieldByteOffset); // s[1].n: 4 -> 16
-    c.relo(3, s, "0:1:3", RelocKind::FieldExists);
+    c.relo(0, s, "0:1:3", CoreReloKind::FieldByteOffset); // 4 + 3*4 = 16 -> 16 + 12 = 28
+    c.relo(1, s, "0:1:3", CoreReloKind::FieldByteSize); // 4
+    c.relo(2, s, "1:0", CoreReloKind::FieldByteOffset); // s[1].n: 4 -> 16
+    c.relo(3, s, "0:1:3", CoreReloKind::FieldExists);
     let mut insns = [insn(LDX_W, 1, 2, 16, 0), mov(4), mov(4), mov(1)];
     let res = c.run(&t, &mut insns).unwrap();
-    assert_eq!((insns[0].off, insns[1].imm, insns[2].imm, insns[3].imm), (28, 4, 16, 1));
+    assert_eq!(
+        (insns[0].off, insns[1].imm, insns[2].imm, insns[3].imm),
+        (28, 4, 16, 1)
+    );
     assert_eq!(res[0].outcome, Outcome::Patched { mem_size: None });
 
     // FIELD_SIGNED on an array element is an error in libbpf
     let mut c2 = Case::new(c.local);
-    c2.relo(0, s, "0:1:3", RelocKind::FieldSigned);
+    c2.relo(0, s, "0:1:3", CoreReloKind::FieldSigned);
     let err = c2.run(&t, &mut [mov(1)]).unwrap_err();
-    assert!(matches!(err, CoreError::Calc { source: CalcError::ArrayAccess(_), .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            CoreError::Calc {
+                source: CalcError::ArrayAccess(_),
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     // a fixed-size target array that is too short: no match, poisoned
     let mut t2 = B::new();
@@ -462,8 +592,8 @@ fn arrays_and_flexible_arrays() {
     let short = t2.array(tint, tidx, 2);
     t2.st("s", 12, &[("n", tint, 0, 0), ("arr", short, 32, 0)]);
     let mut c3 = Case::new(c2.local);
-    c3.relo(0, s, "0:1:3", RelocKind::FieldByteOffset);
-    c3.relo(1, s, "0:1:1", RelocKind::FieldByteOffset);
+    c3.relo(0, s, "0:1:3", CoreReloKind::FieldByteOffset);
+    c3.relo(1, s, "0:1:1", CoreReloKind::FieldByteOffset);
     let mut insns = [mov(16), mov(8)];
     c3.run(&t2, &mut insns).unwrap();
     assert_poisoned(&insns[0]);
@@ -473,28 +603,88 @@ fn arrays_and_flexible_arrays() {
 #[test]
 fn patch_errors_are_load_errors() {
     let mut c = Case::new(local_s());
-    c.relo(0, 3, "0:1", RelocKind::FieldByteOffset);
+    c.relo(0, 3, "0:1", CoreReloKind::FieldByteOffset);
     // the instruction does not hold the value the compiler would have put there
     let err = c.run(&target_s(), &mut [mov(99)]).unwrap_err();
-    assert!(matches!(err, CoreError::Patch { source: PatchError::Unexpected { got: 99, exp: 4, .. }, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            CoreError::Patch {
+                source: PatchError::Unexpected {
+                    got: 99,
+                    exp: 4,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{err}"
+    );
     // a jump cannot carry a CO-RE value
-    let err = c.run(&target_s(), &mut [insn(0x05, 0, 0, 4, 0)]).unwrap_err();
-    assert!(matches!(err, CoreError::Patch { source: PatchError::Unrecognized { .. }, .. }), "{err}");
+    let err = c
+        .run(&target_s(), &mut [insn(0x05, 0, 0, 4, 0)])
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CoreError::Patch {
+                source: PatchError::Unrecognized { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
     // ALU with a register source
-    let err = c.run(&target_s(), &mut [insn(0x0f, 1, 2, 0, 4)]).unwrap_err();
-    assert!(matches!(err, CoreError::Patch { source: PatchError::AluNotImm { .. }, .. }), "{err}");
+    let err = c
+        .run(&target_s(), &mut [insn(0x0f, 1, 2, 0, 4)])
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CoreError::Patch {
+                source: PatchError::AluNotImm { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
     // ld_imm64 without its second half
-    let err = c.run(&target_s(), &mut [insn(LD_IMM64, 1, 0, 0, 4)]).unwrap_err();
-    assert!(matches!(err, CoreError::Patch { source: PatchError::LdImm64Form { .. }, .. }), "{err}");
+    let err = c
+        .run(&target_s(), &mut [insn(LD_IMM64, 1, 0, 0, 4)])
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CoreError::Patch {
+                source: PatchError::LdImm64Form { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
     // misplaced records
     let mut c2 = Case::new(local_s());
-    c2.relos.push(CoreRelo { insn_off: 4, type_id: 3, access_str_off: 0, kind: 0 });
-    assert!(matches!(c2.run(&target_s(), &mut [mov(0)]), Err(CoreError::Misaligned { .. })));
+    c2.relos.push(CoreRelo {
+        insn_off: 4,
+        type_id: 3,
+        access_str_off: 0,
+        kind: 0,
+    });
+    assert!(matches!(
+        c2.run(&target_s(), &mut [mov(0)]),
+        Err(CoreError::Misaligned { .. })
+    ));
     c2.relos[0].insn_off = 8;
-    assert!(matches!(c2.run(&target_s(), &mut [mov(0)]), Err(CoreError::OutOfRange { .. })));
+    assert!(matches!(
+        c2.run(&target_s(), &mut [mov(0)]),
+        Err(CoreError::OutOfRange { .. })
+    ));
     c2.relos[0].insn_off = 0;
     c2.relos[0].kind = 13;
-    assert!(matches!(c2.run(&target_s(), &mut [mov(0)]), Err(CoreError::UnknownKind { kind: 13, .. })));
+    assert!(matches!(
+        c2.run(&target_s(), &mut [mov(0)]),
+        Err(CoreError::UnknownKind { kind: 13, .. })
+    ));
 }
 
 #[test]
@@ -504,9 +694,18 @@ fn offset_too_big_for_ldx() {
     let uint = t.int("unsigned int", 4, false);
     t.st("s", 40008, &[("a", int, 0, 0), ("b", uint, 40000 * 8, 0)]);
     let mut c = Case::new(local_s());
-    c.relo(0, 3, "0:1", RelocKind::FieldByteOffset);
+    c.relo(0, 3, "0:1", CoreReloKind::FieldByteOffset);
     let err = c.run(&t, &mut [insn(LDX_W, 1, 2, 4, 0)]).unwrap_err();
-    assert!(matches!(err, CoreError::Patch { source: PatchError::TooBig { new: 40000, .. }, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            CoreError::Patch {
+                source: PatchError::TooBig { new: 40000, .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
     // as an ALU immediate it is fine
     let mut insns = [mov(4)];
     c.run(&t, &mut insns).unwrap();
@@ -516,17 +715,29 @@ fn offset_too_big_for_ldx() {
 #[test]
 fn bad_access_strings() {
     let mut c = Case::new(local_s());
-    c.relo(0, 3, "0:x", RelocKind::FieldByteOffset);
-    assert!(matches!(c.run(&target_s(), &mut [mov(0)]), Err(CoreError::Spec { .. })));
+    c.relo(0, 3, "0:x", CoreReloKind::FieldByteOffset);
+    assert!(matches!(
+        c.run(&target_s(), &mut [mov(0)]),
+        Err(CoreError::Spec { .. })
+    ));
     let mut c = Case::new(local_s());
-    c.relo(0, 3, "0:7", RelocKind::FieldByteOffset);
-    assert!(matches!(c.run(&target_s(), &mut [mov(0)]), Err(CoreError::Spec { .. })));
+    c.relo(0, 3, "0:7", CoreReloKind::FieldByteOffset);
+    assert!(matches!(
+        c.run(&target_s(), &mut [mov(0)]),
+        Err(CoreError::Spec { .. })
+    ));
     let mut c = Case::new(local_s());
-    c.relo(0, 3, "0:0", RelocKind::TypeSize);
-    assert!(matches!(c.run(&target_s(), &mut [mov(0)]), Err(CoreError::Spec { .. })));
+    c.relo(0, 3, "0:0", CoreReloKind::TypeSize);
+    assert!(matches!(
+        c.run(&target_s(), &mut [mov(0)]),
+        Err(CoreError::Spec { .. })
+    ));
     let mut c = Case::new(local_s());
-    c.relo(0, 99, "0", RelocKind::TypeSize);
-    assert!(matches!(c.run(&target_s(), &mut [mov(0)]), Err(CoreError::LocalType { .. })));
+    c.relo(0, 99, "0", CoreReloKind::TypeSize);
+    assert!(matches!(
+        c.run(&target_s(), &mut [mov(0)]),
+        Err(CoreError::LocalType { .. })
+    ));
 }
 
 #[test]
@@ -535,7 +746,7 @@ fn hostile_targets_error_without_panic() {
     let mut t = B::new();
     t.st("s", 8, &[("a", 999, 0, 0), ("b", 999, 32, 0)]);
     let mut c = Case::new(local_s());
-    c.relo(0, 3, "0:1", RelocKind::FieldByteOffset);
+    c.relo(0, 3, "0:1", CoreReloKind::FieldByteOffset);
     let err = c.run(&t, &mut [mov(4)]).unwrap_err();
     assert!(matches!(err, CoreError::Match { .. }), "{err}");
 
@@ -568,11 +779,11 @@ fn mutated_targets_never_panic() {
     let mut l = local_s();
     let e_local = l.enum32("e", 4, false, &[("A", 0), ("B", 1), ("C", 2)]);
     let mut c = Case::new(l);
-    c.relo(0, 3, "0:1", RelocKind::FieldByteOffset);
-    c.relo(1, 3, "0:0", RelocKind::FieldLshiftU64);
-    c.relo(2, 3, "0", RelocKind::TypeMatches);
-    c.relo(3, 3, "0", RelocKind::TypeSize);
-    c.relo(4, e_local, "2", RelocKind::EnumvalValue);
+    c.relo(0, 3, "0:1", CoreReloKind::FieldByteOffset);
+    c.relo(1, 3, "0:0", CoreReloKind::FieldLShiftU64);
+    c.relo(2, 3, "0", CoreReloKind::TypeMatches);
+    c.relo(3, 3, "0", CoreReloKind::TypeSize);
+    c.relo(4, e_local, "2", CoreReloKind::EnumvalValue);
     let lb = c.local.finish();
     let local = Btf::parse(&lb).unwrap();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -582,15 +793,31 @@ fn mutated_targets_never_panic() {
         seed ^= seed << 17;
         seed
     };
+    let (mut parsed, mut relocated) = (0, 0);
     for _ in 0..3000 {
         let mut bytes = good.clone();
         for _ in 0..(1 + next() % 4) {
             let at = 24 + (next() as usize % (bytes.len() - 24));
             bytes[at] = next() as u8;
         }
-        let Ok(targ) = Btf::parse(&bytes) else { continue };
+        let Ok(targ) = Btf::parse(&bytes) else {
+            continue;
+        };
+        parsed += 1;
         let targets = Targets::new("fuzz", targ);
-        let mut insns = [insn(LDX_W, 1, 2, 4, 0), insn(LSH_K, 1, 0, 0, 32), mov(1), mov(8), mov(2)];
-        let _ = relocate_program(&local, c.relos.iter().copied(), &mut insns, &targets);
+        let mut insns = [
+            insn(LDX_W, 1, 2, 4, 0),
+            insn(LSH_K, 1, 0, 0, 32),
+            mov(1),
+            mov(8),
+            mov(2),
+        ];
+        relocated +=
+            relocate_program(&local, c.relos.iter().copied(), &mut insns, &targets).is_ok() as u32;
     }
+    // the test must actually exercise the engine on damaged input
+    assert!(
+        parsed > 1000 && relocated > 100,
+        "parsed {parsed}, relocated {relocated}"
+    );
 }

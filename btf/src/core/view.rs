@@ -66,7 +66,11 @@ pub enum ViewError {
     Index { id: u32, index: u32 },
     /// The type is not of the kind the caller needs.
     #[error("type id {id} is a {found}, not a {wanted}")]
-    Kind { id: u32, found: &'static str, wanted: &'static str },
+    Kind {
+        id: u32,
+        found: &'static str,
+        wanted: &'static str,
+    },
     /// A name offset outside the string section, or not UTF-8.
     #[error("bad string offset {0}")]
     Str(u32),
@@ -158,7 +162,12 @@ pub(crate) trait View {
     /// whose essential name is `essential` (libbpf's `bpf_core_add_cands`).
     /// The default is libbpf's linear scan; implementations with a name index
     /// override it.
-    fn find_candidates(&self, essential: &str, kind: u8, out: &mut Vec<u32>) -> Result<(), ViewError> {
+    fn find_candidates(
+        &self,
+        essential: &str,
+        kind: u8,
+        out: &mut Vec<u32>,
+    ) -> Result<(), ViewError> {
         let enumish = kind == k::ENUM || kind == k::ENUM64;
         for id in self.own_ids() {
             let t = self.ty(id)?;
@@ -207,7 +216,12 @@ pub(crate) fn resolve_size(v: &dyn View, type_id: u32) -> Result<u64, ViewError>
                 size = Some(v.ptr_size() as u64);
                 break;
             }
-            k::TYPEDEF | k::VOLATILE | k::CONST | k::RESTRICT | k::VAR | k::DECL_TAG
+            k::TYPEDEF
+            | k::VOLATILE
+            | k::CONST
+            | k::RESTRICT
+            | k::VAR
+            | k::DECL_TAG
             | k::TYPE_TAG => id = t.size_or_type,
             k::ARRAY => {
                 let (elem, n) = v.array(id)?;
@@ -234,7 +248,11 @@ pub fn essential_name(name: &str) -> &str {
     let n = b.len();
     if n >= 5 {
         for i in (0..=n - 5).rev() {
-            if b[i] != b'_' && b[i + 1] == b'_' && b[i + 2] == b'_' && b[i + 3] == b'_' && b[i + 4] != b'_'
+            if b[i] != b'_'
+                && b[i + 1] == b'_'
+                && b[i + 2] == b'_'
+                && b[i + 3] == b'_'
+                && b[i + 4] != b'_'
             {
                 return &name[..i + 1];
             }
