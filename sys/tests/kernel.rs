@@ -5,6 +5,8 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+mod common;
+
 use bpfload_syscall::syscall::CallSnapshot;
 use bpfload_syscall::uapi::{
     bpf_attach_type, bpf_cmd, bpf_insn, bpf_map_type, bpf_prog_type, BPF_ANY, BPF_F_RDONLY_PROG,
@@ -12,18 +14,7 @@ use bpfload_syscall::uapi::{
 use bpfload_syscall::{
     btf, fd, info, map, obj, prog, token, Errno, LogOptions, MapCreateAttr, ProgLoadAttr,
 };
-
-fn require_root(what: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{what}: needs root, and CI=true requires privileged tests to run");
-        }
-        eprintln!("SKIP {what}: needs root");
-    }
-    root
-}
+use common::*;
 
 /// Tests in this binary count `/proc/self/fd`, so they run one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -34,35 +25,6 @@ fn setup(what: &str) -> Option<MutexGuard<'static, ()>> {
         return None;
     }
     Some(SERIAL.lock().unwrap_or_else(|p| p.into_inner()))
-}
-
-fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> bpf_insn {
-    let mut i = bpf_insn {
-        code,
-        _bitfield_align_1: [],
-        _bitfield_1: Default::default(),
-        off,
-        imm,
-    };
-    i.set_dst_reg(dst);
-    i.set_src_reg(src);
-    i
-}
-
-// Opcodes (uapi bpf_common.h / bpf.h).
-const MOV64_IMM: u8 = 0xb7; // BPF_ALU64 | BPF_MOV | BPF_K
-const EXIT: u8 = 0x95; // BPF_JMP | BPF_EXIT
-const LD_IMM64: u8 = 0x18; // BPF_LD | BPF_DW | BPF_IMM
-const STX_W: u8 = 0x63; // BPF_STX | BPF_MEM | BPF_W
-const MOV64_REG: u8 = 0xbf; // BPF_ALU64 | BPF_MOV | BPF_X
-const ADD64_IMM: u8 = 0x07; // BPF_ALU64 | BPF_ADD | BPF_K
-const CALL: u8 = 0x85; // BPF_JMP | BPF_CALL
-const JEQ_IMM: u8 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
-const ST_W: u8 = 0x62; // BPF_ST | BPF_MEM | BPF_W
-const PSEUDO_MAP_FD: u8 = 1;
-
-fn ret_imm(v: i32) -> Vec<bpf_insn> {
-    vec![insn(MOV64_IMM, 0, 0, 0, v), insn(EXIT, 0, 0, 0, 0)]
 }
 
 fn socket_filter<'a>(insns: &'a [bpf_insn], name: &'a str) -> ProgLoadAttr<'a> {
@@ -353,28 +315,6 @@ fn xdp_test_run_returns_verdict() {
     let run = prog::test_run(p.as_fd(), &pkt, 3).unwrap();
     assert_eq!(run.retval, 2);
     assert_eq!(run.data_out, pkt);
-}
-
-/// A BTF blob with one type: `int` (4 bytes, signed, 32 bits).
-fn int_btf() -> Vec<u8> {
-    let strings = b"\0int\0";
-    let mut types = Vec::new();
-    types.extend_from_slice(&1u32.to_ne_bytes()); // name_off
-    types.extend_from_slice(&(1u32 << 24).to_ne_bytes()); // info: kind INT
-    types.extend_from_slice(&4u32.to_ne_bytes()); // size
-    types.extend_from_slice(&((1u32 << 24) | 32).to_ne_bytes()); // SIGNED, 32 bits
-    let mut blob = Vec::new();
-    blob.extend_from_slice(&0xeb9fu16.to_ne_bytes());
-    blob.push(1); // version
-    blob.push(0); // flags
-    blob.extend_from_slice(&24u32.to_ne_bytes()); // hdr_len
-    blob.extend_from_slice(&0u32.to_ne_bytes()); // type_off
-    blob.extend_from_slice(&(types.len() as u32).to_ne_bytes());
-    blob.extend_from_slice(&(types.len() as u32).to_ne_bytes()); // str_off
-    blob.extend_from_slice(&(strings.len() as u32).to_ne_bytes());
-    blob.extend_from_slice(&types);
-    blob.extend_from_slice(strings);
-    blob
 }
 
 #[test]
