@@ -110,16 +110,21 @@ pub fn get_fd_by_id(id: u32, token: Option<BorrowedFd<'_>>) -> Result<OwnedFd, S
 /// `BPF_BTF_GET_NEXT_ID`: the id of the next BTF object after `start` (0 for the first), or `None` at the end
 /// (ENOENT). Needs CAP_SYS_ADMIN; a token does not cover it (libbpf skips module BTFs on EPERM).
 pub fn get_next_id(start: u32) -> Result<Option<u32>, SysError> {
+    next_id(bpf_cmd::BPF_BTF_GET_NEXT_ID, "BPF_BTF_GET_NEXT_ID", start)
+}
+
+/// The `*_GET_NEXT_ID` commands: attr `{start_id, next_id}`, size `offsetofend(next_id)` = 8.
+pub(crate) fn next_id(
+    cmd: bpf_cmd,
+    name: &'static str,
+    start: u32,
+) -> Result<Option<u32>, SysError> {
     let mut attr = Attr::zeroed();
     attr.by_id_mut().__bindgen_anon_1.start_id = start;
-    match bpf(
-        bpf_cmd::BPF_BTF_GET_NEXT_ID,
-        &mut attr,
-        attr_end!(bpf_attr__bindgen_ty_8, next_id),
-    ) {
+    match bpf(cmd, &mut attr, attr_end!(bpf_attr__bindgen_ty_8, next_id)) {
         Ok(_) => Ok(Some(attr.by_id().next_id)),
         Err(Errno::ENOENT) => Ok(None),
-        Err(e) => Err(SysError::kernel("BPF_BTF_GET_NEXT_ID", e)),
+        Err(e) => Err(SysError::kernel(name, e)),
     }
 }
 

@@ -156,6 +156,11 @@ impl Errno {
         Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
     }
 
+    /// The errno of an `io::Error` (EIO if it carries none).
+    pub fn from_io(e: &std::io::Error) -> Errno {
+        Errno(e.raw_os_error().unwrap_or(5))
+    }
+
     /// The raw (positive) errno value.
     pub const fn raw(self) -> i32 {
         self.0

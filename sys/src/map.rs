@@ -259,6 +259,27 @@ pub unsafe fn lookup_elem_unchecked(
     )
 }
 
+/// `BPF_MAP_LOOKUP_AND_DELETE_ELEM`: pops `value` (QUEUE/STACK with an empty key) or takes and removes the
+/// value of `key` (HASH types, kernel 5.14+). ENOENT if empty/absent.
+pub fn lookup_and_delete_elem(
+    fd: BorrowedFd<'_>,
+    key: &[u8],
+    value: &mut [u8],
+) -> Result<(), SysError> {
+    const NAME: &str = "BPF_MAP_LOOKUP_AND_DELETE_ELEM";
+    let s = elem_sizes(fd)?;
+    check(NAME, "key", key.len(), s.key)?;
+    check(NAME, "value", value.len(), s.value)?;
+    elem_call(
+        bpf_cmd::BPF_MAP_LOOKUP_AND_DELETE_ELEM,
+        NAME,
+        fd,
+        key_ptr(key),
+        value.as_mut_ptr() as u64,
+        0,
+    )
+}
+
 /// `BPF_MAP_DELETE_ELEM`: removes `key`. attr size `offsetofend(flags)`.
 pub fn delete_elem(fd: BorrowedFd<'_>, key: &[u8]) -> Result<(), SysError> {
     const NAME: &str = "BPF_MAP_DELETE_ELEM";
@@ -318,6 +339,12 @@ pub fn get_fd_by_id(id: u32) -> Result<OwnedFd, SysError> {
     )
     .map_err(|e| SysError::kernel(NAME, e))?;
     from_ret(NAME, ret)
+}
+
+/// `BPF_MAP_GET_NEXT_ID`: the id of the next map after `start` (0 for the first), `None` at the end.
+/// Needs CAP_SYS_ADMIN.
+pub fn get_next_id(start: u32) -> Result<Option<u32>, SysError> {
+    crate::btf::next_id(bpf_cmd::BPF_MAP_GET_NEXT_ID, "BPF_MAP_GET_NEXT_ID", start)
 }
 
 #[cfg(test)]

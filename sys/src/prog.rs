@@ -327,6 +327,12 @@ pub fn get_fd_by_id(id: u32) -> Result<OwnedFd, SysError> {
     from_ret(NAME, ret)
 }
 
+/// `BPF_PROG_GET_NEXT_ID`: the id of the next program after `start` (0 for the first), `None` at the end.
+/// Needs CAP_SYS_ADMIN.
+pub fn get_next_id(start: u32) -> Result<Option<u32>, SysError> {
+    crate::btf::next_id(bpf_cmd::BPF_PROG_GET_NEXT_ID, "BPF_PROG_GET_NEXT_ID", start)
+}
+
 /// Result of [`test_run`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TestRun {

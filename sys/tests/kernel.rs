@@ -126,6 +126,86 @@ fn array_and_hash_maps_roundtrip() {
 }
 
 #[test]
+fn queue_push_pop_and_kinds() {
+    let Some(_serial) = setup("queue_push_pop_and_kinds") else {
+        return;
+    };
+    let q = map::create(&MapCreateAttr {
+        map_type: bpf_map_type::BPF_MAP_TYPE_QUEUE as u32,
+        key_size: 0,
+        value_size: 4,
+        max_entries: 4,
+        name: Some("t_queue"),
+        ..Default::default()
+    })
+    .unwrap();
+    for v in [1u32, 2] {
+        map::update_elem(q.as_fd(), &[], &v.to_ne_bytes(), BPF_ANY as u64).unwrap();
+    }
+    let mut out = [0u8; 4];
+    map::lookup_elem(q.as_fd(), &[], &mut out, 0).unwrap(); // peek
+    assert_eq!(u32::from_ne_bytes(out), 1);
+    map::lookup_and_delete_elem(q.as_fd(), &[], &mut out).unwrap(); // pop
+    assert_eq!(u32::from_ne_bytes(out), 1);
+    map::lookup_and_delete_elem(q.as_fd(), &[], &mut out).unwrap();
+    assert_eq!(u32::from_ne_bytes(out), 2);
+    assert_eq!(
+        map::lookup_and_delete_elem(q.as_fd(), &[], &mut out)
+            .unwrap_err()
+            .errno(),
+        Errno::ENOENT
+    );
+
+    // fd kinds, and ids enumerate.
+    assert_eq!(fd::kind(q.as_fd()).unwrap(), fd::ObjKind::Map);
+    let insns = ret_imm(0);
+    let p = prog::load(&socket_filter(&insns, "t_kind"), &LogOptions::default()).unwrap();
+    assert_eq!(fd::kind(p.as_fd()).unwrap(), fd::ObjKind::Prog);
+    let b = btf::load(&int_btf(), None, &LogOptions::default()).unwrap();
+    assert_eq!(fd::kind(b.as_fd()).unwrap(), fd::ObjKind::Btf);
+    let qid = info::map_info(q.as_fd()).unwrap().id;
+    let pid = info::prog_info(p.as_fd()).unwrap().id;
+    let mut seen_map = false;
+    let mut id = 0;
+    while let Some(next) = map::get_next_id(id).unwrap() {
+        assert!(next > id);
+        seen_map |= next == qid;
+        id = next;
+    }
+    assert!(seen_map);
+    let mut seen_prog = false;
+    let mut id = 0;
+    while let Some(next) = prog::get_next_id(id).unwrap() {
+        seen_prog |= next == pid;
+        id = next;
+    }
+    assert!(seen_prog);
+}
+
+#[test]
+fn placeholder_becomes_the_map() {
+    let Some(_serial) = setup("placeholder_becomes_the_map") else {
+        return;
+    };
+    let before = fd::count_open_fds().unwrap();
+    let mut ph = fd::placeholder().unwrap();
+    let number = ph.as_raw_fd();
+    {
+        let m = array(4, 1, 0, "t_ph");
+        fd::replace(&mut ph, m.as_fd()).unwrap();
+    }
+    // The map lives on under the placeholder's number after the original fd is closed.
+    assert_eq!(ph.as_raw_fd(), number);
+    assert_eq!(fd::kind(ph.as_fd()).unwrap(), fd::ObjKind::Map);
+    assert_eq!(
+        cstr_field(&info::map_info(ph.as_fd()).unwrap().name),
+        "t_ph"
+    );
+    drop(ph);
+    assert_eq!(fd::count_open_fds().unwrap(), before);
+}
+
+#[test]
 fn frozen_map_refuses_user_writes() {
     let Some(_serial) = setup("frozen_map_refuses_user_writes") else {
         return;

@@ -142,6 +142,11 @@ fn child(to_parent: RawFd, from_parent: RawFd) -> Result<(), String> {
 
     let tok = token::create(bpffs.as_fd(), 0).map_err(|e| format!("token::create: {e}"))?;
     check(tok.as_raw_fd() > 2, "token fd must be > 2")?;
+    check(
+        bpfload_syscall::fd::kind(tok.as_fd()).map_err(|e| e.to_string())?
+            == bpfload_syscall::fd::ObjKind::Token,
+        "token fd kind",
+    )?;
 
     // token_info (kernel 6.17+): everything was delegated as "any".
     match info::token_info(tok.as_fd()) {
