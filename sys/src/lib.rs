@@ -32,3 +32,135 @@ pub use log::LogOptions;
 pub use map::MapCreateAttr;
 pub use prog::ProgLoadAttr;
 pub use syscall::{with_fault_plan, with_syscall_override, FaultPlan, FaultStats};
+
+#[cfg(test)]
+mod attr_size_tests {
+    //! Every wrapper passes the attr size of its command: `offsetofend` of the last field it can set.
+    use std::cell::RefCell;
+    use std::os::fd::AsFd;
+    use std::path::Path;
+    use std::rc::Rc;
+
+    use crate::uapi::{bpf_cmd, bpf_cmd::*, bpf_map_info};
+    use crate::*;
+
+    /// Runs `f` against a fake kernel that answers map info (key 4, value 8) and records (cmd, size).
+    fn sizes(f: impl FnOnce()) -> Vec<(bpf_cmd, u32)> {
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let s2 = seen.clone();
+        with_syscall_override(
+            move |cmd, attr, size| {
+                s2.borrow_mut().push((cmd, size));
+                if cmd == BPF_OBJ_GET_INFO_BY_FD {
+                    let i = attr.info();
+                    assert!(i.info_len as usize >= size_of::<bpf_map_info>());
+                    // SAFETY (test): `info` points to a live bpf_map_info buffer (map_info's), checked by len.
+                    let info = unsafe { &mut *(i.info as *mut bpf_map_info) };
+                    info.type_ = 2;
+                    info.key_size = 4;
+                    info.value_size = 8;
+                    return Ok(0);
+                }
+                if cmd == BPF_MAP_GET_NEXT_KEY || cmd == BPF_BTF_GET_NEXT_ID {
+                    return Err(Errno::ENOENT);
+                }
+                Err(Errno::EPERM)
+            },
+            f,
+        );
+        let v = seen.borrow().clone();
+        v
+    }
+
+    #[test]
+    fn every_wrapper_passes_its_size() {
+        let dev_null = std::fs::File::open("/dev/null").unwrap();
+        let fd = dev_null.as_fd();
+        let k = [0u8; 4];
+        let mut v = [0u8; 8];
+        let info = (BPF_OBJ_GET_INFO_BY_FD, 16);
+        let cases: Vec<(Vec<(bpf_cmd, u32)>, Vec<(bpf_cmd, u32)>)> = vec![
+            (
+                sizes(|| drop(map::create(&MapCreateAttr::default()))),
+                vec![(BPF_MAP_CREATE, 80)],
+            ),
+            (
+                sizes(|| drop(map::update_elem(fd, &k, &v, 0))),
+                vec![info, (BPF_MAP_UPDATE_ELEM, 32)],
+            ),
+            (
+                sizes(|| drop(map::lookup_elem(fd, &k, &mut v, 0))),
+                vec![info, (BPF_MAP_LOOKUP_ELEM, 32)],
+            ),
+            (
+                sizes(|| drop(map::lookup_and_delete_elem(fd, &k, &mut v))),
+                vec![info, (BPF_MAP_LOOKUP_AND_DELETE_ELEM, 32)],
+            ),
+            (
+                sizes(|| drop(map::delete_elem(fd, &k))),
+                vec![info, (BPF_MAP_DELETE_ELEM, 32)],
+            ),
+            (
+                sizes(|| drop(map::get_next_key(fd, None))),
+                vec![info, (BPF_MAP_GET_NEXT_KEY, 32)],
+            ),
+            (sizes(|| drop(map::freeze(fd))), vec![(BPF_MAP_FREEZE, 4)]),
+            (
+                sizes(|| drop(map::get_fd_by_id(1))),
+                vec![(BPF_MAP_GET_FD_BY_ID, 12)],
+            ),
+            (
+                sizes(|| drop(map::get_next_id(0))),
+                vec![(BPF_MAP_GET_NEXT_ID, 8)],
+            ),
+            (
+                sizes(|| drop(prog::load(&ProgLoadAttr::default(), &LogOptions::NONE))),
+                vec![(BPF_PROG_LOAD, 152)],
+            ),
+            (
+                sizes(|| drop(prog::bind_map(fd, fd))),
+                vec![(BPF_PROG_BIND_MAP, 12)],
+            ),
+            (
+                sizes(|| drop(prog::get_fd_by_id(1))),
+                vec![(BPF_PROG_GET_FD_BY_ID, 12)],
+            ),
+            (
+                sizes(|| drop(prog::get_next_id(0))),
+                vec![(BPF_PROG_GET_NEXT_ID, 8)],
+            ),
+            (
+                sizes(|| drop(prog::test_run(fd, &[0; 14], 1))),
+                vec![(BPF_PROG_TEST_RUN, 40)],
+            ),
+            (
+                sizes(|| drop(btf::load(&[0; 24], None, &LogOptions::NONE))),
+                vec![(BPF_BTF_LOAD, 40)],
+            ),
+            (
+                sizes(|| drop(btf::get_fd_by_id(1, None))),
+                vec![(BPF_BTF_GET_FD_BY_ID, 16)],
+            ),
+            (
+                sizes(|| drop(btf::get_next_id(0))),
+                vec![(BPF_BTF_GET_NEXT_ID, 8)],
+            ),
+            (
+                sizes(|| drop(obj::pin(fd, Path::new("/sys/fs/bpf/x")))),
+                vec![(BPF_OBJ_PIN, 16)],
+            ),
+            (
+                sizes(|| drop(obj::get(Path::new("/sys/fs/bpf/x"), 0))),
+                vec![(BPF_OBJ_GET, 16)],
+            ),
+            (sizes(|| drop(info::prog_info(fd))), vec![info]),
+            (
+                sizes(|| drop(token::create(fd, 0))),
+                vec![(BPF_TOKEN_CREATE, 8)],
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+    }
+}

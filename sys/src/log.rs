@@ -25,6 +25,8 @@ pub struct LogOptions {
     /// the first attempt (BPF_LOG_LEVEL1 = 1, LEVEL2 = 2, STATS = 4; BTF only knows level 1).
     pub level: u32,
     /// Largest buffer to grow to, clamped into 128 ..= `u32::MAX >> 2`. Default: 16 MiB like libbpf.
+    /// 0 means no log at all: one attempt (plus EAGAIN retries) and no retry with a log on failure, like
+    /// libbpf's low-level `bpf_prog_load` without a log buffer. Feature probes want this ([`LogOptions::NONE`]).
     pub size_limit: usize,
 }
 
@@ -38,6 +40,12 @@ impl Default for LogOptions {
 }
 
 impl LogOptions {
+    /// Never ask for a log and never retry to get one.
+    pub const NONE: LogOptions = LogOptions {
+        level: 0,
+        size_limit: 0,
+    };
+
     fn limit(&self) -> usize {
         self.size_limit.clamp(MIN_LOG_SIZE, MAX_LOG_SIZE)
     }
@@ -71,6 +79,17 @@ pub(crate) fn drive(
     max_level: u32,
     mut attempt: impl FnMut(Option<(&mut [u8], u32)>) -> Attempt,
 ) -> Result<(OwnedFd, Option<String>), Failure> {
+    if opts.size_limit == 0 {
+        let a = attempt(None);
+        return match a.result {
+            Ok(fd) => Ok((fd, None)),
+            Err(errno) => Err(Failure {
+                errno,
+                log: String::new(),
+                truncated: false,
+            }),
+        };
+    }
     let limit = opts.limit();
     let mut level = opts.level.min(max_level);
     let mut buf: Vec<u8> = Vec::new();

@@ -438,6 +438,28 @@ mod tests {
     }
 
     #[test]
+    fn log_none_means_one_attempt_and_no_log_retry() {
+        let insns = ret0();
+        let a = ProgLoadAttr {
+            insns: &insns,
+            license: c"GPL",
+            ..Default::default()
+        };
+        let snap = CallSnapshot::thread();
+        let e = with_syscall_override(
+            |_, attr, _| {
+                assert_eq!(attr.prog_load().log_level, 0);
+                assert_eq!(attr.prog_load().log_buf, 0);
+                Err(Errno::EINVAL)
+            },
+            || load(&a, &LogOptions::NONE).unwrap_err(),
+        );
+        assert_eq!(e.errno(), Errno::EINVAL);
+        assert_eq!(e.log(), "");
+        assert_eq!(snap.since(bpf_cmd::BPF_PROG_LOAD), 1);
+    }
+
+    #[test]
     fn eagain_then_success() {
         let insns = ret0();
         let a = ProgLoadAttr {
