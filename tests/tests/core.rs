@@ -11,8 +11,8 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 use bpfload_btf::core::{
-    insns_from_bytes, CoreError, CoreRelo, CoreReloKind, CoreReloResult, CoreRelocator, Outcome,
-    PoisonReason, Targets, POISON_IMM,
+    insns_from_bytes, program_relos, CoreError, CoreRelo, CoreReloKind, CoreReloResult,
+    CoreRelocator, Outcome, PoisonReason, Targets, POISON_IMM,
 };
 use bpfload_btf::kernel;
 use bpfload_btf::{Btf, BtfExt, Kind, Type};
@@ -191,22 +191,11 @@ impl Obj {
         shift: usize,
     ) -> Vec<CoreRelo> {
         let ext = BtfExt::parse(self.ext_bytes()).expect("BTF.ext parses");
-        let mut out = Vec::new();
-        for s in ext.core_relos.sections() {
-            if btf.str_at(s.sec_name_off).unwrap() != sec {
-                continue;
-            }
-            for r in s.records() {
-                let off = r.insn_off as usize;
-                if off >= start && off < start + len {
-                    out.push(CoreRelo {
-                        insn_off: (off - start + shift) as u32,
-                        ..r
-                    });
-                }
-            }
+        let mut relos = program_relos(btf, &ext, sec, start, len);
+        for r in &mut relos {
+            r.insn_off += shift as u32;
         }
-        out
+        relos
     }
 
     /// All programs (functions outside `.text`), each linked with `.text`

@@ -43,7 +43,7 @@ impl CandCache {
     }
 }
 
-fn target_view<'a>(targets: &'a dyn TargetSet, i: usize) -> (&'a str, &'a dyn View) {
+fn target_view(targets: &dyn TargetSet, i: usize) -> (&str, &dyn View) {
     if i == 0 {
         targets.main()
     } else {

@@ -225,3 +225,70 @@ pub fn relocate_program(
 ) -> Result<Vec<CoreReloResult>, CoreError> {
     engine::relocate(local, relos, insns, targets, &mut CandCache::new())
 }
+
+impl std::fmt::Display for CoreReloResult {
+    /// One line per relocation, for `bpfload inspect --core`:
+    /// `#3 insn 12 byte_off: <byte_off> [5] struct task_struct.pid (0:0 @ offset 0) => vmlinux [114] ... : 0 -> 2496`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "#{} insn {} {}: {}",
+            self.index, self.insn_idx, self.kind, self.local_spec
+        )?;
+        match &self.target {
+            Some(t) => write!(f, " => {} {}", t.btf, t.spec)?,
+            None if self.kind == CoreReloKind::TypeIdLocal => {}
+            None => write!(f, " => no match among {} candidate(s)", self.candidates)?,
+        }
+        match self.outcome {
+            Outcome::Patched { mem_size: None } => {
+                write!(f, ": {} -> {}", self.orig_val, self.new_val)
+            }
+            Outcome::Patched {
+                mem_size: Some((a, b)),
+            } => {
+                write!(
+                    f,
+                    ": {} -> {} (mem size {a} -> {b})",
+                    self.orig_val, self.new_val
+                )
+            }
+            Outcome::Poisoned(PoisonReason::NoTarget) => write!(f, ": poisoned (call 0xbad2310)"),
+            Outcome::Poisoned(PoisonReason::MemSizeAdjust) => {
+                write!(
+                    f,
+                    ": poisoned (call 0xbad2310): load/store size cannot be adjusted"
+                )
+            }
+        }
+    }
+}
+
+/// The core_relo records that apply to one program: the records of ELF
+/// section `section` whose byte `insn_off` lies in
+/// `prog_off .. prog_off + prog_len`, rebased to the program's first
+/// instruction. Record order is kept (it decides libbpf's candidate pruning).
+pub fn program_relos(
+    btf: &crate::Btf<'_>,
+    ext: &crate::BtfExt<'_>,
+    section: &str,
+    prog_off: usize,
+    prog_len: usize,
+) -> Vec<CoreRelo> {
+    let mut out = Vec::new();
+    for s in ext.core_relos.sections() {
+        if btf.str_at(s.sec_name_off).ok() != Some(section) {
+            continue;
+        }
+        for r in s.records() {
+            let off = r.insn_off as usize;
+            if off >= prog_off && off - prog_off < prog_len {
+                out.push(CoreRelo {
+                    insn_off: (off - prog_off) as u32,
+                    ..r
+                });
+            }
+        }
+    }
+    out
+}

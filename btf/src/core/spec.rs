@@ -402,7 +402,7 @@ pub(crate) fn format_spec(v: &dyn View, spec: &Spec) -> String {
     for (i, r) in spec.raw.iter().enumerate() {
         let _ = write!(s, "{}{}", if i == 0 { "" } else { ":" }, r);
     }
-    if spec.bit_offset % 8 != 0 {
+    if !spec.bit_offset.is_multiple_of(8) {
         let _ = write!(
             s,
             " @ offset {}.{})",

@@ -116,3 +116,72 @@ fn zeroed_insn() -> bpf_insn {
         imm: 0,
     }
 }
+
+/// Raw split BTF (module BTF) on top of `base`: ids continue after the
+/// base's, string offsets after the base's strings.
+pub(crate) struct Split {
+    types: Vec<u8>,
+    strs: Vec<u8>,
+    next: u32,
+    str_base: u32,
+}
+
+impl Split {
+    pub fn new(base: &crate::Btf<'_>) -> Self {
+        Split {
+            types: Vec::new(),
+            strs: Vec::new(),
+            next: base.len(),
+            str_base: base.strings_end(),
+        }
+    }
+    fn s(&mut self, s: &str) -> u32 {
+        let off = self.str_base + self.strs.len() as u32;
+        self.strs.extend_from_slice(s.as_bytes());
+        self.strs.push(0);
+        off
+    }
+    fn w(&mut self, v: u32) {
+        self.types.extend_from_slice(&v.to_le_bytes());
+    }
+    pub fn int(&mut self, name: &str, size: u32) -> u32 {
+        let n = self.s(name);
+        self.w(n);
+        self.w(1 << 24);
+        self.w(size);
+        self.w((1 << 24) | (size * 8));
+        self.next += 1;
+        self.next - 1
+    }
+    pub fn st(&mut self, name: &str, size: u32, m: &[(&str, u32, u32)]) -> u32 {
+        let n = self.s(name);
+        self.w(n);
+        self.w((4 << 24) | m.len() as u32);
+        self.w(size);
+        for &(mn, t, off) in m {
+            let mn = self.s(mn);
+            self.w(mn);
+            self.w(t);
+            self.w(off);
+        }
+        self.next += 1;
+        self.next - 1
+    }
+    pub fn finish(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&0xeB9Fu16.to_le_bytes());
+        out.extend_from_slice(&[1, 0]);
+        for v in [
+            24u32,
+            0,
+            self.types.len() as u32,
+            self.types.len() as u32,
+            self.strs.len() as u32,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&self.types);
+        out.extend_from_slice(&self.strs);
+        out
+    }
+}

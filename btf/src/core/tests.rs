@@ -118,6 +118,10 @@ fn field_offset_size_exists_signed() {
         res[0].target.as_ref().unwrap().spec,
         "<byte_off> [4] struct s.b (0:1 @ offset 8)"
     );
+    assert_eq!(
+        res[0].to_string(),
+        "#0 insn 0 byte_off: <byte_off> [3] struct s.b (0:1 @ offset 4) => target <byte_off> [4] struct s.b (0:1 @ offset 8): 4 -> 8"
+    );
 }
 
 #[test]
@@ -820,4 +824,68 @@ fn mutated_targets_never_panic() {
         parsed > 1000 && relocated > 100,
         "parsed {parsed}, relocated {relocated}"
     );
+}
+
+fn module_targets(
+    base: &B,
+    modules: &[(&str, Vec<u8>)],
+) -> (
+    std::sync::Arc<crate::BtfData>,
+    Vec<std::sync::Arc<crate::kernel::ModuleBtf>>,
+) {
+    let base = std::sync::Arc::new(crate::BtfData::parse(base.finish()).unwrap());
+    let mods = modules
+        .iter()
+        .map(|(name, bytes)| {
+            std::sync::Arc::new(crate::kernel::ModuleBtf {
+                name: name.to_string(),
+                data: crate::BtfData::parse_split(bytes.clone(), base.clone()).unwrap(),
+            })
+        })
+        .collect();
+    (base, mods)
+}
+
+#[test]
+fn module_btf_only_when_vmlinux_has_no_candidate() {
+    use super::testbtf::Split;
+    // local: struct modstruct { int a; int b; } and struct s { int a; }
+    let mut l = B::new();
+    let int = l.int("int", 4, true);
+    let ms = l.st("modstruct", 8, &[("a", int, 0, 0), ("b", int, 32, 0)]);
+    let s = l.st("s", 4, &[("a", int, 0, 0)]);
+    // "vmlinux": int, struct s { long pad; int a; }
+    let mut v = B::new();
+    let vint = v.int("int", 4, true);
+    let vlong = v.int("long", 8, true);
+    v.st("s", 16, &[("pad", vlong, 0, 0), ("a", vint, 64, 0)]);
+    let vbytes = v.finish();
+    let vbtf = Btf::parse(&vbytes).unwrap();
+    // module "m1": struct modstruct { int b; int a; } and its own struct s { int a; }
+    let mut m1 = Split::new(&vbtf);
+    let m1_ms = m1.st("modstruct", 8, &[("b", vint, 0), ("a", vint, 32)]);
+    m1.st("s", 4, &[("a", vint, 0)]);
+    // module "m2": nothing relevant
+    let mut m2 = Split::new(&vbtf);
+    m2.int("u8", 1);
+    let (base, mods) = module_targets(&v, &[("m1", m1.finish()), ("m2", m2.finish())]);
+    let targets = Targets::with_modules("vmlinux", base.btf(), &mods);
+
+    let mut c = Case::new(l);
+    c.relo(0, ms, "0:1", CoreReloKind::FieldByteOffset);
+    c.relo(1, s, "0:0", CoreReloKind::FieldByteOffset);
+    c.relo(2, ms, "0", CoreReloKind::TypeIdTarget);
+    let lb = c.local.finish();
+    let local = Btf::parse(&lb).unwrap();
+    let mut insns = [mov(4), mov(0), mov(ms as i32)];
+    let res = relocate_program(&local, c.relos.iter().copied(), &mut insns, &targets).unwrap();
+    // modstruct: only module m1 has it; b is at 0 there
+    assert_eq!(insns[0].imm, 0);
+    assert_eq!(res[0].target.as_ref().unwrap().btf, "m1");
+    assert_eq!(res[0].target.as_ref().unwrap().type_id, m1_ms);
+    assert_eq!(insns[2].imm, m1_ms as i32);
+    // s: vmlinux has it, so the module's s is never considered
+    assert_eq!(insns[1].imm, 8);
+    assert_eq!(res[1].target.as_ref().unwrap().btf, "vmlinux");
+    assert_eq!(res[1].candidates, 1);
 }
