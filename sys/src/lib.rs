@@ -44,8 +44,10 @@ mod attr_size_tests {
     use crate::uapi::{bpf_cmd, bpf_cmd::*, bpf_map_info};
     use crate::*;
 
+    type Calls = Vec<(bpf_cmd, u32)>;
+
     /// Runs `f` against a fake kernel that answers map info (key 4, value 8) and records (cmd, size).
-    fn sizes(f: impl FnOnce()) -> Vec<(bpf_cmd, u32)> {
+    fn sizes(f: impl FnOnce()) -> Calls {
         let seen = Rc::new(RefCell::new(Vec::new()));
         let s2 = seen.clone();
         with_syscall_override(
@@ -79,7 +81,7 @@ mod attr_size_tests {
         let k = [0u8; 4];
         let mut v = [0u8; 8];
         let info = (BPF_OBJ_GET_INFO_BY_FD, 16);
-        let cases: Vec<(Vec<(bpf_cmd, u32)>, Vec<(bpf_cmd, u32)>)> = vec![
+        let cases: Vec<(Calls, Calls)> = vec![
             (
                 sizes(|| drop(map::create(&MapCreateAttr::default()))),
                 vec![(BPF_MAP_CREATE, 80)],
