@@ -67,17 +67,19 @@ fn pipe() -> (RawFd, RawFd) {
 
 /// Child side. Returns Err with a message on the first failed expectation.
 fn child(to_parent: RawFd, from_parent: RawFd) -> Result<(), String> {
-    // SAFETY (all libc calls below): plain syscalls on values we own; results are checked.
+    // SAFETY: unshare takes no pointers; the result is checked.
     if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
         return Err(last_err("unshare(CLONE_NEWUSER)"));
     }
     write_file("/proc/self/setgroups", "deny")?;
     write_file("/proc/self/uid_map", "0 0 1")?;
     write_file("/proc/self/gid_map", "0 0 1")?;
+    // SAFETY: unshare takes no pointers; the result is checked.
     if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
         return Err(last_err("unshare(CLONE_NEWNS)"));
     }
     let root = CString::new("/").unwrap();
+    // SAFETY: NUL-terminated target path and null source/fstype/data, as mount(2) allows for MS_PRIVATE.
     if unsafe {
         libc::mount(
             std::ptr::null(),
@@ -110,6 +112,7 @@ fn child(to_parent: RawFd, from_parent: RawFd) -> Result<(), String> {
     }
 
     let fstype = CString::new("bpf").unwrap();
+    // SAFETY: `fstype` is NUL-terminated and outlives the call; the result is checked.
     let fs_fd = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), 0) };
     if fs_fd < 0 {
         return Err(last_err("fsopen(bpf)"));
@@ -120,13 +123,15 @@ fn child(to_parent: RawFd, from_parent: RawFd) -> Result<(), String> {
     read_exact(from_parent, &mut ack)?;
     check(ack[0] == 1, "parent failed to configure the bpffs")?;
 
+    // SAFETY: fsmount takes only integers; the result is checked.
     let mnt_fd = unsafe { libc::syscall(libc::SYS_fsmount, fs_fd, 0, 0) };
     if mnt_fd < 0 {
         return Err(last_err("fsmount"));
     }
-    // SAFETY: fresh fds owned here.
+    // SAFETY: a fresh fd returned just above, owned by nothing else.
     let mnt = unsafe { OwnedFd::from_raw_fd(mnt_fd as RawFd) };
     let dot = CString::new(".").unwrap();
+    // SAFETY: `mnt` is a live mount fd and `dot` a NUL-terminated path; the result is checked.
     let bpffs = unsafe {
         libc::openat(
             mnt.as_raw_fd(),
@@ -137,7 +142,7 @@ fn child(to_parent: RawFd, from_parent: RawFd) -> Result<(), String> {
     if bpffs < 0 {
         return Err(last_err("openat(mnt, .)"));
     }
-    // SAFETY: fresh fd owned here.
+    // SAFETY: a fresh fd returned just above, owned by nothing else.
     let bpffs = unsafe { OwnedFd::from_raw_fd(bpffs) };
 
     let tok = token::create(bpffs.as_fd(), 0).map_err(|e| format!("token::create: {e}"))?;
@@ -241,16 +246,19 @@ fn child(to_parent: RawFd, from_parent: RawFd) -> Result<(), String> {
 
 /// Parent side: configure the child's bpffs context with delegation (needs init-ns CAP_SYS_ADMIN).
 fn configure(pid: libc::pid_t, child_fs_fd: RawFd) -> Result<(), String> {
-    // SAFETY (libc calls): plain syscalls; results checked; fds wrapped in OwnedFd right away.
+    // SAFETY: pidfd_open takes only integers; the result is checked.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if pidfd < 0 {
         return Err(last_err("pidfd_open"));
     }
+    // SAFETY: a fresh fd returned just above, owned by nothing else.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
+    // SAFETY: pidfd_getfd takes only integers; the result is checked.
     let fs = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), child_fs_fd, 0) };
     if fs < 0 {
         return Err(last_err("pidfd_getfd"));
     }
+    // SAFETY: a fresh fd returned just above, owned by nothing else.
     let fs = unsafe { OwnedFd::from_raw_fd(fs as RawFd) };
     for key in [
         "delegate_cmds",
@@ -260,6 +268,7 @@ fn configure(pid: libc::pid_t, child_fs_fd: RawFd) -> Result<(), String> {
     ] {
         let k = CString::new(key).unwrap();
         let v = CString::new("any").unwrap();
+        // SAFETY: `fs` is a live fs-context fd; key/value strings (or nulls for CMD_CREATE) outlive the call.
         let r = unsafe {
             libc::syscall(
                 libc::SYS_fsconfig,
@@ -274,6 +283,7 @@ fn configure(pid: libc::pid_t, child_fs_fd: RawFd) -> Result<(), String> {
             return Err(last_err(&format!("fsconfig {key}=any")));
         }
     }
+    // SAFETY: `fs` is a live fs-context fd; key/value strings (or nulls for CMD_CREATE) outlive the call.
     let r = unsafe {
         libc::syscall(
             libc::SYS_fsconfig,
