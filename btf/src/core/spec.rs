@@ -144,7 +144,8 @@ pub(crate) fn parse_spec(
     }
 
     let sz = resolve_size(v, id)?;
-    spec.bit_offset = first as u64 * sz * 8;
+    // libbpf does this in (overflowing) 64-bit arithmetic; never panic
+    spec.bit_offset = (first as u64).wrapping_mul(sz).wrapping_mul(8);
 
     for step in 1..spec.raw.len() {
         let idx = spec.raw[step];
@@ -155,7 +156,7 @@ pub(crate) fn parse_spec(
                 return Err(SpecError::MemberIndex { type_id: id, idx });
             }
             let m = v.member(id, idx)?;
-            spec.bit_offset += m.bit_offset as u64;
+            spec.bit_offset = spec.bit_offset.wrapping_add(m.bit_offset as u64);
             if !m.name.is_empty() {
                 spec.acc.push(Accessor {
                     type_id: id,
@@ -178,7 +179,9 @@ pub(crate) fn parse_spec(
                 name: None,
             });
             let sz = resolve_size(v, id)?;
-            spec.bit_offset += idx as u64 * sz * 8;
+            spec.bit_offset = spec
+                .bit_offset
+                .wrapping_add((idx as u64).wrapping_mul(sz).wrapping_mul(8));
         } else {
             return Err(SpecError::UnexpectedKind {
                 step,
@@ -216,7 +219,7 @@ fn match_member(
         if spec.raw.len() == SPEC_MAX_LEN {
             return Err(MatchError::TooDeep);
         }
-        spec.bit_offset += m.bit_offset as u64;
+        spec.bit_offset = spec.bit_offset.wrapping_add(m.bit_offset as u64);
         spec.raw.push(i);
         if m.name.is_empty() {
             // embedded anonymous struct/union: go deeper
@@ -234,11 +237,11 @@ fn match_member(
             }
             spec.acc.pop();
             // libbpf stops at the first member with the right name
-            spec.bit_offset -= m.bit_offset as u64;
+            spec.bit_offset = spec.bit_offset.wrapping_sub(m.bit_offset as u64);
             spec.raw.pop();
             return Ok(None);
         }
-        spec.bit_offset -= m.bit_offset as u64;
+        spec.bit_offset = spec.bit_offset.wrapping_sub(m.bit_offset as u64);
         spec.raw.pop();
     }
     Ok(None)
@@ -333,7 +336,9 @@ pub(crate) fn spec_match(
             });
             ts.raw.push(la.idx);
             let sz = resolve_size(targ, targ_id)?;
-            ts.bit_offset += la.idx as u64 * sz * 8;
+            ts.bit_offset = ts
+                .bit_offset
+                .wrapping_add((la.idx as u64).wrapping_mul(sz).wrapping_mul(8));
         }
     }
     Ok(Some(ts))

@@ -169,7 +169,7 @@ impl Split {
     }
     pub fn finish(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        out.extend_from_slice(&0xeB9Fu16.to_le_bytes());
+        out.extend_from_slice(&0xEB9Fu16.to_le_bytes());
         out.extend_from_slice(&[1, 0]);
         for v in [
             24u32,

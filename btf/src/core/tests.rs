@@ -889,3 +889,90 @@ fn module_btf_only_when_vmlinux_has_no_candidate() {
     assert_eq!(res[1].target.as_ref().unwrap().btf, "vmlinux");
     assert_eq!(res[1].candidates, 1);
 }
+
+#[test]
+fn huge_indices_and_sizes_do_not_overflow() {
+    // local struct big of size u32::MAX accessed as big[2147483647].a: the
+    // bit offset exceeds 64 bits; libbpf's arithmetic wraps, ours must not panic
+    let local = || {
+        let mut l = B::new();
+        let int = l.int("int", 4, true);
+        let big = l.st("big", u32::MAX, &[("a", int, 0, 0)]);
+        (l, big)
+    };
+    let mut t = B::new();
+    let tint = t.int("int", 4, true);
+    t.st(
+        "big",
+        u32::MAX,
+        &[("x", tint, 0, 0), ("a", tint, u32::MAX, 0)],
+    );
+    let mut ran = 0;
+    for access in ["2147483647:0", "0:0", "1:0"] {
+        for kind in [
+            CoreReloKind::FieldByteOffset,
+            CoreReloKind::FieldLShiftU64,
+            CoreReloKind::FieldByteSize,
+        ] {
+            let (l, big) = local();
+            let mut c = Case::new(l);
+            c.relo(0, big, access, kind);
+            // the instruction may not hold what the compiler would have put
+            // there (a patch error): only the absence of a panic matters
+            let _ = c.run(&t, &mut [mov(0)]);
+            ran += 1;
+        }
+    }
+    assert_eq!(ran, 9);
+}
+
+/// Random records (type ids, kinds, access strings) on a damaged local BTF
+/// against a valid target: errors or poison, never a panic.
+#[test]
+fn random_records_and_local_never_panic() {
+    let mut l = local_s();
+    let e = l.enum32("e", 4, false, &[("A", 0), ("B", 1)]);
+    let accesses: Vec<u32> = ["0", "0:0", "0:1", "1", "0:1:2", "5:0", "0:0:0:0", "x", ""]
+        .iter()
+        .map(|a| l.s(a))
+        .collect();
+    let good = l.finish();
+    let _ = e;
+    let tb = target_s().finish();
+    let targ = Btf::parse(&tb).unwrap();
+    let targets = Targets::new("t", targ);
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut ok = 0;
+    for round in 0..3000 {
+        let mut bytes = good.clone();
+        if round % 2 == 1 {
+            let at = 24 + (next() as usize % (bytes.len() - 24));
+            bytes[at] = next() as u8;
+        }
+        let Ok(local) = Btf::parse(&bytes) else {
+            continue;
+        };
+        for _ in 0..4 {
+            let relo = CoreRelo {
+                insn_off: (next() % 4) as u32 * 8,
+                type_id: (next() % 8) as u32,
+                access_str_off: accesses[next() as usize % accesses.len()],
+                kind: (next() % 14) as u32,
+            };
+            let mut insns = [
+                insn(LDX_W, 1, 2, 4, 0),
+                mov(0),
+                insn(LD_IMM64, 1, 0, 0, 0),
+                insn(0, 0, 0, 0, 0),
+            ];
+            ok += relocate_program(&local, [relo], &mut insns, &targets).is_ok() as u32;
+        }
+    }
+    assert!(ok > 10, "some random record sets must relocate ({ok})");
+}
