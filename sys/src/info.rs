@@ -177,17 +177,13 @@ pub fn prog_xlated_insns(fd: BorrowedFd<'_>) -> Result<Vec<bpf_insn>, SysError> 
     Ok(buf
         .chunks_exact(size_of::<bpf_insn>())
         .take(got)
-        .map(|c| {
-            let mut insn = bpf_insn {
-                code: c[0],
-                _bitfield_align_1: [],
-                _bitfield_1: crate::uapi::__BindgenBitfieldUnit::new([c[1]]),
-                off: i16::from_ne_bytes([c[2], c[3]]),
-                imm: i32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
-            };
-            // Keep the register byte exactly as the kernel wrote it.
-            insn._bitfield_1 = crate::uapi::__BindgenBitfieldUnit::new([c[1]]);
-            insn
+        .map(|c| bpf_insn {
+            code: c[0],
+            _bitfield_align_1: [],
+            // The register byte exactly as the kernel wrote it (dst in the low nibble on little endian).
+            _bitfield_1: crate::uapi::__BindgenBitfieldUnit::new([c[1]]),
+            off: i16::from_ne_bytes([c[2], c[3]]),
+            imm: i32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
         })
         .collect())
 }

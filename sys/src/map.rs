@@ -33,8 +33,8 @@ pub struct MapCreateAttr<'a> {
     pub value_size: u32,
     /// Maximum number of entries.
     pub max_entries: u32,
-    /// `map_flags`. `BPF_F_TOKEN_FD` is added when `token` is set, `BPF_F_VTYPE_BTF_OBJ_FD` when
-    /// `value_type_btf_obj_fd` is set.
+    /// `map_flags`. `BPF_F_TOKEN_FD` is set exactly when `token` is set, `BPF_F_VTYPE_BTF_OBJ_FD` exactly when
+    /// `value_type_btf_obj_fd` is set (the caller's copies of these two bits are ignored).
     pub map_flags: u32,
     /// Inner map template for map-in-map types.
     pub inner_map_fd: Option<BorrowedFd<'a>>,
@@ -76,6 +76,9 @@ pub(crate) fn fill_create(attr: &mut Attr, a: &MapCreateAttr<'_>) {
     m.btf_value_type_id = a.btf_value_type_id;
     m.btf_vmlinux_value_type_id = a.btf_vmlinux_value_type_id;
     m.map_extra = a.map_extra;
+    // The fd-carrying flags are set exactly when the fd is given: a flag from a (possibly hostile) object's
+    // map definition without the fd would make the kernel use fd 0.
+    m.map_flags &= !(BPF_F_VTYPE_BTF_OBJ_FD | BPF_F_TOKEN_FD);
     if let Some(fd) = a.value_type_btf_obj_fd {
         m.value_type_btf_obj_fd = fd.as_raw_fd();
         m.map_flags |= BPF_F_VTYPE_BTF_OBJ_FD;
@@ -363,7 +366,8 @@ mod tests {
                 key_size: 4,
                 value_size: 8,
                 max_entries: 1,
-                map_flags: crate::uapi::BPF_F_RDONLY_PROG,
+                // The caller's fd flags are ignored: set exactly when the fd is given.
+                map_flags: crate::uapi::BPF_F_RDONLY_PROG | BPF_F_TOKEN_FD | BPF_F_VTYPE_BTF_OBJ_FD,
                 name: Some("0123456789abcdefgh"),
                 token,
                 ..Default::default()

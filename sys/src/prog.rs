@@ -36,7 +36,8 @@ pub struct ProgLoadAttr<'a> {
     pub license: &'a CStr,
     /// `kern_version` (checked by old kernels for kprobes).
     pub kern_version: u32,
-    /// `prog_flags` (BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, ...). `BPF_F_TOKEN_FD` is added when `token` is set.
+    /// `prog_flags` (BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, ...). `BPF_F_TOKEN_FD` is set exactly when `token` is
+    /// set (the caller's copy of that bit is ignored).
     pub prog_flags: u32,
     /// Program name; truncated to 15 bytes (the kernel accepts only `[A-Za-z0-9_.]`).
     pub name: Option<&'a str>,
@@ -161,6 +162,8 @@ fn fill(
         p.log_size = buf.len() as u32;
         p.log_buf = buf.as_mut_ptr() as u64;
     }
+    // Set exactly when a token is given: the flag without the fd would make the kernel use fd 0.
+    p.prog_flags &= !BPF_F_TOKEN_FD;
     if let Some(token) = a.token {
         p.prog_token_fd = token.as_raw_fd();
         p.prog_flags |= BPF_F_TOKEN_FD;
@@ -632,7 +635,8 @@ mod tests {
             let a = ProgLoadAttr {
                 insns: &insns,
                 license: c"GPL",
-                prog_flags: 1, // BPF_F_STRICT_ALIGNMENT, must be kept
+                // BPF_F_STRICT_ALIGNMENT must be kept; the caller's BPF_F_TOKEN_FD is ignored.
+                prog_flags: 1 | BPF_F_TOKEN_FD,
                 token,
                 ..Default::default()
             };
