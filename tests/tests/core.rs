@@ -11,7 +11,7 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 use bpfload_btf::core::{
-    insns_from_bytes, program_relos, CoreError, CoreRelo, CoreReloKind, CoreReloResult,
+    insns_from_bytes, program_relos_indexed, CoreError, CoreRelo, CoreReloKind, CoreReloResult,
     CoreRelocator, Outcome, PoisonReason, Targets, POISON_IMM,
 };
 use bpfload_btf::kernel;
@@ -154,7 +154,8 @@ struct Obj {
 struct Prog {
     name: String,
     insns: Vec<bpf_insn>,
-    relos: Vec<CoreRelo>,
+    /// Records with their index within their `.BTF.ext` section.
+    relos: Vec<(usize, CoreRelo)>,
 }
 
 impl Obj {
@@ -189,10 +190,10 @@ impl Obj {
         start: usize,
         len: usize,
         shift: usize,
-    ) -> Vec<CoreRelo> {
+    ) -> Vec<(usize, CoreRelo)> {
         let ext = BtfExt::parse(self.ext_bytes()).expect("BTF.ext parses");
-        let mut relos = program_relos(btf, &ext, sec, start, len);
-        for r in &mut relos {
+        let mut relos = program_relos_indexed(btf, &ext, sec, start, len);
+        for (_, r) in &mut relos {
             r.insn_off += shift as u32;
         }
         relos
@@ -356,7 +357,7 @@ fn fixture_task_struct_against_running_kernel() {
     let mut all = Vec::new();
     for mut p in obj.programs() {
         let res = relocator
-            .relocate(p.relos.iter().copied(), &mut p.insns)
+            .relocate_indexed(p.relos.iter().copied(), &mut p.insns)
             .unwrap_or_else(|e| panic!("{}: {e}", p.name));
         all.push((p.name, p.insns, res));
     }
@@ -462,8 +463,9 @@ fn fixture_task_struct_against_running_kernel() {
             0,
         )
         .into_iter()
-        .find(|x| x.type_id == r.local_type_id)
+        .find(|x| x.1.type_id == r.local_type_id)
         .unwrap()
+        .1
         .access_str_off
     };
     let mut insns2 = vec![mov(1), mov(1)];
@@ -556,7 +558,7 @@ fn fixture_ambiguity_against_running_kernel() {
     let mut relocator = CoreRelocator::new(&local, &targets);
     let mut seen = 0;
     for mut p in obj.programs() {
-        let r = relocator.relocate(p.relos.iter().copied(), &mut p.insns);
+        let r = relocator.relocate_indexed(p.relos.iter().copied(), &mut p.insns);
         seen += 1;
         match p.name.as_str() {
             "ambiguous_field" => {
@@ -571,6 +573,9 @@ fn fixture_ambiguity_against_running_kernel() {
                     e.to_string().contains("relocation decision ambiguity"),
                     "{e}"
                 );
+                // libbpf numbers records within their section: this is the
+                // section's second record ("relo #1" in libbpf's message)
+                assert_eq!(e.relo_index(), Some(1), "{e}");
             }
             "one_candidate_matches" => {
                 let res = r.unwrap();
@@ -623,8 +628,8 @@ fn cilium_relocs_against_their_own_btf() {
     assert_eq!(progs.len(), 6);
     let mut kinds = std::collections::BTreeSet::new();
     for mut p in progs {
-        let r =
-            CoreRelocator::new(&local, &targets).relocate(p.relos.iter().copied(), &mut p.insns);
+        let r = CoreRelocator::new(&local, &targets)
+            .relocate_indexed(p.relos.iter().copied(), &mut p.insns);
         if p.name.starts_with("err_") {
             let e = r.expect_err(&p.name);
             assert!(e.is_ambiguity(), "{}: {e}", p.name);
@@ -667,7 +672,7 @@ fn cilium_relocs_read_against_relocs_read_tgt() {
     assert_eq!(progs.len(), 1);
     let p = &mut progs[0];
     let res = CoreRelocator::new(&local, &targets)
-        .relocate(p.relos.iter().copied(), &mut p.insns)
+        .relocate_indexed(p.relos.iter().copied(), &mut p.insns)
         .unwrap();
     use CoreReloKind::*;
     // struct s { char a; char b; } in the target: a at 0, b at 1
@@ -733,7 +738,7 @@ fn cilium_relocs_enum_against_running_kernel() {
     let mut progs = obj.programs();
     let p = &mut progs[0];
     let res = CoreRelocator::new(&local, &targets)
-        .relocate(p.relos.iter().copied(), &mut p.insns)
+        .relocate_indexed(p.relos.iter().copied(), &mut p.insns)
         .unwrap();
     let exists = res
         .iter()

@@ -237,13 +237,13 @@ fn describe(r: &ReloRes) -> String {
 /// Resolves and applies the relocations of one program.
 pub(crate) fn relocate(
     local: &dyn View,
-    relos: impl IntoIterator<Item = CoreRelo>,
+    relos: impl IntoIterator<Item = (usize, CoreRelo)>,
     insns: &mut [bpf_insn],
     targets: &dyn TargetSet,
     cache: &mut CandCache,
 ) -> Result<Vec<CoreReloResult>, CoreError> {
     let mut out = Vec::new();
-    for (relo_idx, relo) in relos.into_iter().enumerate() {
+    for (relo_idx, relo) in relos {
         if relo.insn_off % 8 != 0 {
             return Err(CoreError::Misaligned {
                 relo: relo_idx,

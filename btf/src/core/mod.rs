@@ -74,7 +74,8 @@ pub struct TargetMatch {
 /// The result of one relocation, for `bpfload inspect --core` and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoreReloResult {
-    /// Position of the record in the iterator given to the relocator.
+    /// The record's index: its position in the iterator given to the
+    /// relocator, or the caller's index with `relocate_indexed`.
     pub index: usize,
     /// Instruction index within the program slice.
     pub insn_idx: usize,
@@ -212,6 +213,23 @@ impl<'l, 't> CoreRelocator<'l, 't> {
         relos: impl IntoIterator<Item = CoreRelo>,
         insns: &mut [aya_obj::generated::bpf_insn],
     ) -> Result<Vec<CoreReloResult>, CoreError> {
+        engine::relocate(
+            self.local,
+            relos.into_iter().enumerate(),
+            insns,
+            self.targets,
+            &mut self.cache,
+        )
+    }
+
+    /// Like [`relocate`](Self::relocate), with each record's index given by
+    /// the caller (libbpf numbers records within their `.BTF.ext` section:
+    /// `relo #N` in its messages), as [`program_relos_indexed`] returns them.
+    pub fn relocate_indexed(
+        &mut self,
+        relos: impl IntoIterator<Item = (usize, CoreRelo)>,
+        insns: &mut [aya_obj::generated::bpf_insn],
+    ) -> Result<Vec<CoreReloResult>, CoreError> {
         engine::relocate(self.local, relos, insns, self.targets, &mut self.cache)
     }
 }
@@ -223,7 +241,13 @@ pub fn relocate_program(
     insns: &mut [aya_obj::generated::bpf_insn],
     targets: &Targets<'_>,
 ) -> Result<Vec<CoreReloResult>, CoreError> {
-    engine::relocate(local, relos, insns, targets, &mut CandCache::new())
+    engine::relocate(
+        local,
+        relos.into_iter().enumerate(),
+        insns,
+        targets,
+        &mut CandCache::new(),
+    )
 }
 
 impl std::fmt::Display for CoreReloResult {
@@ -275,18 +299,36 @@ pub fn program_relos(
     prog_off: usize,
     prog_len: usize,
 ) -> Vec<CoreRelo> {
+    program_relos_indexed(btf, ext, section, prog_off, prog_len)
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect()
+}
+
+/// [`program_relos`] with each record's index within its section (libbpf's
+/// `relo #N`), for [`CoreRelocator::relocate_indexed`].
+pub fn program_relos_indexed(
+    btf: &crate::Btf<'_>,
+    ext: &crate::BtfExt<'_>,
+    section: &str,
+    prog_off: usize,
+    prog_len: usize,
+) -> Vec<(usize, CoreRelo)> {
     let mut out = Vec::new();
     for s in ext.core_relos.sections() {
         if btf.str_at(s.sec_name_off).ok() != Some(section) {
             continue;
         }
-        for r in s.records() {
+        for (i, r) in s.records().enumerate() {
             let off = r.insn_off as usize;
             if off >= prog_off && off - prog_off < prog_len {
-                out.push(CoreRelo {
-                    insn_off: (off - prog_off) as u32,
-                    ..r
-                });
+                out.push((
+                    i,
+                    CoreRelo {
+                        insn_off: (off - prog_off) as u32,
+                        ..r
+                    },
+                ));
             }
         }
     }
