@@ -6,3 +6,9 @@ pub mod corpus;
 pub mod insn;
 pub mod kernel;
 pub mod libbpf_side;
+pub mod bench;
+pub mod bpfload_side;
+
+/// Generated benchmark objects, shared with `benches/benches/load.rs`.
+#[path = "../../benches/benches/genobj/mod.rs"]
+pub mod genobj;
