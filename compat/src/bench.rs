@@ -36,7 +36,9 @@ impl Lib {
     }
 
     pub fn parse(s: &str) -> Option<Lib> {
-        [Lib::Bpfload, Lib::Libbpf, Lib::AyaObj, Lib::Aya].into_iter().find(|l| l.name() == s)
+        [Lib::Bpfload, Lib::Libbpf, Lib::AyaObj, Lib::Aya]
+            .into_iter()
+            .find(|l| l.name() == s)
     }
 }
 
@@ -61,7 +63,9 @@ impl Op {
     }
 
     pub fn parse(s: &str) -> Option<Op> {
-        [Op::Open, Op::Prepare, Op::Load].into_iter().find(|o| o.name() == s)
+        [Op::Open, Op::Prepare, Op::Load]
+            .into_iter()
+            .find(|o| o.name() == s)
     }
 }
 
@@ -80,7 +84,9 @@ pub fn run_once(lib: Lib, op: Op, path: &Path) -> Result<(), String> {
         }
         (Lib::AyaObj, Op::Open) => {
             let data = std::fs::read(path).map_err(|e| e.to_string())?;
-            aya_obj::Object::parse(&data).map(drop).map_err(|e| e.to_string())
+            aya_obj::Object::parse(&data)
+                .map(drop)
+                .map_err(|e| e.to_string())
         }
         (Lib::Aya, Op::Load) => aya_load(path),
         (Lib::Bpfload, op) => crate::bpfload_side::run_once(op, path),
@@ -111,7 +117,12 @@ fn aya_load(path: &Path) -> Result<(), String> {
             aya::programs::Program::Xdp(p) => p.load(),
             aya::programs::Program::SocketFilter(p) => p.load(),
             aya::programs::Program::TracePoint(p) => p.load(),
-            other => return Err(format!("aya bench: program {name} of type {:?} not handled", other.prog_type())),
+            other => {
+                return Err(format!(
+                    "aya bench: program {name} of type {:?} not handled",
+                    other.prog_type()
+                ))
+            }
         };
         r.map_err(|e| format!("aya: program {name}: {e}"))?;
     }
@@ -185,7 +196,10 @@ pub fn measure(
     let mut busy = Vec::new();
     let mut outside = Vec::new();
     let start = Instant::now();
-    let (b0, c0) = (BPF_NS.load(Ordering::Relaxed), BPF_CALLS.load(Ordering::Relaxed));
+    let (b0, c0) = (
+        BPF_NS.load(Ordering::Relaxed),
+        BPF_CALLS.load(Ordering::Relaxed),
+    );
     let (u0, s0) = process_cpu();
     while (walls.len() as u32) < max_iters
         && ((walls.len() as u32) < min_iters || start.elapsed() < budget)
@@ -200,7 +214,10 @@ pub fn measure(
         outside.push(wall.saturating_sub(b));
     }
     let (u1, s1) = process_cpu();
-    let (b1, c1) = (BPF_NS.load(Ordering::Relaxed), BPF_CALLS.load(Ordering::Relaxed));
+    let (b1, c1) = (
+        BPF_NS.load(Ordering::Relaxed),
+        BPF_CALLS.load(Ordering::Relaxed),
+    );
     let n = walls.len() as u32;
     let median = |v: &mut Vec<Duration>| {
         v.sort();

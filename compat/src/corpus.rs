@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 
 /// The repository root (the parent of `compat/`).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("compat/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("compat/ has a parent")
+        .to_path_buf()
 }
 
 /// `tests/bpf/*.bpf.o`, sorted.
@@ -26,7 +29,11 @@ pub fn corpus_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("BPFLOAD_CORPUS") {
         return Some(PathBuf::from(dir));
     }
-    repo_root().ancestors().skip(1).map(|a| a.join("shared/corpus")).find(|d| d.is_dir())
+    repo_root()
+        .ancestors()
+        .skip(1)
+        .map(|a| a.join("shared/corpus"))
+        .find(|d| d.is_dir())
 }
 
 /// Every little-endian (`-el.elf`) object under the corpus, sorted.

@@ -40,7 +40,8 @@ impl Insn {
 
     /// The map-fd reference this instruction carries, if it is the first half of such an `ld_imm64`.
     pub fn map_fd(&self) -> Option<i32> {
-        (self.code == LD_IMM64 && matches!(self.src, PSEUDO_MAP_FD | PSEUDO_MAP_VALUE)).then_some(self.imm)
+        (self.code == LD_IMM64 && matches!(self.src, PSEUDO_MAP_FD | PSEUDO_MAP_VALUE))
+            .then_some(self.imm)
     }
 }
 
@@ -57,7 +58,10 @@ impl fmt::Debug for Insn {
 /// Splits raw bytes into instructions. Trailing bytes that do not form a whole instruction are an error.
 pub fn decode(raw: &[u8]) -> Result<Vec<Insn>, String> {
     if raw.len() % INSN_SIZE != 0 {
-        return Err(format!("{} bytes is not a whole number of 8-byte instructions", raw.len()));
+        return Err(format!(
+            "{} bytes is not a whole number of 8-byte instructions",
+            raw.len()
+        ));
     }
     Ok(raw
         .chunks_exact(INSN_SIZE)
@@ -79,7 +83,10 @@ pub fn map_fd_refs(insns: &[Insn]) -> BTreeMap<usize, i32> {
 pub enum Norm {
     Plain(Insn),
     /// `ld_imm64` first half referencing a map; `insn.imm` is zeroed, `map` names the map.
-    MapRef { insn: Insn, map: String },
+    MapRef {
+        insn: Insn,
+        map: String,
+    },
 }
 
 impl fmt::Debug for Norm {
@@ -108,8 +115,15 @@ pub fn normalize(insns: &[Insn], name_of: &dyn Fn(i32) -> Option<String>) -> Vec
 /// One difference between two normalized streams.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mismatch {
-    Length { libbpf: usize, bpfload: usize },
-    Insn { index: usize, libbpf: String, bpfload: String },
+    Length {
+        libbpf: usize,
+        bpfload: usize,
+    },
+    Insn {
+        index: usize,
+        libbpf: String,
+        bpfload: String,
+    },
 }
 
 impl fmt::Display for Mismatch {
@@ -118,7 +132,11 @@ impl fmt::Display for Mismatch {
             Mismatch::Length { libbpf, bpfload } => {
                 write!(f, "instruction count: libbpf {libbpf}, bpfload {bpfload}")
             }
-            Mismatch::Insn { index, libbpf, bpfload } => {
+            Mismatch::Insn {
+                index,
+                libbpf,
+                bpfload,
+            } => {
                 write!(f, "insn {index}: libbpf [{libbpf}] bpfload [{bpfload}]")
             }
         }
@@ -129,14 +147,21 @@ impl fmt::Display for Mismatch {
 pub fn compare(libbpf: &[Norm], bpfload: &[Norm], limit: usize) -> Vec<Mismatch> {
     let mut out = Vec::new();
     if libbpf.len() != bpfload.len() {
-        out.push(Mismatch::Length { libbpf: libbpf.len(), bpfload: bpfload.len() });
+        out.push(Mismatch::Length {
+            libbpf: libbpf.len(),
+            bpfload: bpfload.len(),
+        });
     }
     for (index, (a, b)) in libbpf.iter().zip(bpfload).enumerate() {
         if a != b {
             if out.len() >= limit {
                 break;
             }
-            out.push(Mismatch::Insn { index, libbpf: format!("{a:?}"), bpfload: format!("{b:?}") });
+            out.push(Mismatch::Insn {
+                index,
+                libbpf: format!("{a:?}"),
+                bpfload: format!("{b:?}"),
+            });
         }
     }
     out
@@ -180,7 +205,10 @@ mod tests {
         assert_eq!(compare(&a, &b, 10).len(), 1);
         // A different map is a difference.
         let b = normalize(&insns_b, &|_| Some("n".into()));
-        assert!(matches!(compare(&a, &b, 10)[0], Mismatch::Insn { index: 0, .. }));
+        assert!(matches!(
+            compare(&a, &b, 10)[0],
+            Mismatch::Insn { index: 0, .. }
+        ));
     }
 
     #[test]
@@ -188,6 +216,12 @@ mod tests {
         assert!(decode(&[0u8; 12]).is_err());
         let a = normalize(&decode(&[0u8; 16]).unwrap(), &|_| None);
         let b = normalize(&decode(&[0u8; 8]).unwrap(), &|_| None);
-        assert_eq!(compare(&a, &b, 10), vec![Mismatch::Length { libbpf: 2, bpfload: 1 }]);
+        assert_eq!(
+            compare(&a, &b, 10),
+            vec![Mismatch::Length {
+                libbpf: 2,
+                bpfload: 1
+            }]
+        );
     }
 }

@@ -15,7 +15,12 @@ pub fn map_name(fd: RawFd) -> Option<String> {
     if rc != 0 {
         return None;
     }
-    let bytes: Vec<u8> = info.name.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    let bytes: Vec<u8> = info
+        .name
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 

@@ -2,12 +2,12 @@
 //!
 //! This crate links C (libbpf, libelf, zlib) and is therefore outside the default workspace.
 
+pub mod bench;
+pub mod bpfload_side;
 pub mod corpus;
 pub mod insn;
 pub mod kernel;
 pub mod libbpf_side;
-pub mod bench;
-pub mod bpfload_side;
 
 /// Generated benchmark objects, shared with `benches/benches/load.rs`.
 #[path = "../../benches/benches/genobj/mod.rs"]

@@ -69,20 +69,27 @@ pub fn capture_libbpf_log() {
 }
 
 fn take_log() -> Vec<String> {
-    LOG.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default()
+    LOG.lock()
+        .map(|mut l| std::mem::take(&mut *l))
+        .unwrap_or_default()
 }
 
 fn failure(err: i32) -> Failure {
     let log = take_log();
     // The useful lines are the last ones before libbpf's summary; keep a bounded tail.
     let tail: Vec<_> = log.iter().rev().take(12).rev().cloned().collect();
-    Failure { errno: err.unsigned_abs() as i32, message: tail.join("\n") }
+    Failure {
+        errno: err.unsigned_abs() as i32,
+        message: tail.join("\n"),
+    }
 }
 
 /// Opens `path` with libbpf; errno comes straight from libbpf (libbpf-rs hides it inside its error).
 pub fn open(path: &Path) -> Result<OpenObject, Failure> {
-    let c_path = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| Failure { errno: libc::EINVAL, message: "path contains NUL".into() })?;
+    let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| Failure {
+        errno: libc::EINVAL,
+        message: "path contains NUL".into(),
+    })?;
     take_log();
     // SAFETY: c_path is a valid NUL-terminated string; NULL opts means defaults.
     let ptr = unsafe { libbpf_sys::bpf_object__open_file(c_path.as_ptr(), std::ptr::null()) };
@@ -115,10 +122,14 @@ fn placeholder_names(obj: &OpenObject) -> BTreeMap<i32, String> {
         }
         // SAFETY: map is a live map of the object; the name is a NUL-terminated string it owns.
         let (fd, name) = unsafe {
-            (libbpf_sys::bpf_map__fd(map), CStr::from_ptr(libbpf_sys::bpf_map__name(map)))
+            (
+                libbpf_sys::bpf_map__fd(map),
+                CStr::from_ptr(libbpf_sys::bpf_map__name(map)),
+            )
         };
         let name = name.to_bytes();
-        let name = String::from_utf8_lossy(&name[..name.len().min(kernel::OBJ_NAME_MAX)]).into_owned();
+        let name =
+            String::from_utf8_lossy(&name[..name.len().min(kernel::OBJ_NAME_MAX)]).into_owned();
         if fd >= 0 {
             out.insert(fd, name);
         }
@@ -154,14 +165,19 @@ fn dump_one(path: &Path, target: &str) -> Result<ProgDump, Failure> {
                 os(p.section()),
                 p.prog_type() as u32,
                 // SAFETY: the program pointer is live while obj is.
-                unsafe { libbpf_sys::bpf_program__expected_attach_type(p.as_libbpf_object().as_ptr()) },
+                unsafe {
+                    libbpf_sys::bpf_program__expected_attach_type(p.as_libbpf_object().as_ptr())
+                },
                 p.autoload(),
             ));
         }
         p.set_autoload(is_target);
     }
     let Some((section, prog_type, expected_attach_type, autoload)) = info else {
-        return Err(Failure { errno: libc::ENOENT, message: format!("no program {target:?}") });
+        return Err(Failure {
+            errno: libc::ENOENT,
+            message: format!("no program {target:?}"),
+        });
     };
     let placeholders = placeholder_names(&obj);
     let raw = obj.as_libbpf_object();
@@ -179,7 +195,9 @@ fn dump_one(path: &Path, target: &str) -> Result<ProgDump, Failure> {
         insns: insns_of(&obj, target),
         map_names: BTreeMap::new(),
     };
-    let fds = insn::decode(&dump.insns).map(|i| insn::map_fd_refs(&i)).unwrap_or_default();
+    let fds = insn::decode(&dump.insns)
+        .map(|i| insn::map_fd_refs(&i))
+        .unwrap_or_default();
     for fd in fds.into_values() {
         // While prepared, the maps exist: prefer the kernel's own name for the map.
         let name = if err == 0 { kernel::map_name(fd) } else { None };
@@ -213,8 +231,11 @@ pub fn program_names(path: &Path) -> Result<Vec<String>, Failure> {
 
 /// Loads each program of `path` (or only `only`, when given) alone with libbpf.
 pub fn dump_object(path: &Path, only: &[String]) -> ObjectDump {
-    let mut out =
-        ObjectDump { path: path.display().to_string(), open: Ok(()), programs: Vec::new() };
+    let mut out = ObjectDump {
+        path: path.display().to_string(),
+        open: Ok(()),
+        programs: Vec::new(),
+    };
     let names = match program_names(path) {
         Ok(n) => n,
         Err(f) => {

@@ -24,12 +24,18 @@ pub struct Shape {
 impl Shape {
     /// N programs with N/10 maps (at least one).
     pub fn programs(n: usize) -> Self {
-        Shape { programs: n, maps: (n / 10).max(1) }
+        Shape {
+            programs: n,
+            maps: (n / 10).max(1),
+        }
     }
 
     /// A CO-RE tracing object like the one the issue measured: 5 programs, 6 maps.
     pub fn tracing() -> Self {
-        Shape { programs: 5, maps: 6 }
+        Shape {
+            programs: 5,
+            maps: 6,
+        }
     }
 
     pub fn name(&self) -> String {
@@ -50,7 +56,11 @@ pub fn c_source(shape: Shape) -> String {
          struct task_struct {\n\tint pid;\n\tint tgid;\n\tunsigned int flags;\n} __attribute__((preserve_access_index));\n\n",
     );
     for m in 0..maps {
-        let kind = if m % 2 == 0 { "BPF_MAP_TYPE_ARRAY" } else { "BPF_MAP_TYPE_HASH" };
+        let kind = if m % 2 == 0 {
+            "BPF_MAP_TYPE_ARRAY"
+        } else {
+            "BPF_MAP_TYPE_HASH"
+        };
         let _ = write!(
             c,
             "struct {{\n\t__uint(type, {kind});\n\t__uint(max_entries, 16);\n\t__type(key, __u32);\n\t__type(value, __u64);\n}} map_{m} SEC(\".maps\");\n\n"
@@ -109,7 +119,10 @@ pub fn object(shape: Shape) -> Result<PathBuf, String> {
     let tmp = obj.with_extension(format!("tmp{}", std::process::id()));
     let status = Command::new(&clang)
         .args(["-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86"])
-        .arg(format!("-I/usr/include/{}-linux-gnu", std::env::consts::ARCH))
+        .arg(format!(
+            "-I/usr/include/{}-linux-gnu",
+            std::env::consts::ARCH
+        ))
         .arg("-c")
         .arg(&c_path)
         .arg("-o")

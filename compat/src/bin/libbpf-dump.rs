@@ -32,7 +32,9 @@ fn main() -> ExitCode {
             positional.push(PathBuf::from(a));
         }
     }
-    let [object, outdir] = positional.as_slice() else { return usage() };
+    let [object, outdir] = positional.as_slice() else {
+        return usage();
+    };
     libbpf_side::capture_libbpf_log();
     let dump = libbpf_side::dump_object(object, &only);
     if let Err(e) = std::fs::create_dir_all(outdir) {
@@ -54,14 +56,28 @@ fn main() -> ExitCode {
     for p in &dump.programs {
         let result = match &p.result {
             Ok(()) => "ok".to_string(),
-            Err(f) => format!("{} ({})", bpfload_compat::kernel::errno_name(f.errno), f.errno),
+            Err(f) => format!(
+                "{} ({})",
+                bpfload_compat::kernel::errno_name(f.errno),
+                f.errno
+            ),
         };
-        println!("{:<32} {:<40} {:>6} insns  {result}", p.name, p.section, p.insns.len() / 8);
+        println!(
+            "{:<32} {:<40} {:>6} insns  {result}",
+            p.name,
+            p.section,
+            p.insns.len() / 8
+        );
     }
     match &dump.open {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("libbpf-dump: libbpf refused {}: errno {} {}", object.display(), f.errno, f.message);
+            eprintln!(
+                "libbpf-dump: libbpf refused {}: errno {} {}",
+                object.display(),
+                f.errno,
+                f.message
+            );
             ExitCode::FAILURE
         }
     }

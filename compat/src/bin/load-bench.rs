@@ -117,9 +117,15 @@ fn fmt_sample(s: &Result<Sample, String>) -> String {
     }
 }
 
-fn ratio(a: &Result<Sample, String>, b: &Result<Sample, String>, f: fn(&Sample) -> Duration) -> String {
+fn ratio(
+    a: &Result<Sample, String>,
+    b: &Result<Sample, String>,
+    f: fn(&Sample) -> Duration,
+) -> String {
     match (a, b) {
-        (Ok(a), Ok(b)) if !f(b).is_zero() => format!("{:.3}x", f(a).as_secs_f64() / f(b).as_secs_f64()),
+        (Ok(a), Ok(b)) if !f(b).is_zero() => {
+            format!("{:.3}x", f(a).as_secs_f64() / f(b).as_secs_f64())
+        }
         _ => "n/a".into(),
     }
 }
@@ -140,14 +146,19 @@ fn child_rss(lib: Lib, op: Op, path: &Path) -> Result<(u64, u64), String> {
     let mut it = text.split_whitespace().map(|v| v.parse::<u64>());
     match (out.status.success(), it.next(), it.next()) {
         (true, Some(Ok(before)), Some(Ok(peak))) => Ok((before, peak)),
-        _ => Err(format!("child failed: {}", String::from_utf8_lossy(&out.stderr).trim())),
+        _ => Err(format!(
+            "child failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
     }
 }
 
 fn child(args: &[String]) -> ExitCode {
-    let (Some(lib), Some(op), Some(path)) =
-        (args.first().and_then(|s| Lib::parse(s)), args.get(1).and_then(|s| Op::parse(s)), args.get(2))
-    else {
+    let (Some(lib), Some(op), Some(path)) = (
+        args.first().and_then(|s| Lib::parse(s)),
+        args.get(1).and_then(|s| Op::parse(s)),
+        args.get(2),
+    ) else {
         eprintln!("usage: load-bench --child LIB OP PATH");
         return ExitCode::from(2);
     };
@@ -177,7 +188,10 @@ fn main() -> ExitCode {
         match args[i].as_str() {
             "--sizes" => {
                 i += 1;
-                sizes = args.get(i).map(|s| s.split(',').filter_map(|v| v.parse().ok()).collect()).unwrap_or_default();
+                sizes = args
+                    .get(i)
+                    .map(|s| s.split(',').filter_map(|v| v.parse().ok()).collect())
+                    .unwrap_or_default();
             }
             "--quick" => quick = true,
             "--json" => {
@@ -195,13 +209,27 @@ fn main() -> ExitCode {
     #[cfg(target_arch = "x86_64")]
     bpf_timer::enable();
     let scale = if quick { 4 } else { 1 };
-    let open_budget = Budget { min: 5, max: 500 / scale, time: Duration::from_millis(1500 / scale as u64) };
-    let load_budget = Budget { min: 5, max: 60 / scale, time: Duration::from_millis(3000 / scale as u64) };
-    let big_budget = Budget { min: 3, max: 8 / scale.min(2), time: Duration::from_millis(4000) };
+    let open_budget = Budget {
+        min: 5,
+        max: 500 / scale,
+        time: Duration::from_millis(1500 / scale as u64),
+    };
+    let load_budget = Budget {
+        min: 5,
+        max: 60 / scale,
+        time: Duration::from_millis(3000 / scale as u64),
+    };
+    let big_budget = Budget {
+        min: 3,
+        max: 8 / scale.min(2),
+        time: Duration::from_millis(4000),
+    };
     let mut report = serde_json::Map::new();
     let run = |lib, op, p: &Path, b: &Budget| bench::measure(lib, op, p, b.min, b.max, b.time);
 
-    println!("== (a) open / prepare of generated objects (N programs, N/10 maps, subprograms, CO-RE) ==");
+    println!(
+        "== (a) open / prepare of generated objects (N programs, N/10 maps, subprograms, CO-RE) =="
+    );
     let mut open_rows = Vec::new();
     for &n in &sizes {
         let path = match genobj::object(Shape::programs(n)) {
@@ -212,12 +240,27 @@ fn main() -> ExitCode {
             }
         };
         for op in [Op::Open, Op::Prepare] {
-            let libs: &[Lib] =
-                if op == Op::Open { &[Lib::Bpfload, Lib::Libbpf, Lib::AyaObj] } else { &[Lib::Bpfload, Lib::Libbpf] };
-            let results: Vec<_> = libs.iter().map(|&l| (l, run(l, op, &path, &open_budget))).collect();
-            let libbpf = &results.iter().find(|(l, _)| *l == Lib::Libbpf).expect("libbpf measured").1;
+            let libs: &[Lib] = if op == Op::Open {
+                &[Lib::Bpfload, Lib::Libbpf, Lib::AyaObj]
+            } else {
+                &[Lib::Bpfload, Lib::Libbpf]
+            };
+            let results: Vec<_> = libs
+                .iter()
+                .map(|&l| (l, run(l, op, &path, &open_budget)))
+                .collect();
+            let libbpf = &results
+                .iter()
+                .find(|(l, _)| *l == Lib::Libbpf)
+                .expect("libbpf measured")
+                .1;
             for (lib, r) in &results {
-                let per_prog = r.as_ref().map(|s| format!("{:>7.2} us/prog user-space", s.user_space().as_secs_f64() * 1e6 / n as f64));
+                let per_prog = r.as_ref().map(|s| {
+                    format!(
+                        "{:>7.2} us/prog user-space",
+                        s.user_space().as_secs_f64() * 1e6 / n as f64
+                    )
+                });
                 println!(
                     "N={n:<5} {:<8} {:<8} {}  {}  wall/libbpf {}  userspace/libbpf {}",
                     op.name(),
@@ -249,8 +292,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let results: Vec<_> =
-        [Lib::Bpfload, Lib::Libbpf, Lib::Aya].iter().map(|&l| (l, run(l, Op::Load, &tracing, &load_budget))).collect();
+    let results: Vec<_> = [Lib::Bpfload, Lib::Libbpf, Lib::Aya]
+        .iter()
+        .map(|&l| (l, run(l, Op::Load, &tracing, &load_budget)))
+        .collect();
     let libbpf = &results[1].1;
     let mut rows = Vec::new();
     for (lib, r) in &results {
@@ -274,22 +319,51 @@ fn main() -> ExitCode {
     report.insert("tracing_load".into(), rows.into());
 
     println!("\n== (c) peak RSS of one operation, fresh process per library (VmHWM - VmRSS before, KiB) ==");
-    let big = sizes.iter().copied().max().and_then(|n| genobj::object(Shape::programs(n)).ok().map(|p| (n, p)));
+    let big = sizes
+        .iter()
+        .copied()
+        .max()
+        .and_then(|n| genobj::object(Shape::programs(n)).ok().map(|p| (n, p)));
     let mut rss_rows = Vec::new();
-    let mut cases = vec![("load tracing".to_string(), Op::Load, tracing.clone(), vec![Lib::Bpfload, Lib::Libbpf, Lib::Aya])];
+    let mut cases = vec![(
+        "load tracing".to_string(),
+        Op::Load,
+        tracing.clone(),
+        vec![Lib::Bpfload, Lib::Libbpf, Lib::Aya],
+    )];
     if let Some((n, p)) = &big {
-        cases.push((format!("open N={n}"), Op::Open, p.clone(), vec![Lib::Bpfload, Lib::Libbpf, Lib::AyaObj]));
-        cases.push((format!("load N={n}"), Op::Load, p.clone(), vec![Lib::Bpfload, Lib::Libbpf, Lib::Aya]));
+        cases.push((
+            format!("open N={n}"),
+            Op::Open,
+            p.clone(),
+            vec![Lib::Bpfload, Lib::Libbpf, Lib::AyaObj],
+        ));
+        cases.push((
+            format!("load N={n}"),
+            Op::Load,
+            p.clone(),
+            vec![Lib::Bpfload, Lib::Libbpf, Lib::Aya],
+        ));
     }
     for (what, op, path, libs) in &cases {
         let res: Vec<_> = libs.iter().map(|&l| (l, child_rss(l, *op, path))).collect();
-        let base = res.iter().find(|(l, _)| *l == Lib::Libbpf).and_then(|(_, r)| r.as_ref().ok()).map(|(b, p)| p - b);
+        let base = res
+            .iter()
+            .find(|(l, _)| *l == Lib::Libbpf)
+            .and_then(|(_, r)| r.as_ref().ok())
+            .map(|(b, p)| p - b);
         for (lib, r) in &res {
             match r {
                 Ok((before, peak)) => {
                     let delta = peak.saturating_sub(*before);
-                    let rel = base.filter(|&b| b > 0).map(|b| format!("{:.2}x", delta as f64 / b as f64)).unwrap_or("n/a".into());
-                    println!("{what:<14} {:<8} +{delta:>7} KiB (peak {peak} KiB)  vs libbpf {rel}", lib.name());
+                    let rel = base
+                        .filter(|&b| b > 0)
+                        .map(|b| format!("{:.2}x", delta as f64 / b as f64))
+                        .unwrap_or("n/a".into());
+                    println!(
+                        "{what:<14} {:<8} +{delta:>7} KiB (peak {peak} KiB)  vs libbpf {rel}",
+                        lib.name()
+                    );
                     rss_rows.push(serde_json::json!({"case": what, "lib": lib.name(), "delta_kib": delta, "peak_kib": peak}));
                 }
                 Err(e) => {
@@ -303,12 +377,19 @@ fn main() -> ExitCode {
 
     if let Some((n, path)) = &big {
         println!("\n== (d) full load of the N={n} object (wall; target bpfload <= 0.6x libbpf) ==");
-        let results: Vec<_> =
-            [Lib::Bpfload, Lib::Libbpf, Lib::Aya].iter().map(|&l| (l, run(l, Op::Load, path, &big_budget))).collect();
+        let results: Vec<_> = [Lib::Bpfload, Lib::Libbpf, Lib::Aya]
+            .iter()
+            .map(|&l| (l, run(l, Op::Load, path, &big_budget)))
+            .collect();
         let libbpf = &results[1].1;
         let mut rows = Vec::new();
         for (lib, r) in &results {
-            println!("{:<8} {}  wall/libbpf {}", lib.name(), fmt_sample(r), ratio(r, libbpf, |s| s.wall));
+            println!(
+                "{:<8} {}  wall/libbpf {}",
+                lib.name(),
+                fmt_sample(r),
+                ratio(r, libbpf, |s| s.wall)
+            );
             rows.push(serde_json::json!({
                 "n": n, "lib": lib.name(),
                 "wall_ms": r.as_ref().ok().map(|s| ms(s.wall)),
@@ -323,7 +404,8 @@ fn main() -> ExitCode {
     }
 
     if let Some(p) = json_out {
-        let text = serde_json::to_string_pretty(&serde_json::Value::Object(report)).expect("JSON serializes");
+        let text = serde_json::to_string_pretty(&serde_json::Value::Object(report))
+            .expect("JSON serializes");
         if let Err(e) = std::fs::write(&p, text) {
             eprintln!("load-bench: cannot write {}: {e}", p.display());
             return ExitCode::FAILURE;
