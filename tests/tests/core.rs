@@ -156,6 +156,9 @@ struct Prog {
     insns: Vec<bpf_insn>,
     /// Records with their index within their `.BTF.ext` section.
     relos: Vec<(usize, CoreRelo)>,
+    /// ld_imm64 instructions that take the address of a `.bss` variable:
+    /// (instruction index, variable offset in `.bss`).
+    bss_refs: Vec<(usize, u64)>,
 }
 
 impl Obj {
@@ -234,7 +237,21 @@ impl Obj {
                 relos.extend(self.relos(&btf, ".text", 0, t.data.len(), base * 8));
                 insns.extend(insns_from_bytes(t.data));
             }
-            out.push(Prog { name, insns, relos });
+            let bss = elf.section(".bss").map(|(i, _)| i);
+            let bss_refs = elf
+                .rels(shndx)
+                .into_iter()
+                .filter(|(r_off, sym)| {
+                    *r_off >= off && *r_off < off + size && Some(sym.shndx as usize) == bss
+                })
+                .map(|(r_off, sym)| ((r_off - off) / 8, sym.value))
+                .collect();
+            out.push(Prog {
+                name,
+                insns,
+                relos,
+                bss_refs,
+            });
         }
         out
     }
@@ -613,6 +630,78 @@ fn load_and_run(what: &str, insns: &[bpf_insn]) -> Option<Result<u32, String>> {
     };
     let run = bpfload_syscall::prog::test_run(fd.as_fd(), &[0u8; 64], 1).expect("test_run");
     Some(Ok(run.retval))
+}
+
+/// Loads a relocated fixture program as a raw tracepoint program, with its
+/// `.bss` references pointed at a fresh array map (what the loader will do
+/// for real): proves the relocated instructions pass the verifier.
+fn load_raw_tracepoint(what: &str, p: &Prog, bss_size: u32) -> Option<Result<(), String>> {
+    if !require_root(what) {
+        return None;
+    }
+    let map = bpfload_syscall::map::create(&bpfload_syscall::MapCreateAttr {
+        map_type: 2, // BPF_MAP_TYPE_ARRAY
+        key_size: 4,
+        value_size: bss_size,
+        max_entries: 1,
+        ..Default::default()
+    })
+    .expect("array map for .bss");
+    let mut insns = p.insns.clone();
+    for &(idx, var_off) in &p.bss_refs {
+        let add = insns[idx].imm as i64;
+        insns[idx].set_src_reg(2); // BPF_PSEUDO_MAP_VALUE
+        insns[idx].imm = std::os::fd::AsRawFd::as_raw_fd(&map);
+        insns[idx + 1].imm = (var_off as i64 + add) as i32;
+    }
+    let license = CString::new("GPL").unwrap();
+    let attr = ProgLoadAttr {
+        prog_type: 17, // BPF_PROG_TYPE_RAW_TRACEPOINT
+        insns: &insns,
+        license: &license,
+        ..Default::default()
+    };
+    Some(
+        bpfload_syscall::prog::load(&attr, &LogOptions::default())
+            .map(drop)
+            .map_err(|e| format!("{}: {}", e.errno(), e.log())),
+    )
+}
+
+#[test]
+fn relocated_fixtures_load_into_the_kernel() {
+    let vm = kernel::vmlinux().expect("vmlinux BTF");
+    let targets = Targets::kernel(&vm);
+    for (file, must_fail) in [
+        ("core_task.bpf.o", &[][..]),
+        (
+            "core_ambiguous.bpf.o",
+            &["ambiguous_field", "ambiguous_type_id"][..],
+        ),
+    ] {
+        let obj = Obj::open(&fixture(file));
+        let local = obj.btf();
+        let bss_size = local
+            .find_by_name_kind(".bss", Kind::DataSec)
+            .and_then(|id| local.type_by_id(id).ok())
+            .and_then(|t| match t {
+                Type::DataSec(d) => d.vars().map(|v| v.offset + v.size).max(),
+                _ => None,
+            })
+            .expect(".bss datasec");
+        let mut relocator = CoreRelocator::new(&local, &targets);
+        for mut p in obj.programs() {
+            let r = relocator.relocate_indexed(p.relos.iter().copied(), &mut p.insns);
+            if must_fail.contains(&p.name.as_str()) {
+                assert!(r.is_err(), "{}", p.name);
+                continue;
+            }
+            r.unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            if let Some(res) = load_raw_tracepoint(&p.name, &p, bss_size) {
+                res.unwrap_or_else(|e| panic!("{file} {}: {e}", p.name));
+            }
+        }
+    }
 }
 
 #[test]
