@@ -568,3 +568,68 @@ fn injected_faults_give_clean_errors_without_leaks() {
     map::update_elem(m.as_fd(), &0u32.to_ne_bytes(), &1u32.to_ne_bytes(), 0).unwrap();
     assert_eq!(fd::count_open_fds().unwrap(), before);
 }
+
+/// E2BIG path against the kernel: 12-byte func_info records with non-zero trailing bytes. The kernel knows
+/// 8-byte records, refuses the tail with E2BIG and reports 8; the wrapper zeroes the tails and the load succeeds.
+#[test]
+fn func_info_with_unknown_tail_is_retried_zeroed() {
+    let Some(_serial) = setup("func_info_with_unknown_tail_is_retried_zeroed") else {
+        return;
+    };
+    let b = btf::load(&func_btf(), None, &LogOptions::default()).unwrap();
+    let insns = ret_imm(0);
+    let mut finfo = Vec::new();
+    finfo.extend_from_slice(&0u32.to_ne_bytes()); // insn_off
+    finfo.extend_from_slice(&3u32.to_ne_bytes()); // type_id: FUNC prog
+    finfo.extend_from_slice(&0xffff_ffffu32.to_ne_bytes()); // a field this kernel does not have
+    let a = ProgLoadAttr {
+        btf_fd: Some(b.as_fd()),
+        func_info: &finfo,
+        func_info_rec_size: 12,
+        ..socket_filter(&insns, "t_finfo")
+    };
+    let snap = CallSnapshot::thread();
+    let p = prog::load(&a, &LogOptions::default()).unwrap();
+    assert_eq!(
+        snap.since(bpf_cmd::BPF_PROG_LOAD),
+        2,
+        "one E2BIG, then the zeroed retry"
+    );
+    let i = info::prog_info(p.as_fd()).unwrap();
+    assert_eq!(i.nr_func_info, 1);
+    assert_eq!(i.btf_id, info::btf_info(b.as_fd()).unwrap().id);
+}
+
+/// `fd_array_cnt` (6.14+, our `uapi_ext` offset): the kernel binds every map in `fd_array` to the program even
+/// though no instruction references it.
+#[test]
+fn fd_array_cnt_binds_maps() {
+    let Some(_serial) = setup("fd_array_cnt_binds_maps") else {
+        return;
+    };
+    let m = array(4, 1, 0, "t_fdarr");
+    let insns = ret_imm(0);
+    let fds = [m.as_raw_fd()];
+    let a = ProgLoadAttr {
+        fd_array: Some(&fds),
+        fd_array_cnt: 1,
+        ..socket_filter(&insns, "t_fdarr")
+    };
+    match prog::load(&a, &LogOptions::default()) {
+        Ok(p) => {
+            let id = info::map_info(m.as_fd()).unwrap().id;
+            assert_eq!(info::prog_map_ids(p.as_fd()).unwrap(), vec![id]);
+        }
+        Err(e) if e.errno() == Errno::E2BIG => {
+            eprintln!("note: kernel predates fd_array_cnt (6.14)")
+        }
+        Err(e) => panic!("{e}"),
+    }
+    // Without the count, the array alone binds nothing (pre-6.14 meaning).
+    let a = ProgLoadAttr {
+        fd_array: Some(&fds),
+        ..socket_filter(&insns, "t_fdarr")
+    };
+    let p = prog::load(&a, &LogOptions::default()).unwrap();
+    assert!(info::prog_map_ids(p.as_fd()).unwrap().is_empty());
+}

@@ -47,14 +47,9 @@ pub fn ret_imm(v: i32) -> Vec<bpf_insn> {
     vec![insn(MOV64_IMM, 0, 0, 0, v), insn(EXIT, 0, 0, 0, 0)]
 }
 
-/// A BTF blob with one type: `int` (4 bytes, signed, 32 bits).
-pub fn int_btf() -> Vec<u8> {
-    let strings = b"\0int\0";
-    let mut types = Vec::new();
-    types.extend_from_slice(&1u32.to_ne_bytes()); // name_off
-    types.extend_from_slice(&(1u32 << 24).to_ne_bytes()); // info: kind INT
-    types.extend_from_slice(&4u32.to_ne_bytes()); // size
-    types.extend_from_slice(&((1u32 << 24) | 32).to_ne_bytes()); // SIGNED, 32 bits
+/// Assembles a BTF blob from raw type records and a string section.
+pub fn btf_blob(types: &[u32], strings: &[u8]) -> Vec<u8> {
+    let types: Vec<u8> = types.iter().flat_map(|w| w.to_ne_bytes()).collect();
     let mut blob = Vec::new();
     blob.extend_from_slice(&0xeb9fu16.to_ne_bytes());
     blob.push(1); // version
@@ -67,4 +62,33 @@ pub fn int_btf() -> Vec<u8> {
     blob.extend_from_slice(&types);
     blob.extend_from_slice(strings);
     blob
+}
+
+const BTF_KIND_INT: u32 = 1;
+const BTF_KIND_FUNC: u32 = 12;
+const BTF_KIND_FUNC_PROTO: u32 = 13;
+
+/// A BTF blob with one type: `int` (4 bytes, signed, 32 bits).
+pub fn int_btf() -> Vec<u8> {
+    // [1] INT "int" size 4, encoding SIGNED, 32 bits
+    btf_blob(&[1, BTF_KIND_INT << 24, 4, (1 << 24) | 32], b"\0int\0")
+}
+
+/// `int`, `int (void)` and a static FUNC "prog" of that prototype (type 3): enough BTF for func_info.
+pub fn func_btf() -> Vec<u8> {
+    btf_blob(
+        &[
+            1,
+            BTF_KIND_INT << 24,
+            4,
+            (1 << 24) | 32, // [1] int
+            0,
+            BTF_KIND_FUNC_PROTO << 24,
+            1, // [2] int (void)
+            5,
+            BTF_KIND_FUNC << 24,
+            2, // [3] static int prog(void)
+        ],
+        b"\0int\0prog\0",
+    )
 }
