@@ -7,6 +7,29 @@
 //! - A token is passed only here: wrappers for MAP_CREATE, PROG_LOAD, BTF_LOAD and BTF_GET_FD_BY_ID take
 //!   `token: Option<BorrowedFd>` and set both the token fd field and `BPF_F_TOKEN_FD` in that command's flags.
 //! - Each wrapper passes the attr size up to the end of the last field it can set (see each module).
+//!
+//! Test hooks (see [`syscall`]): a per-thread fake kernel, per-command call counters, and fault plans.
+//!
+//! ```
+//! use bpfload_syscall::syscall::CallSnapshot;
+//! use bpfload_syscall::uapi::bpf_cmd;
+//! use bpfload_syscall::{map, with_fault_plan, with_syscall_override, Errno, FaultPlan, MapCreateAttr};
+//!
+//! // A fake kernel for this thread: every call fails with EPERM.
+//! let snap = CallSnapshot::thread();
+//! let err = with_syscall_override(|_cmd, _attr, _size| Err(Errno::EPERM), || {
+//!     map::create(&MapCreateAttr::default())
+//! });
+//! assert_eq!(err.unwrap_err().errno(), Errno::EPERM);
+//! assert_eq!(snap.since(bpf_cmd::BPF_MAP_CREATE), 1);
+//!
+//! // Fail the first MAP_CREATE on this thread with ENOMEM, whatever answers it.
+//! let (res, stats) = with_fault_plan(FaultPlan::nth_of(bpf_cmd::BPF_MAP_CREATE, 1, Errno::ENOMEM), || {
+//!     map::create(&MapCreateAttr::default())
+//! });
+//! assert_eq!(res.unwrap_err().errno(), Errno::ENOMEM);
+//! assert_eq!(stats.injected, 1);
+//! ```
 
 pub use aya_obj::generated as uapi;
 
