@@ -293,3 +293,58 @@ impl ObjectDump {
         })
     }
 }
+
+/// A program as libbpf's open reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenProg {
+    pub name: String,
+    pub section: String,
+    pub prog_type: u32,
+    pub expected_attach_type: u32,
+    pub autoload: bool,
+    pub insn_cnt: usize,
+}
+
+/// A map as libbpf's open reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenMapInfo {
+    pub name: String,
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub map_flags: u32,
+    pub autocreate: bool,
+}
+
+/// Programs and maps of `path` after `bpf_object__open_file`, in libbpf's order.
+pub fn open_summary(path: &Path) -> Result<(Vec<OpenProg>, Vec<OpenMapInfo>), Failure> {
+    let obj = open(path)?;
+    let progs = obj
+        .progs()
+        .map(|p| OpenProg {
+            name: os(p.name()),
+            section: os(p.section()),
+            prog_type: p.prog_type() as u32,
+            // SAFETY: the program pointer is live while obj is.
+            expected_attach_type: unsafe {
+                libbpf_sys::bpf_program__expected_attach_type(p.as_libbpf_object().as_ptr())
+            },
+            autoload: p.autoload(),
+            insn_cnt: p.insn_cnt(),
+        })
+        .collect();
+    let maps = obj
+        .maps()
+        .map(|m| OpenMapInfo {
+            name: os(m.name()),
+            map_type: u32::from(m.map_type()),
+            key_size: m.key_size(),
+            value_size: m.value_size(),
+            max_entries: m.max_entries(),
+            map_flags: m.map_flags(),
+            autocreate: m.autocreate(),
+        })
+        .collect();
+    Ok((progs, maps))
+}
