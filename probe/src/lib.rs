@@ -1,1 +1,74 @@
-//! bpfload-probe
+//! bpfload-probe: kernel feature probes, cached per token, that never mistake "not permitted"
+//! for "not supported".
+//!
+//! - [`Feature`]: the libbpf `FEAT_*` features object loading consumes.
+//! - [`Probes`]: a lazy, thread-safe cache. [`Probes::global`] for loads without a token,
+//!   [`Probes::for_token`] for a token (keyed by the token's inode, not its fd number; every
+//!   probe passes the token). [`Probes::check`] gives a [`FeatureResult`]: support
+//!   (Supported / Missing / Unknown), the [`Method`] that decided it, and the errno of a failed
+//!   probe. Only Supported/Missing are cached; EPERM/EACCES give Unknown, never Missing.
+//! - Under a token, probes use program/map types the token delegates ([`delegation`]), and
+//!   where nothing is permitted, the running kernel's BTF decides ([`kernel_facts`]).
+//! - [`report`]: what `bpfload probe [--token-path PATH] [--json]` prints.
+//!
+//! Beyond libbpf, in the tokenless (global) cache the probes are exactly libbpf's, and the
+//! kernel-BTF fallback is *not* used: without a token an unprivileged process cannot load
+//! anything, and its answers stay Unknown. SYSCALL_WRAPPER is always decided from kernel BTF /
+//! kallsyms instead of libbpf's perf kprobe (see [`kernel_facts`]).
+
+mod blobs;
+mod cache;
+mod decide;
+pub mod delegation;
+mod feature;
+mod insn;
+pub mod kernel_facts;
+mod ops;
+mod report;
+mod result;
+
+use std::os::fd::BorrowedFd;
+
+pub use bpfload_syscall::Errno;
+pub use cache::{CacheError, Probes, TokenKey};
+pub use delegation::{Delegation, DelegationError, DelegationSource, MaskKind, NameTable, NameTables};
+pub use feature::Feature;
+pub use report::{report, Report, ReportError};
+pub use result::{map_type_name, prog_type_name, Evidence, FeatureResult, Method, Support};
+
+/// What a token delegates: from `bpf_token_info` (kernels 6.17+), else from the token's fdinfo.
+pub fn token_delegation(
+    token: BorrowedFd<'_>,
+) -> Result<(Delegation, DelegationSource), DelegationError> {
+    match bpfload_syscall::info::token_info(token) {
+        Ok(i) => Ok((
+            Delegation {
+                cmds: i.allowed_cmds,
+                maps: i.allowed_maps,
+                progs: i.allowed_progs,
+                attachs: i.allowed_attachs,
+            },
+            DelegationSource::TokenInfo,
+        )),
+        Err(e) => {
+            log::debug!("bpf_token_info unavailable ({e}); reading the token's fdinfo");
+            Delegation::read_token_fdinfo(token).map(|d| (d, DelegationSource::TokenFdinfo))
+        }
+    }
+}
+
+/// Maps the BTF sanitizer's feature names onto probe features.
+pub fn btf_feature_to_feature(f: bpfload_btf::sanitize::BtfFeature) -> Feature {
+    use bpfload_btf::sanitize::BtfFeature as B;
+    match f {
+        B::Btf => Feature::Btf,
+        B::Func => Feature::BtfFunc,
+        B::GlobalFunc => Feature::BtfGlobalFunc,
+        B::Datasec => Feature::BtfDatasec,
+        B::QmarkDatasec => Feature::BtfQmarkDatasec,
+        B::Float => Feature::BtfFloat,
+        B::DeclTag => Feature::BtfDeclTag,
+        B::TypeTag => Feature::BtfTypeTag,
+        B::Enum64 => Feature::BtfEnum64,
+    }
+}

@@ -1,0 +1,208 @@
+//! Feature caches: one process-wide cache for loads without a token, one per token otherwise.
+//!
+//! libbpf keeps a global `feature_cache` and, when an object has a token, a per-object cache whose
+//! probes pass the token. We key token caches by the token's identity (`st_dev`, `st_ino` of the
+//! token fd): the fd *number* can be closed and reused for another token, but the token's inode is
+//! unique while it exists, and a cache keeps the token alive by holding a dup of its fd.
+//!
+//! Each feature has its own slot: a lock-free `OnceLock` for the cached (conclusive) answer and a
+//! mutex that serialises probing, so concurrent loads never run one probe twice for one cache.
+//! Unknown answers (not permitted, unexpected errors) are returned but not cached, so a later
+//! check (with more privileges, say) probes again.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use crate::delegation::{Delegation, DelegationSource};
+use crate::feature::Feature;
+use crate::result::{FeatureResult, Support};
+
+/// Identity of a BPF token: device and inode of its (anonymous bpffs) file.
+#[derive(Debug, Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TokenKey {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl TokenKey {
+    /// `fstat` of the fd.
+    pub fn of(fd: BorrowedFd<'_>) -> std::io::Result<TokenKey> {
+        let file = File::from(fd.try_clone_to_owned()?);
+        let md = file.metadata()?;
+        Ok(TokenKey {
+            dev: md.dev(),
+            ino: md.ino(),
+        })
+    }
+}
+
+/// Errors creating a token cache.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("token fd: fstat failed: {0}")]
+    Stat(#[source] std::io::Error),
+    #[error("token fd: dup failed: {0}")]
+    Dup(#[source] std::io::Error),
+}
+
+#[derive(Default)]
+struct Slot {
+    answer: OnceLock<FeatureResult>,
+    probing: Mutex<()>,
+}
+
+/// A feature cache. Get one with [`Probes::global`] or [`Probes::for_token`].
+pub struct Probes {
+    token: Option<OwnedFd>,
+    key: Option<TokenKey>,
+    slots: [Slot; Feature::COUNT],
+    delegation: OnceLock<Option<(Delegation, DelegationSource)>>,
+}
+
+impl std::fmt::Debug for Probes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Probes")
+            .field("token", &self.key)
+            .field(
+                "cached",
+                &Feature::ALL
+                    .iter()
+                    .filter_map(|&ft| self.cached(ft).map(|r| (ft, r.support)))
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+static GLOBAL: OnceLock<Arc<Probes>> = OnceLock::new();
+static REGISTRY: Mutex<Option<HashMap<TokenKey, Weak<Probes>>>> = Mutex::new(None);
+
+impl Probes {
+    fn with_token(token: Option<OwnedFd>, key: Option<TokenKey>) -> Probes {
+        Probes {
+            token,
+            key,
+            slots: Default::default(),
+            delegation: OnceLock::new(),
+        }
+    }
+
+    /// The process-wide cache for loads without a token.
+    pub fn global() -> Arc<Probes> {
+        GLOBAL
+            .get_or_init(|| Arc::new(Probes::with_token(None, None)))
+            .clone()
+    }
+
+    /// The cache for this token: shared by every holder of the same token (same inode), whatever
+    /// fd number they use. The registry holds weak references, so the cache (and its dup of the
+    /// token fd) goes away with the last object that uses it.
+    pub fn for_token(token: BorrowedFd<'_>) -> Result<Arc<Probes>, CacheError> {
+        let key = TokenKey::of(token).map_err(CacheError::Stat)?;
+        let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        let map = reg.get_or_insert_with(HashMap::new);
+        if let Some(p) = map.get(&key).and_then(Weak::upgrade) {
+            return Ok(p);
+        }
+        map.retain(|_, w| w.strong_count() > 0);
+        let dup = bpfload_syscall::fd::dup_good(token).map_err(CacheError::Dup)?;
+        let probes = Arc::new(Probes::with_token(Some(dup), Some(key)));
+        map.insert(key, Arc::downgrade(&probes));
+        Ok(probes)
+    }
+
+    /// A cache shared with nobody (not registered): for benchmarks of a cold cache and for tests.
+    pub fn private(token: Option<BorrowedFd<'_>>) -> Result<Probes, CacheError> {
+        match token {
+            None => Ok(Probes::with_token(None, None)),
+            Some(t) => {
+                let key = TokenKey::of(t).map_err(CacheError::Stat)?;
+                let dup = bpfload_syscall::fd::dup_good(t).map_err(CacheError::Dup)?;
+                Ok(Probes::with_token(Some(dup), Some(key)))
+            }
+        }
+    }
+
+    /// The token every probe of this cache passes.
+    pub fn token(&self) -> Option<BorrowedFd<'_>> {
+        self.token.as_ref().map(|t| t.as_fd())
+    }
+
+    /// The token's identity (None for the tokenless cache).
+    pub fn token_key(&self) -> Option<TokenKey> {
+        self.key
+    }
+
+    /// What the token delegates, learnt once (None without a token or if it cannot be read).
+    pub fn delegation(&self) -> Option<&(Delegation, DelegationSource)> {
+        self.delegation
+            .get_or_init(|| {
+                let t = self.token()?;
+                match crate::token_delegation(t) {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        log::debug!("cannot read the token's delegation: {e}");
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    /// The cached answer for a feature, without probing.
+    pub fn cached(&self, feature: Feature) -> Option<&FeatureResult> {
+        self.slots[feature.index()].answer.get()
+    }
+
+    /// Checks one feature: the cached answer, or runs its probe (at most once per cache while
+    /// answers are conclusive; concurrent callers wait for the running probe).
+    pub fn check(&self, feature: Feature) -> FeatureResult {
+        let slot = &self.slots[feature.index()];
+        if let Some(r) = slot.answer.get() {
+            return r.clone();
+        }
+        let _guard = slot.probing.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = slot.answer.get() {
+            return r.clone();
+        }
+        let result = crate::decide::decide(self, feature);
+        if result.support.is_conclusive() {
+            let _ = slot.answer.set(result.clone());
+        } else {
+            log::debug!(
+                "{}: could not decide {} ({}); not cached",
+                self.describe(),
+                feature.name(),
+                result
+            );
+        }
+        result
+    }
+
+    /// libbpf's `kernel_supports()`: true only when Supported. Unknown counts as not supported,
+    /// like libbpf's failed probes, so the loader takes the conservative path; callers that need
+    /// to tell "not permitted" from "missing" use [`Probes::check`].
+    pub fn supported(&self, feature: Feature) -> bool {
+        self.check(feature).support == Support::Supported
+    }
+
+    /// Checks every feature (for `bpfload probe`).
+    pub fn check_all(&self) -> Vec<FeatureResult> {
+        Feature::ALL.iter().map(|&f| self.check(f)).collect()
+    }
+
+    /// Adapter for the BTF sanitizer's feature callback.
+    pub fn btf_feature(&self, feature: bpfload_btf::sanitize::BtfFeature) -> bool {
+        self.supported(crate::btf_feature_to_feature(feature))
+    }
+
+    fn describe(&self) -> String {
+        match self.key {
+            None => "global probe cache".to_string(),
+            Some(k) => format!("token probe cache (dev {} ino {})", k.dev, k.ino),
+        }
+    }
+}
