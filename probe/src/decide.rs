@@ -152,11 +152,17 @@ fn resolve(c: Cand, d: Option<&Delegation>) -> Resolved {
     let attach = match c.prog.map(|p| p.attach) {
         None => A::BPF_CGROUP_INET_INGRESS,
         Some(Attach::Ignored(pref)) => match d {
-            Some(d) if !d.allows_prog(c.prog.unwrap().ty as u32, pref as u32) => (0..64)
+            // Only worth deviating from libbpf's value when the program type is delegated.
+            Some(d)
+                if d.progs & (1u64 << (c.prog.unwrap().ty as u32)) != 0
+                    && !d.allows_prog(c.prog.unwrap().ty as u32, pref as u32) =>
+            {
+                (0..64)
                 .filter(|b| d.attachs & (1u64 << b) != 0)
                 .find_map(attach_from_u32)
-                .filter(|a| ATTACH_TYPES.contains(a))
-                .unwrap_or(pref),
+                    .filter(|a| ATTACH_TYPES.contains(a))
+                    .unwrap_or(pref)
+            }
             _ => pref,
         },
         Some(Attach::OneOf(list)) => match d {

@@ -134,9 +134,19 @@ impl NameTable {
         self.entries.iter().map(|(v, n)| (*v, n.as_str()))
     }
 
-    /// Mask of every value the table knows (the kernel's "any" for display purposes).
+    /// Mask of every value the table knows.
     pub fn known_mask(&self) -> u64 {
         self.entries.iter().fold(0, |m, &(v, _)| m | (1u64 << v))
+    }
+
+    /// The kernel's "any" mask for display: every bit below the largest known value plus one
+    /// (`BIT_ULL(__MAX_BPF_*) - 1`). 0 for an empty table.
+    pub fn any_mask(&self) -> u64 {
+        match self.entries.iter().map(|&(v, _)| v).max() {
+            None => 0,
+            Some(63) => u64::MAX,
+            Some(m) => (1u64 << (m + 1)) - 1,
+        }
     }
 }
 
@@ -418,8 +428,8 @@ impl Delegation {
 
 /// Formats one mask: `any`, `name:name`, or names plus a `0x..` remainder.
 pub fn format_mask(msk: u64, table: &NameTable) -> String {
-    let known = table.known_mask();
-    if msk == u64::MAX || (!table.is_empty() && msk & known == known) && msk & !known == 0 {
+    let any = table.any_mask();
+    if msk == u64::MAX || (any != 0 && msk & any == any) {
         return "any".to_string();
     }
     let mut parts = Vec::new();

@@ -61,7 +61,6 @@ pub fn token_delegation(
 pub fn btf_feature_to_feature(f: bpfload_btf::sanitize::BtfFeature) -> Feature {
     use bpfload_btf::sanitize::BtfFeature as B;
     match f {
-        B::Btf => Feature::Btf,
         B::Func => Feature::BtfFunc,
         B::GlobalFunc => Feature::BtfGlobalFunc,
         B::Datasec => Feature::BtfDatasec,

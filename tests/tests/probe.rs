@@ -1,0 +1,386 @@
+//! Kernel feature probes against the real kernel: answers, laziness (syscall counters),
+//! concurrency, and token scenarios in real user namespaces (through `userns-helper`).
+//!
+//! Userns scenarios re-execute this test binary inside the namespace: the ignored test
+//! `userns_child_entry` is the child side; it reads the scenario from `BPFLOAD_PROBE_CHILD`,
+//! runs it and prints one `PROBE-RESULT <json>` line for the parent to check.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::sync::{Arc, Barrier};
+
+use aya_obj::generated::{bpf_cmd, bpf_map_type, bpf_prog_type};
+use bpfload_probe::{Evidence, Feature, FeatureResult, Method, Probes, Support};
+use bpfload_syscall::syscall::{thread_calls, thread_calls_total};
+use bpfload_tests::require_root;
+use bpfload_tests::userns::{Delegation, MountAt, UsernsCommand};
+
+const HELPER: &str = env!("CARGO_BIN_EXE_userns-helper");
+
+/// LDIMM64_FULL_RANGE_OFF on this kernel: libbpf's probe fails with "direct value offset of
+/// 1073741824 is not allowed" (the limit removed by kernel commit 12a1fe6e12db is still in 6.18;
+/// checked with libbpf's exact probe through libbpf 1.1's bpf_prog_load). So it is Missing, and
+/// every other feature is Supported.
+fn expected_on_this_kernel(f: Feature) -> Support {
+    if f == Feature::Ldimm64FullRangeOff {
+        Support::Missing
+    } else {
+        Support::Supported
+    }
+}
+
+fn by_feature(results: &[FeatureResult]) -> BTreeMap<Feature, &FeatureResult> {
+    results.iter().map(|r| (r.feature, r)).collect()
+}
+
+#[test]
+fn every_feature_is_decided_by_its_probe_as_root_without_token() {
+    if !require_root("feature probes") {
+        return;
+    }
+    let probes = Probes::private(None).unwrap();
+    let results = probes.check_all();
+    assert_eq!(results.len(), Feature::ALL.len());
+    for r in &results {
+        println!("{r}");
+        assert_eq!(r.support, expected_on_this_kernel(r.feature), "{r}");
+        match r.feature {
+            Feature::SyscallWrapper => assert!(
+                matches!(&r.method, Method::KernelBtf(Evidence::Func(n) | Evidence::Kallsym(n)) if n == "__x64_sys_bpf"),
+                "{r}"
+            ),
+            _ => assert!(
+                matches!(r.method, Method::Probe { token: false, .. }),
+                "decided by libbpf's probe without a token: {r}"
+            ),
+        }
+    }
+    let r = by_feature(&results);
+    // libbpf's program and map types, without a token.
+    assert_eq!(
+        r[&Feature::GlobalData].method,
+        Method::Probe {
+            prog_type: Some(bpf_prog_type::BPF_PROG_TYPE_SOCKET_FILTER),
+            map_type: Some(bpf_map_type::BPF_MAP_TYPE_ARRAY),
+            btf: false,
+            token: false
+        }
+    );
+    assert_eq!(
+        r[&Feature::ProbeReadKern].method,
+        Method::Probe {
+            prog_type: Some(bpf_prog_type::BPF_PROG_TYPE_TRACEPOINT),
+            map_type: None,
+            btf: false,
+            token: false
+        }
+    );
+    let ld = r[&Feature::Ldimm64FullRangeOff];
+    assert!(
+        ld.note.as_deref().is_some_and(|n| n.contains("direct value offset of")),
+        "decided from the verifier message: {ld}"
+    );
+}
+
+#[test]
+fn the_global_cache_is_one_per_process() {
+    assert!(Arc::ptr_eq(&Probes::global(), &Probes::global()));
+    assert!(Probes::global().token().is_none());
+    assert!(Probes::global().token_key().is_none());
+}
+
+/// bpf(2) calls made on this thread while checking `f`.
+fn calls_for(probes: &Probes, f: Feature) -> u64 {
+    let before = thread_calls_total();
+    probes.check(f);
+    thread_calls_total() - before
+}
+
+#[test]
+fn each_probe_runs_at_most_once_per_cache() {
+    if !require_root("feature probe counting") {
+        return;
+    }
+    let probes = Probes::private(None).unwrap();
+    for f in Feature::ALL {
+        let first = calls_for(&probes, f);
+        if f == Feature::SyscallWrapper {
+            assert_eq!(first, 0, "{f} is decided without bpf(2)");
+        } else {
+            assert!(first >= 1, "{f}: first check must probe the kernel");
+        }
+        assert!(probes.cached(f).is_some(), "{f}: conclusive answers are cached");
+        for _ in 0..3 {
+            assert_eq!(calls_for(&probes, f), 0, "{f}: answered from the cache");
+        }
+    }
+    // A different cache probes again: caches do not share answers.
+    let other = Probes::private(None).unwrap();
+    let before = thread_calls(bpf_cmd::BPF_BTF_LOAD);
+    other.check(Feature::BtfFloat);
+    assert_eq!(thread_calls(bpf_cmd::BPF_BTF_LOAD) - before, 1);
+}
+
+#[test]
+fn concurrent_checks_run_each_probe_once() {
+    if !require_root("concurrent feature probes") {
+        return;
+    }
+    // Reference: what one cold cache costs when checked sequentially.
+    let reference = {
+        let p = Probes::private(None).unwrap();
+        let before = thread_calls_total();
+        p.check_all();
+        thread_calls_total() - before
+    };
+    assert!(reference > 0);
+    let probes = Arc::new(Probes::private(None).unwrap());
+    let barrier = Arc::new(Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let probes = probes.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                let before = thread_calls_total();
+                barrier.wait();
+                // Different threads walk the features in different orders.
+                let mut fs = Feature::ALL.to_vec();
+                fs.rotate_left(i * 3 % Feature::ALL.len());
+                for _ in 0..3 {
+                    for &f in &fs {
+                        probes.check(f);
+                    }
+                }
+                thread_calls_total() - before
+            })
+        })
+        .collect();
+    let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(
+        total, reference,
+        "8 threads together made exactly the calls of one sequential cold cache"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// User-namespace scenarios.
+
+/// The child side: runs inside the namespace as uid 0. Not a test on its own.
+#[test]
+#[ignore = "child entry of the userns scenarios, run by them through userns-helper"]
+fn userns_child_entry() {
+    let Ok(scenario) = std::env::var("BPFLOAD_PROBE_CHILD") else {
+        panic!("run only through the userns scenarios (BPFLOAD_PROBE_CHILD unset)");
+    };
+    let out = match scenario.as_str() {
+        "token" => {
+            let bpffs = std::env::var("BPFLOAD_PROBE_BPFFS").expect("bpffs path");
+            let dir = File::open(&bpffs).expect("open bpffs");
+            let token = bpfload_syscall::token::create(dir.as_fd(), 0).expect("token");
+            let probes = Probes::for_token(token.as_fd()).expect("token cache");
+            let results = probes.check_all();
+            serde_json::json!({
+                "delegation": probes.delegation().map(|(d, src)| format!("{d} from {src}")),
+                "features": results.iter().map(result_json).collect::<Vec<_>>(),
+            })
+        }
+        "no-token" => {
+            let results = Probes::global().check_all();
+            serde_json::json!({ "features": results.iter().map(result_json).collect::<Vec<_>>() })
+        }
+        "isolation" => isolation_child(),
+        other => panic!("unknown scenario {other}"),
+    };
+    println!("PROBE-RESULT {out}");
+}
+
+fn result_json(r: &FeatureResult) -> serde_json::Value {
+    let mut v = r.to_json();
+    v["display"] = serde_json::Value::String(r.to_string());
+    v["cached"] = serde_json::Value::Bool(r.support.is_conclusive());
+    v
+}
+
+/// Tokens from one bpffs: two tokens (two inodes) get two caches, dups of one token share
+/// one, and nothing a token cache learns shows up in another cache or the global one.
+fn isolation_child() -> serde_json::Value {
+    let bpffs = std::env::var("BPFLOAD_PROBE_BPFFS").expect("bpffs path");
+    let dir = File::open(&bpffs).expect("open bpffs");
+    let t1 = bpfload_syscall::token::create(dir.as_fd(), 0).expect("token 1");
+    let t2 = bpfload_syscall::token::create(dir.as_fd(), 0).expect("token 2");
+    let p1 = Probes::for_token(t1.as_fd()).unwrap();
+    let p1_again = Probes::for_token(t1.try_clone().unwrap().as_fd()).unwrap();
+    let p2 = Probes::for_token(t2.as_fd()).unwrap();
+    let global = Probes::global();
+
+    let before = thread_calls_total();
+    let r1 = p1.check(Feature::ProgName);
+    let p1_calls = thread_calls_total() - before;
+    let p2_cached_before = p2.cached(Feature::ProgName).is_some();
+    let global_cached_before = global.cached(Feature::ProgName).is_some();
+    let before = thread_calls_total();
+    let r2 = p2.check(Feature::ProgName);
+    let p2_calls = thread_calls_total() - before;
+    let before = thread_calls_total();
+    p1_again.check(Feature::ProgName);
+    let p1_again_calls = thread_calls_total() - before;
+
+    // Close token 1 (p1 still holds its own dup) and make another: the new token may get the
+    // same fd number, but it is a different token and must get a different cache.
+    let t1_raw = std::os::fd::AsRawFd::as_raw_fd(&t1);
+    drop(t1);
+    let t3 = bpfload_syscall::token::create(dir.as_fd(), 0).expect("token 3");
+    let t3_raw = std::os::fd::AsRawFd::as_raw_fd(&t3);
+    let p3 = Probes::for_token(t3.as_fd()).unwrap();
+
+    serde_json::json!({
+        "same_token_same_cache": Arc::ptr_eq(&p1, &p1_again),
+        "two_tokens_two_caches": !Arc::ptr_eq(&p1, &p2),
+        "keys_differ": p1.token_key() != p2.token_key(),
+        "p1": r1.to_string(),
+        "p2": r2.to_string(),
+        "p1_calls": p1_calls,
+        "p2_calls": p2_calls,
+        "p1_again_calls": p1_again_calls,
+        "p2_cached_before": p2_cached_before,
+        "global_cached_before": global_cached_before,
+        "global_cached_after": global.cached(Feature::ProgName).is_some(),
+        "reused_fd_number": t1_raw == t3_raw,
+        "new_token_new_cache": !Arc::ptr_eq(&p1, &p3) && p3.cached(Feature::ProgName).is_none(),
+    })
+}
+
+fn run_child(scenario: &str, delegation: Delegation, mount: MountAt) -> serde_json::Value {
+    let exe = std::env::current_exe().expect("test binary path");
+    let cmd = UsernsCommand::new(HELPER, exe)
+        .delegate(delegation)
+        .mount_at(mount)
+        .env("BPFLOAD_PROBE_CHILD", scenario)
+        .env("BPFLOAD_PROBE_BPFFS", "{bpffs}")
+        .args([
+            "--ignored",
+            "--exact",
+            "userns_child_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ]);
+    let out = cmd.output().expect("spawn userns-helper");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "scenario {scenario} failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    let line = stdout
+        .lines()
+        // libtest prints "test userns_child_entry ... " on the same line first.
+        .find_map(|l| l.find("PROBE-RESULT ").map(|i| &l[i + "PROBE-RESULT ".len()..]))
+        .unwrap_or_else(|| panic!("no PROBE-RESULT line in:\n{stdout}\n{stderr}"));
+    serde_json::from_str(line).expect("child JSON")
+}
+
+fn features(v: &serde_json::Value) -> BTreeMap<String, serde_json::Value> {
+    v["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .map(|f| (f["feature"].as_str().unwrap().to_string(), f.clone()))
+        .collect()
+}
+
+fn print_features(title: &str, v: &serde_json::Value) {
+    println!("{title}");
+    for f in features(v).values() {
+        println!("  {}", f["display"].as_str().unwrap_or(""));
+    }
+}
+
+#[test]
+fn userns_broad_token_supports_everything() {
+    if !require_root("userns probe scenario (broad token)") {
+        return;
+    }
+    let v = run_child("token", Delegation::any(), MountAt::Fd);
+    print_features("broad token:", &v);
+    assert!(v["delegation"].as_str().is_some(), "delegation learnt: {v}");
+    for f in Feature::ALL {
+        let r = &features(&v)[f.name()];
+        let want = expected_on_this_kernel(f);
+        assert_eq!(r["support"], want.as_str(), "{f}: {r}");
+        if f != Feature::SyscallWrapper {
+            assert_eq!(r["method"]["kind"], "probe", "{f}: {r}");
+            assert_eq!(r["method"]["token"], true, "{f} probed with the token: {r}");
+        }
+    }
+}
+
+#[test]
+fn userns_narrow_token_still_decides_global_data_and_btf() {
+    if !require_root("userns probe scenario (narrow token)") {
+        return;
+    }
+    let v = run_child(
+        "token",
+        Delegation::new("map_create:prog_load:btf_load", "hash", "xdp", "xdp"),
+        MountAt::Fd,
+    );
+    print_features("narrow token (xdp progs, hash maps, BTF load):", &v);
+    let fs = features(&v);
+    let gd = &fs["GLOBAL_DATA"];
+    assert_eq!(gd["support"], "supported", "{gd}");
+    // ARRAY maps are not delegated, so no global-data probe is permitted: kernel BTF decides.
+    assert_eq!(gd["method"]["kind"], "kernel_btf", "{gd}");
+    assert_eq!(gd["errno"]["name"], "EPERM", "{gd}");
+    let btf = &fs["BTF"];
+    assert_eq!(btf["support"], "supported", "{btf}");
+    assert_eq!(btf["method"]["kind"], "probe", "{btf}");
+    assert_eq!(btf["method"]["btf"], true, "{btf}");
+    assert_eq!(btf["method"]["token"], true, "{btf}");
+    // Programs are probed as XDP, the delegated type, instead of libbpf's SOCKET_FILTER.
+    let name = &fs["PROG_NAME"];
+    assert_eq!(name["support"], "supported", "{name}");
+    assert_eq!(name["method"]["prog_type"], "xdp", "{name}");
+    for (n, r) in &fs {
+        assert_ne!(r["support"], "missing", "{n} must not be Missing under a narrow token unless the kernel says so: {r}");
+    }
+}
+
+#[test]
+fn userns_without_token_is_unknown_never_missing() {
+    if !require_root("userns probe scenario (no token)") {
+        return;
+    }
+    let v = run_child("no-token", Delegation::none(), MountAt::NoBpffs);
+    print_features("uid 0 in a user namespace, no token:", &v);
+    for (n, r) in &features(&v) {
+        if n == "SYSCALL_WRAPPER" {
+            // Decided from kernel BTF, which needs no privilege.
+            assert_eq!(r["support"], "supported", "{r}");
+            continue;
+        }
+        assert_eq!(r["support"], "unknown", "{n}: {r}");
+        assert_eq!(r["errno"]["name"], "EPERM", "{n}: {r}");
+        assert_eq!(r["cached"], false, "{n}: {r}");
+    }
+}
+
+#[test]
+fn userns_token_caches_are_isolated() {
+    if !require_root("userns probe scenario (cache isolation)") {
+        return;
+    }
+    let v = run_child("isolation", Delegation::any(), MountAt::Fd);
+    println!("{v:#}");
+    assert_eq!(v["same_token_same_cache"], true, "{v}");
+    assert_eq!(v["two_tokens_two_caches"], true, "{v}");
+    assert_eq!(v["keys_differ"], true, "{v}");
+    assert!(v["p1_calls"].as_u64().unwrap() >= 1, "{v}");
+    assert_eq!(v["p2_cached_before"], false, "token 1's answer is not token 2's: {v}");
+    assert!(v["p2_calls"].as_u64().unwrap() >= 1, "token 2 probes itself: {v}");
+    assert_eq!(v["p1_again_calls"], 0, "a dup of token 1 shares its cache: {v}");
+    assert_eq!(v["global_cached_before"], false, "{v}");
+    assert_eq!(v["global_cached_after"], false, "token probes never fill the global cache: {v}");
+    assert_eq!(v["new_token_new_cache"], true, "{v}");
+}
