@@ -190,6 +190,7 @@ fn userns_child_entry() {
             serde_json::json!({ "features": results.iter().map(result_json).collect::<Vec<_>>() })
         }
         "isolation" => isolation_child(),
+        "sources" => sources_child(),
         other => panic!("unknown scenario {other}"),
     };
     println!("PROBE-RESULT {out}");
@@ -248,6 +249,34 @@ fn isolation_child() -> serde_json::Value {
         "global_cached_after": global.cached(Feature::ProgName).is_some(),
         "reused_fd_number": t1_raw == t3_raw,
         "new_token_new_cache": !Arc::ptr_eq(&p1, &p3) && p3.cached(Feature::ProgName).is_none(),
+    })
+}
+
+/// The three delegation sources must agree on a real token: `bpf_token_info`, the token's
+/// fdinfo, and the bpffs mount options (parsed with name tables from kernel BTF).
+fn sources_child() -> serde_json::Value {
+    use bpfload_probe::delegation::parse_mountinfo;
+    let bpffs = std::env::var("BPFLOAD_PROBE_BPFFS").expect("bpffs path");
+    let dir = File::open(&bpffs).expect("open bpffs");
+    let token = bpfload_syscall::token::create(dir.as_fd(), 0).expect("token");
+    let (info, src) = bpfload_probe::token_delegation(token.as_fd()).expect("token delegation");
+    let fdinfo = bpfload_probe::Delegation::read_token_fdinfo(token.as_fd()).expect("fdinfo");
+    let names = bpfload_probe::kernel_facts::name_tables();
+    let mount = bpfload_probe::Delegation::read_mountinfo(std::path::Path::new(&bpffs), names)
+        .expect("mountinfo");
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let kernel_opts = parse_mountinfo(&mi)
+        .filter(|e| e.fs_type == "bpf" && e.mount_point == bpffs)
+        .last()
+        .map(|e| e.super_options)
+        .unwrap_or_default();
+    serde_json::json!({
+        "info_source": src.to_string(),
+        "info": [info.cmds, info.maps, info.progs, info.attachs],
+        "fdinfo": [fdinfo.cmds, fdinfo.maps, fdinfo.progs, fdinfo.attachs],
+        "mountinfo": [mount.cmds, mount.maps, mount.progs, mount.attachs],
+        "rendered": info.to_mount_options(names),
+        "kernel_options": kernel_opts,
     })
 }
 
@@ -383,4 +412,41 @@ fn userns_token_caches_are_isolated() {
     assert_eq!(v["global_cached_before"], false, "{v}");
     assert_eq!(v["global_cached_after"], false, "token probes never fill the global cache: {v}");
     assert_eq!(v["new_token_new_cache"], true, "{v}");
+}
+
+#[test]
+fn userns_delegation_sources_agree() {
+    if !require_root("userns probe scenario (delegation sources)") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("bpfload-probe-sources-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let v = run_child(
+        "sources",
+        Delegation::new("map_create:prog_load:btf_load", "hash:array", "xdp:kprobe", "xdp:0x1"),
+        MountAt::Dir(dir.clone()),
+    );
+    let _ = std::fs::remove_dir(&dir);
+    println!("{v:#}");
+    assert_eq!(v["info_source"], "bpf_token_info", "6.18 has bpf_token_info: {v}");
+    assert_eq!(v["info"], v["fdinfo"], "token fdinfo parses to the same masks: {v}");
+    assert_eq!(v["info"], v["mountinfo"], "mount options parse to the same masks: {v}");
+    let info = v["info"].as_array().unwrap();
+    let bit = |n: u32| 1u64 << n;
+    assert_eq!(
+        info[0].as_u64().unwrap(),
+        bit(bpf_cmd::BPF_MAP_CREATE as u32) | bit(bpf_cmd::BPF_PROG_LOAD as u32) | bit(bpf_cmd::BPF_BTF_LOAD as u32)
+    );
+    assert_eq!(
+        info[1].as_u64().unwrap(),
+        bit(bpf_map_type::BPF_MAP_TYPE_HASH as u32) | bit(bpf_map_type::BPF_MAP_TYPE_ARRAY as u32)
+    );
+    // "xdp:0x1": the number *assigns*, as the kernel's parser does, so only bit 0 remains.
+    assert_eq!(info[3].as_u64().unwrap(), 1);
+    // Our rendering matches what the kernel shows for the same masks.
+    let kernel = v["kernel_options"].as_str().unwrap();
+    let rendered = v["rendered"].as_str().unwrap();
+    for opt in rendered.split(',') {
+        assert!(kernel.split(',').any(|k| k == opt), "{opt} not in kernel options {kernel}");
+    }
 }
