@@ -62,14 +62,24 @@ fn bench(c: &mut Criterion) {
     g.bench_function("cold/typical", |b| {
         b.iter(|| {
             let p = Probes::private(None).unwrap();
-            TYPICAL.iter().map(|&f| p.supported(f)).filter(|&s| s).count()
+            TYPICAL
+                .iter()
+                .map(|&f| p.supported(f))
+                .filter(|&s| s)
+                .count()
         })
     });
     let warm = Probes::private(None).unwrap();
     warm.check_all();
     g.bench_function("warm/all", |b| b.iter(|| warm.check_all()));
     g.bench_function("warm/typical", |b| {
-        b.iter(|| TYPICAL.iter().map(|&f| warm.supported(f)).filter(|&s| s).count())
+        b.iter(|| {
+            TYPICAL
+                .iter()
+                .map(|&f| warm.supported(f))
+                .filter(|&s| s)
+                .count()
+        })
     });
     for f in Feature::ALL {
         g.bench_function(format!("cold/{}", f.name()), |b| {

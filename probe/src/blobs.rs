@@ -114,10 +114,19 @@ mod tests {
         assert_eq!(kinds(&type_tag().unwrap()), [Int, TypeTag, Ptr]);
         assert_eq!(kinds(&enum64().unwrap()), [Enum64]);
         let (b, f) = arg_ctx().unwrap();
-        assert_eq!(kinds(&b), [Int, Ptr, FuncProto, Func, FuncProto, Func, DeclTag]);
+        assert_eq!(
+            kinds(&b),
+            [Int, Ptr, FuncProto, Func, FuncProto, Func, DeclTag]
+        );
         assert_eq!((f.main, f.sub), (4, 6));
         let btf = Btf::parse(&b).unwrap();
         assert_eq!(btf.name(7).unwrap(), "arg:ctx");
-        assert_eq!(Btf::parse(&datasec("?.data").unwrap()).unwrap().name(3).unwrap(), "?.data");
+        assert_eq!(
+            Btf::parse(&datasec("?.data").unwrap())
+                .unwrap()
+                .name(3)
+                .unwrap(),
+            "?.data"
+        );
     }
 }

@@ -15,7 +15,7 @@
 //! - Token caches then fall back to the running kernel's BTF ([`crate::kernel_facts`]).
 
 use aya_obj::generated::{
-    bpf_attach_type as A, bpf_func_id as H, bpf_map_type as M, bpf_prog_type as P, bpf_cmd,
+    bpf_attach_type as A, bpf_cmd, bpf_func_id as H, bpf_map_type as M, bpf_prog_type as P,
     BPF_F_MMAPABLE,
 };
 
@@ -109,7 +109,9 @@ impl Resolved {
                 && match self.cand.prog.map(|p| p.attach) {
                     None => true,
                     Some(Attach::Ignored(a)) => a as u32 == self.attach as u32,
-                    Some(Attach::OneOf(l)) => l.first().map(|a| *a as u32) == Some(self.attach as u32),
+                    Some(Attach::OneOf(l)) => {
+                        l.first().map(|a| *a as u32) == Some(self.attach as u32)
+                    }
                 })
     }
 
@@ -123,7 +125,10 @@ impl Resolved {
     }
 
     fn prog(&self) -> P {
-        self.cand.prog.map(|p| p.ty).unwrap_or(P::BPF_PROG_TYPE_UNSPEC)
+        self.cand
+            .prog
+            .map(|p| p.ty)
+            .unwrap_or(P::BPF_PROG_TYPE_UNSPEC)
     }
 }
 
@@ -158,8 +163,8 @@ fn resolve(c: Cand, d: Option<&Delegation>) -> Resolved {
                     && !d.allows_prog(c.prog.unwrap().ty as u32, pref as u32) =>
             {
                 (0..64)
-                .filter(|b| d.attachs & (1u64 << b) != 0)
-                .find_map(attach_from_u32)
+                    .filter(|b| d.attachs & (1u64 << b) != 0)
+                    .find_map(attach_from_u32)
                     .filter(|a| ATTACH_TYPES.contains(a))
                     .unwrap_or(pref)
             }
@@ -209,7 +214,12 @@ fn order(cands: &[Cand], token: bool, d: Option<&Delegation>) -> Vec<Resolved> {
     }
     let mut out: Vec<Resolved> = resolved.iter().copied().filter(|r| r.delegated).collect();
     // libbpf's own probe last: works if the caller has real capabilities.
-    out.extend(resolved.iter().copied().filter(|r| !r.delegated && r.cand.libbpf));
+    out.extend(
+        resolved
+            .iter()
+            .copied()
+            .filter(|r| !r.delegated && r.cand.libbpf),
+    );
     out
 }
 
@@ -353,7 +363,11 @@ fn btf_only() -> [Cand; 1] {
     [indep(cand(None, None, true, true))]
 }
 
-fn load(ctx: &Ctx<'_>, r: &Resolved, insns: &[aya_obj::generated::bpf_insn]) -> Result<ops::Fd, Errno> {
+fn load(
+    ctx: &Ctx<'_>,
+    r: &Resolved,
+    insns: &[aya_obj::generated::bpf_insn],
+) -> Result<ops::Fd, Errno> {
     ops::prog_load(&ProgSpec {
         prog_type: r.prog(),
         expected_attach_type: r.attach,
@@ -400,29 +414,65 @@ pub(crate) fn decide(probes: &Probes, feature: Feature) -> FeatureResult {
                 .map_err(|e| e.errno),
             )
         }),
-        Feature::GlobalData => run(ctx, feature, &trivial_cands(Some(M::BPF_MAP_TYPE_ARRAY)), |ctx, r| {
-            let map = match ops::map_create(M::BPF_MAP_TYPE_ARRAY, 4, 32, 1, 0, ctx.token()) {
-                Ok(m) => m,
-                Err(e) => return setup_failure("ARRAY map create", e),
-            };
-            let [l0, l1] = insn::ld_map_value(R1, ops::raw(&map), 16);
-            let insns = [l0, l1, insn::st_dw(R1, 0, 42), insn::mov64_imm(R0, 0), insn::exit()];
-            prog_outcome(load(ctx, r, &insns))
+        Feature::GlobalData => run(
+            ctx,
+            feature,
+            &trivial_cands(Some(M::BPF_MAP_TYPE_ARRAY)),
+            |ctx, r| {
+                let map = match ops::map_create(M::BPF_MAP_TYPE_ARRAY, 4, 32, 1, 0, ctx.token()) {
+                    Ok(m) => m,
+                    Err(e) => return setup_failure("ARRAY map create", e),
+                };
+                let [l0, l1] = insn::ld_map_value(R1, ops::raw(&map), 16);
+                let insns = [
+                    l0,
+                    l1,
+                    insn::st_dw(R1, 0, 42),
+                    insn::mov64_imm(R0, 0),
+                    insn::exit(),
+                ];
+                prog_outcome(load(ctx, r, &insns))
+            },
+        ),
+        Feature::Btf => run(ctx, feature, &btf_only(), |ctx, _| {
+            btf_outcome(ctx, blobs::int())
         }),
-        Feature::Btf => run(ctx, feature, &btf_only(), |ctx, _| btf_outcome(ctx, blobs::int())),
-        Feature::BtfFunc => run(ctx, feature, &btf_only(), |ctx, _| btf_outcome(ctx, blobs::func(false))),
-        Feature::BtfGlobalFunc => run(ctx, feature, &btf_only(), |ctx, _| btf_outcome(ctx, blobs::func(true))),
-        Feature::BtfDatasec => run(ctx, feature, &btf_only(), |ctx, _| btf_outcome(ctx, blobs::datasec(".data"))),
-        Feature::BtfQmarkDatasec => run(ctx, feature, &btf_only(), |ctx, _| btf_outcome(ctx, blobs::datasec("?.data"))),
-        Feature::BtfFloat => run(ctx, feature, &btf_only(), |ctx, _| btf_outcome(ctx, blobs::float())),
-        Feature::BtfDeclTag => run(ctx, feature, &btf_only(), |ctx, _| btf_outcome(ctx, blobs::decl_tag())),
-        Feature::BtfTypeTag => run(ctx, feature, &btf_only(), |ctx, _| btf_outcome(ctx, blobs::type_tag())),
-        Feature::BtfEnum64 => run(ctx, feature, &btf_only(), |ctx, _| btf_outcome(ctx, blobs::enum64())),
+        Feature::BtfFunc => run(ctx, feature, &btf_only(), |ctx, _| {
+            btf_outcome(ctx, blobs::func(false))
+        }),
+        Feature::BtfGlobalFunc => run(ctx, feature, &btf_only(), |ctx, _| {
+            btf_outcome(ctx, blobs::func(true))
+        }),
+        Feature::BtfDatasec => run(ctx, feature, &btf_only(), |ctx, _| {
+            btf_outcome(ctx, blobs::datasec(".data"))
+        }),
+        Feature::BtfQmarkDatasec => run(ctx, feature, &btf_only(), |ctx, _| {
+            btf_outcome(ctx, blobs::datasec("?.data"))
+        }),
+        Feature::BtfFloat => run(ctx, feature, &btf_only(), |ctx, _| {
+            btf_outcome(ctx, blobs::float())
+        }),
+        Feature::BtfDeclTag => run(ctx, feature, &btf_only(), |ctx, _| {
+            btf_outcome(ctx, blobs::decl_tag())
+        }),
+        Feature::BtfTypeTag => run(ctx, feature, &btf_only(), |ctx, _| {
+            btf_outcome(ctx, blobs::type_tag())
+        }),
+        Feature::BtfEnum64 => run(ctx, feature, &btf_only(), |ctx, _| {
+            btf_outcome(ctx, blobs::enum64())
+        }),
         Feature::ArrayMmap => run(
             ctx,
             feature,
             &[indep(cand(None, Some(M::BPF_MAP_TYPE_ARRAY), false, true))],
-            |ctx, _| match ops::map_create(M::BPF_MAP_TYPE_ARRAY, 4, 4, 1, BPF_F_MMAPABLE, ctx.token()) {
+            |ctx, _| match ops::map_create(
+                M::BPF_MAP_TYPE_ARRAY,
+                4,
+                4,
+                1,
+                BPF_F_MMAPABLE,
+                ctx.token(),
+            ) {
                 Ok(_) => Outcome::Yes,
                 Err(e) => classify(e),
             },
@@ -443,17 +493,40 @@ pub(crate) fn decide(probes: &Probes, feature: Feature) -> FeatureResult {
                 A::BPF_CGROUP_UDP6_SENDMSG,
             ];
             let cands = [
-                cand(prog(P::BPF_PROG_TYPE_CGROUP_SOCK, Attach::OneOf(SOCK)), None, false, true),
-                cand(prog(P::BPF_PROG_TYPE_CGROUP_SOCK_ADDR, Attach::OneOf(SOCK_ADDR)), None, false, false),
                 cand(
-                    prog(P::BPF_PROG_TYPE_CGROUP_SKB, Attach::OneOf(&[A::BPF_CGROUP_INET_EGRESS])),
+                    prog(P::BPF_PROG_TYPE_CGROUP_SOCK, Attach::OneOf(SOCK)),
+                    None,
+                    false,
+                    true,
+                ),
+                cand(
+                    prog(P::BPF_PROG_TYPE_CGROUP_SOCK_ADDR, Attach::OneOf(SOCK_ADDR)),
                     None,
                     false,
                     false,
                 ),
-                cand(prog(P::BPF_PROG_TYPE_SK_LOOKUP, Attach::OneOf(&[A::BPF_SK_LOOKUP])), None, false, false),
+                cand(
+                    prog(
+                        P::BPF_PROG_TYPE_CGROUP_SKB,
+                        Attach::OneOf(&[A::BPF_CGROUP_INET_EGRESS]),
+                    ),
+                    None,
+                    false,
+                    false,
+                ),
+                cand(
+                    prog(
+                        P::BPF_PROG_TYPE_SK_LOOKUP,
+                        Attach::OneOf(&[A::BPF_SK_LOOKUP]),
+                    ),
+                    None,
+                    false,
+                    false,
+                ),
             ];
-            run(ctx, feature, &cands, |ctx, r| prog_outcome(load(ctx, r, &insn::ret0())))
+            run(ctx, feature, &cands, |ctx, r| {
+                prog_outcome(load(ctx, r, &insn::ret0()))
+            })
         }
         Feature::ProbeReadKern => {
             let cands = helper_cands(&[
@@ -513,9 +586,14 @@ pub(crate) fn decide(probes: &Probes, feature: Feature) -> FeatureResult {
         }
         Feature::ProgBindMap => {
             let mut cands = Vec::new();
-            for (mi, m) in [M::BPF_MAP_TYPE_ARRAY, M::BPF_MAP_TYPE_HASH, M::BPF_MAP_TYPE_PERCPU_ARRAY, M::BPF_MAP_TYPE_LRU_HASH]
-                .into_iter()
-                .enumerate()
+            for (mi, m) in [
+                M::BPF_MAP_TYPE_ARRAY,
+                M::BPF_MAP_TYPE_HASH,
+                M::BPF_MAP_TYPE_PERCPU_ARRAY,
+                M::BPF_MAP_TYPE_LRU_HASH,
+            ]
+            .into_iter()
+            .enumerate()
             {
                 for (pi, p) in TRIVIAL_PROGS.iter().enumerate() {
                     // BPF_PROG_BIND_MAP does not care about either type.
@@ -540,7 +618,12 @@ pub(crate) fn decide(probes: &Probes, feature: Feature) -> FeatureResult {
         Feature::ModuleBtf => run(ctx, feature, &btf_only(), |ctx, _| {
             let blob = match blobs::int() {
                 Ok(b) => b,
-                Err(e) => return Outcome::Inconclusive(None, format!("building the probe BTF failed: {e}")),
+                Err(e) => {
+                    return Outcome::Inconclusive(
+                        None,
+                        format!("building the probe BTF failed: {e}"),
+                    )
+                }
             };
             let fd = match ops::btf_load(&blob, ctx.token()) {
                 Ok(fd) => fd,
@@ -555,7 +638,12 @@ pub(crate) fn decide(probes: &Probes, feature: Feature) -> FeatureResult {
             let cands = [
                 cand(ign(P::BPF_PROG_TYPE_KPROBE, NO_ATTACH), None, true, true),
                 cand(ign(P::BPF_PROG_TYPE_XDP, A::BPF_XDP), None, true, false),
-                cand(ign(P::BPF_PROG_TYPE_SOCKET_FILTER, NO_ATTACH), None, true, false),
+                cand(
+                    ign(P::BPF_PROG_TYPE_SOCKET_FILTER, NO_ATTACH),
+                    None,
+                    true,
+                    false,
+                ),
             ];
             run(ctx, feature, &cands, |ctx, r| {
                 let helper = match r.prog() {
@@ -565,7 +653,12 @@ pub(crate) fn decide(probes: &Probes, feature: Feature) -> FeatureResult {
                 };
                 let (blob, funcs) = match blobs::arg_ctx() {
                     Ok(b) => b,
-                    Err(e) => return Outcome::Inconclusive(None, format!("building the probe BTF failed: {e}")),
+                    Err(e) => {
+                        return Outcome::Inconclusive(
+                            None,
+                            format!("building the probe BTF failed: {e}"),
+                        )
+                    }
                 };
                 let btf = match ops::btf_load(&blob, ctx.token()) {
                     Ok(fd) => fd,
@@ -612,7 +705,9 @@ pub(crate) fn decide(probes: &Probes, feature: Feature) -> FeatureResult {
                     token: ctx.token(),
                 });
                 match res {
-                    Ok(_) => Outcome::Inconclusive(None, "program loading unexpectedly succeeded".into()),
+                    Ok(_) => {
+                        Outcome::Inconclusive(None, "program loading unexpectedly succeeded".into())
+                    }
                     Err(e) => ldimm64_outcome(e.errno, &e.log),
                 }
             })
@@ -679,7 +774,10 @@ mod tests {
         let d = narrow();
         let o = order(&trivial_cands(None), true, Some(&d));
         let types: Vec<P> = o.iter().map(|r| r.prog()).collect();
-        assert_eq!(types, [P::BPF_PROG_TYPE_XDP, P::BPF_PROG_TYPE_SOCKET_FILTER]);
+        assert_eq!(
+            types,
+            [P::BPF_PROG_TYPE_XDP, P::BPF_PROG_TYPE_SOCKET_FILTER]
+        );
         assert_eq!(o[0].attach as u32, A::BPF_XDP as u32);
         assert!(o[0].delegated && !o[0].conclusive());
         assert!(!o[1].delegated && o[1].conclusive());
@@ -692,11 +790,18 @@ mod tests {
         assert!(o.iter().all(|r| !r.delegated));
         let bind: Vec<Cand> = [M::BPF_MAP_TYPE_ARRAY, M::BPF_MAP_TYPE_HASH]
             .into_iter()
-            .flat_map(|m| TRIVIAL_PROGS.iter().map(move |p| indep(cand(*p, Some(m), false, false))))
+            .flat_map(|m| {
+                TRIVIAL_PROGS
+                    .iter()
+                    .map(move |p| indep(cand(*p, Some(m), false, false)))
+            })
             .collect();
         let o = order(&bind, true, Some(&d));
         assert_eq!(o.len(), 1);
-        assert_eq!((o[0].cand.map, o[0].prog()), (Some(M::BPF_MAP_TYPE_HASH), P::BPF_PROG_TYPE_XDP));
+        assert_eq!(
+            (o[0].cand.map, o[0].prog()),
+            (Some(M::BPF_MAP_TYPE_HASH), P::BPF_PROG_TYPE_XDP)
+        );
     }
 
     #[test]
@@ -704,8 +809,19 @@ mod tests {
         let mut d = narrow();
         d.progs |= 1 << P::BPF_PROG_TYPE_CGROUP_SOCK as u32;
         d.attachs |= 1 << A::BPF_CGROUP_INET4_POST_BIND as u32;
-        const SOCK: &[A] = &[A::BPF_CGROUP_INET_SOCK_CREATE, A::BPF_CGROUP_INET4_POST_BIND];
-        let r = resolve(cand(prog(P::BPF_PROG_TYPE_CGROUP_SOCK, Attach::OneOf(SOCK)), None, false, true), Some(&d));
+        const SOCK: &[A] = &[
+            A::BPF_CGROUP_INET_SOCK_CREATE,
+            A::BPF_CGROUP_INET4_POST_BIND,
+        ];
+        let r = resolve(
+            cand(
+                prog(P::BPF_PROG_TYPE_CGROUP_SOCK, Attach::OneOf(SOCK)),
+                None,
+                false,
+                true,
+            ),
+            Some(&d),
+        );
         assert_eq!(r.attach as u32, A::BPF_CGROUP_INET4_POST_BIND as u32);
         assert!(r.delegated);
         // Not libbpf's attach type: a failure would not prove the field missing.
@@ -718,21 +834,36 @@ mod tests {
         assert!(matches!(classify(Errno::EACCES), Outcome::NotPermitted(_)));
         assert!(matches!(classify(Errno::EINVAL), Outcome::No(..)));
         assert!(matches!(classify(Errno::ENOMEM), Outcome::Inconclusive(..)));
-        assert!(matches!(setup_failure("x", Errno::EINVAL), Outcome::Inconclusive(..)));
+        assert!(matches!(
+            setup_failure("x", Errno::EINVAL),
+            Outcome::Inconclusive(..)
+        ));
     }
 
     #[test]
     fn ldimm64_log_rules() {
         // The two verifier messages libbpf keys on (kernel/bpf/verifier.c).
         assert!(matches!(
-            ldimm64_outcome(Errno::EINVAL, "direct value offset of 1073741824 is not allowed\nprocessed 0 insns"),
+            ldimm64_outcome(
+                Errno::EINVAL,
+                "direct value offset of 1073741824 is not allowed\nprocessed 0 insns"
+            ),
             Outcome::No(..)
         ));
         assert!(matches!(
-            ldimm64_outcome(Errno::EINVAL, "invalid access to map value pointer, value_size=1 off=1073741824\n"),
+            ldimm64_outcome(
+                Errno::EINVAL,
+                "invalid access to map value pointer, value_size=1 off=1073741824\n"
+            ),
             Outcome::Yes
         ));
-        assert!(matches!(ldimm64_outcome(Errno::EPERM, ""), Outcome::NotPermitted(_)));
-        assert!(matches!(ldimm64_outcome(Errno::EINVAL, "something else"), Outcome::Inconclusive(..)));
+        assert!(matches!(
+            ldimm64_outcome(Errno::EPERM, ""),
+            Outcome::NotPermitted(_)
+        ));
+        assert!(matches!(
+            ldimm64_outcome(Errno::EINVAL, "something else"),
+            Outcome::Inconclusive(..)
+        ));
     }
 }

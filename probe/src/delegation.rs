@@ -507,7 +507,9 @@ fn unescape_octal(s: &str) -> String {
             && i + 3 < b.len()
             && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
         {
-            let v = (b[i + 1] - b'0') as u32 * 64 + (b[i + 2] - b'0') as u32 * 8 + (b[i + 3] - b'0') as u32;
+            let v = (b[i + 1] - b'0') as u32 * 64
+                + (b[i + 2] - b'0') as u32 * 8
+                + (b[i + 3] - b'0') as u32;
             if v <= 0xff {
                 out.push(v as u8);
                 i += 4;
@@ -538,16 +540,36 @@ mod tests {
     /// Tables holding a few constants, named by aya-obj's generated enums (their Debug names are
     /// the UAPI constant names).
     fn small_tables() -> NameTables {
-        let cmds = [bpf_cmd::BPF_MAP_CREATE, bpf_cmd::BPF_PROG_LOAD, bpf_cmd::BPF_BTF_LOAD];
-        let maps = [bpf_map_type::BPF_MAP_TYPE_HASH, bpf_map_type::BPF_MAP_TYPE_ARRAY, bpf_map_type::BPF_MAP_TYPE_STACK];
-        let progs = [bpf_prog_type::BPF_PROG_TYPE_SOCKET_FILTER, bpf_prog_type::BPF_PROG_TYPE_XDP];
-        let attachs = [bpf_attach_type::BPF_CGROUP_INET_INGRESS, bpf_attach_type::BPF_XDP];
+        let cmds = [
+            bpf_cmd::BPF_MAP_CREATE,
+            bpf_cmd::BPF_PROG_LOAD,
+            bpf_cmd::BPF_BTF_LOAD,
+        ];
+        let maps = [
+            bpf_map_type::BPF_MAP_TYPE_HASH,
+            bpf_map_type::BPF_MAP_TYPE_ARRAY,
+            bpf_map_type::BPF_MAP_TYPE_STACK,
+        ];
+        let progs = [
+            bpf_prog_type::BPF_PROG_TYPE_SOCKET_FILTER,
+            bpf_prog_type::BPF_PROG_TYPE_XDP,
+        ];
+        let attachs = [
+            bpf_attach_type::BPF_CGROUP_INET_INGRESS,
+            bpf_attach_type::BPF_XDP,
+        ];
         NameTables::from_enum_lookup(|e| -> Vec<(String, i64)> {
             match e {
                 "bpf_cmd" => cmds.iter().map(|c| (format!("{c:?}"), *c as i64)).collect(),
                 "bpf_map_type" => maps.iter().map(|c| (format!("{c:?}"), *c as i64)).collect(),
-                "bpf_prog_type" => progs.iter().map(|c| (format!("{c:?}"), *c as i64)).collect(),
-                "bpf_attach_type" => attachs.iter().map(|c| (format!("{c:?}"), *c as i64)).collect(),
+                "bpf_prog_type" => progs
+                    .iter()
+                    .map(|c| (format!("{c:?}"), *c as i64))
+                    .collect(),
+                "bpf_attach_type" => attachs
+                    .iter()
+                    .map(|c| (format!("{c:?}"), *c as i64))
+                    .collect(),
                 _ => vec![],
             }
         })
@@ -557,8 +579,14 @@ mod tests {
     fn parse_names_case_insensitively_and_any() {
         let t = small_tables();
         let m = Delegation::parse_mask(MaskKind::Cmds, "map_create:PROG_LOAD", &t).unwrap();
-        assert_eq!(m, (1 << bpf_cmd::BPF_MAP_CREATE as u32) | (1 << bpf_cmd::BPF_PROG_LOAD as u32));
-        assert_eq!(Delegation::parse_mask(MaskKind::Progs, "any", &t).unwrap(), u64::MAX);
+        assert_eq!(
+            m,
+            (1 << bpf_cmd::BPF_MAP_CREATE as u32) | (1 << bpf_cmd::BPF_PROG_LOAD as u32)
+        );
+        assert_eq!(
+            Delegation::parse_mask(MaskKind::Progs, "any", &t).unwrap(),
+            u64::MAX
+        );
         assert_eq!(
             Delegation::parse_mask(MaskKind::Maps, "Hash", &t).unwrap(),
             1 << bpf_map_type::BPF_MAP_TYPE_HASH as u32
@@ -569,11 +597,20 @@ mod tests {
     #[test]
     fn numbers_assign_like_kstrtou64() {
         let t = small_tables();
-        assert_eq!(Delegation::parse_mask(MaskKind::Cmds, "0x21", &t).unwrap(), 0x21);
-        assert_eq!(Delegation::parse_mask(MaskKind::Cmds, "010", &t).unwrap(), 8);
+        assert_eq!(
+            Delegation::parse_mask(MaskKind::Cmds, "0x21", &t).unwrap(),
+            0x21
+        );
+        assert_eq!(
+            Delegation::parse_mask(MaskKind::Cmds, "010", &t).unwrap(),
+            8
+        );
         assert_eq!(Delegation::parse_mask(MaskKind::Cmds, "7", &t).unwrap(), 7);
         // A number after a name replaces the mask (the kernel assigns, it does not OR).
-        assert_eq!(Delegation::parse_mask(MaskKind::Cmds, "prog_load:0x1", &t).unwrap(), 1);
+        assert_eq!(
+            Delegation::parse_mask(MaskKind::Cmds, "prog_load:0x1", &t).unwrap(),
+            1
+        );
         assert!(Delegation::parse_mask(MaskKind::Cmds, "0xzz", &t).is_err());
     }
 
@@ -585,7 +622,10 @@ mod tests {
         assert!(d.allows_cmd(bpf_cmd::BPF_BTF_LOAD as u32));
         assert!(d.allows_map(bpf_map_type::BPF_MAP_TYPE_HASH as u32));
         assert!(!d.allows_map(bpf_map_type::BPF_MAP_TYPE_ARRAY as u32));
-        assert!(d.allows_prog(bpf_prog_type::BPF_PROG_TYPE_XDP as u32, bpf_attach_type::BPF_XDP as u32));
+        assert!(d.allows_prog(
+            bpf_prog_type::BPF_PROG_TYPE_XDP as u32,
+            bpf_attach_type::BPF_XDP as u32
+        ));
         assert!(!d.allows_prog(bpf_prog_type::BPF_PROG_TYPE_XDP as u32, 0));
         assert_eq!(
             d.to_mount_options(&t),
@@ -594,9 +634,18 @@ mod tests {
         let d2 = Delegation::from_mount_options(&d.to_mount_options(&t), &t).unwrap();
         assert_eq!(d, d2);
         // Unknown bits render as a hex remainder, as /proc/mounts shows them.
-        let odd = Delegation { maps: (1 << 1) | (1 << 40), ..Default::default() };
-        assert_eq!(odd.to_mount_options(&t), format!("delegate_maps=hash:{:#x}", 1u64 << 40));
-        assert_eq!(Delegation::ANY.to_mount_options(&t).matches("=any").count(), 4);
+        let odd = Delegation {
+            maps: (1 << 1) | (1 << 40),
+            ..Default::default()
+        };
+        assert_eq!(
+            odd.to_mount_options(&t),
+            format!("delegate_maps=hash:{:#x}", 1u64 << 40)
+        );
+        assert_eq!(
+            Delegation::ANY.to_mount_options(&t).matches("=any").count(),
+            4
+        );
     }
 
     #[test]
@@ -639,7 +688,16 @@ garbage line
     #[test]
     fn hostile_input_does_not_panic() {
         let t = small_tables();
-        for s in ["", ":", "::any::", "0x", "\\", "a=b=c", "delegate_cmds=", "delegate_cmds=:::"] {
+        for s in [
+            "",
+            ":",
+            "::any::",
+            "0x",
+            "\\",
+            "a=b=c",
+            "delegate_cmds=",
+            "delegate_cmds=:::",
+        ] {
             let _ = Delegation::from_mount_options(s, &t);
             let _ = Delegation::from_token_fdinfo(s);
             let _ = parse_mountinfo(s).count();

@@ -245,7 +245,9 @@ pub(crate) fn syscall_wrapper() -> FeatureResult {
             support: Support::Unknown,
             method: Method::Undecided,
             errno: None,
-            note: Some(format!("{name} not in kernel BTF and /proc/kallsyms unreadable")),
+            note: Some(format!(
+                "{name} not in kernel BTF and /proc/kallsyms unreadable"
+            )),
         },
     }
 }

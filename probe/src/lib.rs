@@ -31,7 +31,9 @@ use std::os::fd::BorrowedFd;
 
 pub use bpfload_syscall::Errno;
 pub use cache::{CacheError, Probes, TokenKey};
-pub use delegation::{Delegation, DelegationError, DelegationSource, MaskKind, NameTable, NameTables};
+pub use delegation::{
+    Delegation, DelegationError, DelegationSource, MaskKind, NameTable, NameTables,
+};
 pub use feature::Feature;
 pub use report::{report, Report, ReportError};
 pub use result::{map_type_name, prog_type_name, Evidence, FeatureResult, Method, Support};

@@ -78,7 +78,9 @@ fn every_feature_is_decided_by_its_probe_as_root_without_token() {
     );
     let ld = r[&Feature::Ldimm64FullRangeOff];
     assert!(
-        ld.note.as_deref().is_some_and(|n| n.contains("direct value offset of")),
+        ld.note
+            .as_deref()
+            .is_some_and(|n| n.contains("direct value offset of")),
         "decided from the verifier message: {ld}"
     );
 }
@@ -110,7 +112,10 @@ fn each_probe_runs_at_most_once_per_cache() {
         } else {
             assert!(first >= 1, "{f}: first check must probe the kernel");
         }
-        assert!(probes.cached(f).is_some(), "{f}: conclusive answers are cached");
+        assert!(
+            probes.cached(f).is_some(),
+            "{f}: conclusive answers are cached"
+        );
         for _ in 0..3 {
             assert_eq!(calls_for(&probes, f), 0, "{f}: answered from the cache");
         }
@@ -305,7 +310,10 @@ fn run_child(scenario: &str, delegation: Delegation, mount: MountAt) -> serde_js
     let line = stdout
         .lines()
         // libtest prints "test userns_child_entry ... " on the same line first.
-        .find_map(|l| l.find("PROBE-RESULT ").map(|i| &l[i + "PROBE-RESULT ".len()..]))
+        .find_map(|l| {
+            l.find("PROBE-RESULT ")
+                .map(|i| &l[i + "PROBE-RESULT ".len()..])
+        })
         .unwrap_or_else(|| panic!("no PROBE-RESULT line in:\n{stdout}\n{stderr}"));
     serde_json::from_str(line).expect("child JSON")
 }
@@ -372,7 +380,10 @@ fn userns_narrow_token_still_decides_global_data_and_btf() {
     assert_eq!(name["support"], "supported", "{name}");
     assert_eq!(name["method"]["prog_type"], "xdp", "{name}");
     for (n, r) in &fs {
-        assert_ne!(r["support"], "missing", "{n} must not be Missing under a narrow token unless the kernel says so: {r}");
+        assert_ne!(
+            r["support"], "missing",
+            "{n} must not be Missing under a narrow token unless the kernel says so: {r}"
+        );
     }
 }
 
@@ -406,11 +417,23 @@ fn userns_token_caches_are_isolated() {
     assert_eq!(v["two_tokens_two_caches"], true, "{v}");
     assert_eq!(v["keys_differ"], true, "{v}");
     assert!(v["p1_calls"].as_u64().unwrap() >= 1, "{v}");
-    assert_eq!(v["p2_cached_before"], false, "token 1's answer is not token 2's: {v}");
-    assert!(v["p2_calls"].as_u64().unwrap() >= 1, "token 2 probes itself: {v}");
-    assert_eq!(v["p1_again_calls"], 0, "a dup of token 1 shares its cache: {v}");
+    assert_eq!(
+        v["p2_cached_before"], false,
+        "token 1's answer is not token 2's: {v}"
+    );
+    assert!(
+        v["p2_calls"].as_u64().unwrap() >= 1,
+        "token 2 probes itself: {v}"
+    );
+    assert_eq!(
+        v["p1_again_calls"], 0,
+        "a dup of token 1 shares its cache: {v}"
+    );
     assert_eq!(v["global_cached_before"], false, "{v}");
-    assert_eq!(v["global_cached_after"], false, "token probes never fill the global cache: {v}");
+    assert_eq!(
+        v["global_cached_after"], false,
+        "token probes never fill the global cache: {v}"
+    );
     assert_eq!(v["new_token_new_cache"], true, "{v}");
 }
 
@@ -423,19 +446,35 @@ fn userns_delegation_sources_agree() {
     std::fs::create_dir_all(&dir).unwrap();
     let v = run_child(
         "sources",
-        Delegation::new("map_create:prog_load:btf_load", "hash:array", "xdp:kprobe", "xdp:0x1"),
+        Delegation::new(
+            "map_create:prog_load:btf_load",
+            "hash:array",
+            "xdp:kprobe",
+            "xdp:0x1",
+        ),
         MountAt::Dir(dir.clone()),
     );
     let _ = std::fs::remove_dir(&dir);
     println!("{v:#}");
-    assert_eq!(v["info_source"], "bpf_token_info", "6.18 has bpf_token_info: {v}");
-    assert_eq!(v["info"], v["fdinfo"], "token fdinfo parses to the same masks: {v}");
-    assert_eq!(v["info"], v["mountinfo"], "mount options parse to the same masks: {v}");
+    assert_eq!(
+        v["info_source"], "bpf_token_info",
+        "6.18 has bpf_token_info: {v}"
+    );
+    assert_eq!(
+        v["info"], v["fdinfo"],
+        "token fdinfo parses to the same masks: {v}"
+    );
+    assert_eq!(
+        v["info"], v["mountinfo"],
+        "mount options parse to the same masks: {v}"
+    );
     let info = v["info"].as_array().unwrap();
     let bit = |n: u32| 1u64 << n;
     assert_eq!(
         info[0].as_u64().unwrap(),
-        bit(bpf_cmd::BPF_MAP_CREATE as u32) | bit(bpf_cmd::BPF_PROG_LOAD as u32) | bit(bpf_cmd::BPF_BTF_LOAD as u32)
+        bit(bpf_cmd::BPF_MAP_CREATE as u32)
+            | bit(bpf_cmd::BPF_PROG_LOAD as u32)
+            | bit(bpf_cmd::BPF_BTF_LOAD as u32)
     );
     assert_eq!(
         info[1].as_u64().unwrap(),
@@ -447,6 +486,9 @@ fn userns_delegation_sources_agree() {
     let kernel = v["kernel_options"].as_str().unwrap();
     let rendered = v["rendered"].as_str().unwrap();
     for opt in rendered.split(',') {
-        assert!(kernel.split(',').any(|k| k == opt), "{opt} not in kernel options {kernel}");
+        assert!(
+            kernel.split(',').any(|k| k == opt),
+            "{opt} not in kernel options {kernel}"
+        );
     }
 }
