@@ -69,6 +69,22 @@ pub fn vmlinux() -> Option<Arc<BtfData>> {
 
 /// Some(true) present, Some(false) the container exists without it, None undecidable.
 pub fn evaluate(btf: &Btf<'_>, e: &Evidence) -> Option<bool> {
+    evaluate_with(btf, e, || std::borrow::Cow::Owned(anonymous_constants(btf)))
+}
+
+/// [`evaluate`] on vmlinux, with its anonymous-enum constants collected once per process.
+fn evaluate_vmlinux(btf: &Btf<'_>, e: &Evidence) -> Option<bool> {
+    static SET: OnceLock<HashSet<String>> = OnceLock::new();
+    evaluate_with(btf, e, || {
+        std::borrow::Cow::Borrowed(SET.get_or_init(|| anonymous_constants(btf)))
+    })
+}
+
+fn evaluate_with<'s>(
+    btf: &Btf<'_>,
+    e: &Evidence,
+    anon: impl FnOnce() -> std::borrow::Cow<'s, HashSet<String>>,
+) -> Option<bool> {
     match e {
         Evidence::VmlinuxBtf => Some(true),
         Evidence::Enumerator {
@@ -83,7 +99,7 @@ pub fn evaluate(btf: &Btf<'_>, e: &Evidence) -> Option<bool> {
         Evidence::Enumerator {
             enum_name: None,
             name,
-        } => anonymous_constants(btf).contains(*name).then_some(true),
+        } => anon().contains(*name).then_some(true),
         Evidence::Member { strukt, member } => {
             let id = btf.find_by_name_kind(strukt, Kind::Struct)?;
             let Ok(Type::Struct(c)) = btf.type_by_id(id) else {
@@ -109,10 +125,9 @@ fn enum_has(btf: &Btf<'_>, id: u32, name: &str) -> bool {
 }
 
 /// Constant names of the anonymous enums we consult (UAPI `BTF_KIND_*`, `BPF_F_*`), collected in
-/// one pass over vmlinux and kept for the process.
-fn anonymous_constants(btf: &Btf<'_>) -> &'static HashSet<String> {
-    static SET: OnceLock<HashSet<String>> = OnceLock::new();
-    SET.get_or_init(|| {
+/// one pass over all types.
+fn anonymous_constants(btf: &Btf<'_>) -> HashSet<String> {
+    {
         let wanted: Vec<&str> = Feature::ALL
             .iter()
             .filter_map(|&f| match evidence_for(f) {
@@ -140,7 +155,7 @@ fn anonymous_constants(btf: &Btf<'_>) -> &'static HashSet<String> {
             }
         }
         found
-    })
+    }
 }
 
 /// Decides a feature from kernel BTF: (support, evidence), or None when undecidable.
@@ -148,7 +163,7 @@ pub fn decide(feature: Feature) -> Option<(Support, Evidence)> {
     let evidence = evidence_for(feature)?;
     let data = vmlinux()?;
     let btf = data.btf();
-    match evaluate(&btf, &evidence)? {
+    match evaluate_vmlinux(&btf, &evidence)? {
         true => Some((Support::Supported, evidence)),
         false => Some((Support::Missing, evidence)),
     }
@@ -218,7 +233,7 @@ pub(crate) fn syscall_wrapper() -> FeatureResult {
         };
     }
     if let Some(data) = vmlinux() {
-        if evaluate(&data.btf(), &Evidence::Func(name.clone())) == Some(true) {
+        if evaluate_vmlinux(&data.btf(), &Evidence::Func(name.clone())) == Some(true) {
             return FeatureResult {
                 feature,
                 support: Support::Supported,
@@ -275,4 +290,70 @@ pub fn name_tables() -> &'static NameTables {
             out
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bpfload_btf::BtfModel;
+
+    /// A BTF shaped like an old kernel's: the containers exist but lack the newer entries.
+    fn old_kernel_btf() -> Vec<u8> {
+        let mut m = BtfModel::new();
+        let int = m.add_int("int", 4, bpfload_btf::raw::INT_SIGNED);
+        m.add_enum(
+            "bpf_func_id",
+            false,
+            &[("BPF_FUNC_unspec", 0), ("BPF_FUNC_probe_read", 4)],
+        );
+        m.add_struct("bpf_map_ops", 8, &[("map_alloc", int, 0)]);
+        m.add_enum("", false, &[("BTF_KIND_INT", 1), ("BTF_KIND_FUNC", 12)]);
+        m.to_bytes().unwrap()
+    }
+
+    #[test]
+    fn present_absent_and_undecidable() {
+        let blob = old_kernel_btf();
+        let btf = Btf::parse(&blob).unwrap();
+        let probe_read_kernel = evidence_for(Feature::ProbeReadKern).unwrap();
+        assert_eq!(
+            evaluate(&btf, &probe_read_kernel),
+            Some(false),
+            "enum exists, constant absent"
+        );
+        let global_data = evidence_for(Feature::GlobalData).unwrap();
+        assert_eq!(
+            evaluate(&btf, &global_data),
+            Some(false),
+            "struct exists, member absent"
+        );
+        let prog_name = evidence_for(Feature::ProgName).unwrap();
+        assert_eq!(
+            evaluate(&btf, &prog_name),
+            None,
+            "no bpf_prog_aux: undecided"
+        );
+        let func = evidence_for(Feature::BtfFunc).unwrap();
+        assert_eq!(evaluate(&btf, &func), Some(true), "anonymous enum constant");
+        let float = evidence_for(Feature::BtfFloat).unwrap();
+        assert_eq!(
+            evaluate(&btf, &float),
+            None,
+            "absent anonymous constant decides nothing"
+        );
+        assert_eq!(evaluate(&btf, &Evidence::Func("nope".into())), None);
+        assert_eq!(evaluate(&btf, &Evidence::VmlinuxBtf), Some(true));
+    }
+
+    #[test]
+    fn every_feature_has_a_rule_or_a_reason() {
+        let without: Vec<Feature> = Feature::ALL
+            .into_iter()
+            .filter(|&f| evidence_for(f).is_none())
+            .collect();
+        assert_eq!(
+            without,
+            [Feature::BtfQmarkDatasec, Feature::Ldimm64FullRangeOff]
+        );
+    }
 }

@@ -492,3 +492,96 @@ fn userns_delegation_sources_agree() {
         );
     }
 }
+
+#[test]
+fn kernel_btf_evidence_agrees_with_the_probes() {
+    if !require_root("kernel BTF evidence vs probes") {
+        return;
+    }
+    if bpfload_probe::kernel_facts::vmlinux().is_none() {
+        assert!(
+            !bpfload_tests::in_ci(),
+            "CI kernels have /sys/kernel/btf/vmlinux"
+        );
+        eprintln!("SKIP kernel BTF evidence: no vmlinux BTF");
+        return;
+    }
+    let probes = Probes::private(None).unwrap();
+    let mut decided = 0;
+    for f in Feature::ALL {
+        let Some((support, evidence)) = bpfload_probe::kernel_facts::decide(f) else {
+            assert!(
+                bpfload_probe::kernel_facts::evidence_for(f).is_none(),
+                "{f}: evidence exists but could not be evaluated"
+            );
+            continue;
+        };
+        decided += 1;
+        let probed = probes.check(f);
+        println!(
+            "{f}: kernel BTF says {support} ({evidence}); probe says {}",
+            probed.support
+        );
+        assert_eq!(support, probed.support, "{f}: {evidence} vs {probed}");
+    }
+    // All but BTF_QMARK_DATASEC and LDIMM64_FULL_RANGE_OFF have a kernel-BTF marker.
+    assert_eq!(decided, Feature::ALL.len() - 2);
+}
+
+#[test]
+fn delegation_names_come_from_kernel_btf() {
+    use aya_obj::generated::bpf_attach_type;
+    if bpfload_probe::kernel_facts::vmlinux().is_none() {
+        assert!(
+            !bpfload_tests::in_ci(),
+            "CI kernels have /sys/kernel/btf/vmlinux"
+        );
+        eprintln!("SKIP delegation names: no vmlinux BTF");
+        return;
+    }
+    let names = bpfload_probe::kernel_facts::name_tables();
+    // Spot checks against aya-obj's UAPI enums.
+    assert_eq!(
+        names.cmds.value("prog_load"),
+        Some(bpf_cmd::BPF_PROG_LOAD as u32)
+    );
+    assert_eq!(
+        names.cmds.value("TOKEN_CREATE"),
+        Some(bpf_cmd::BPF_TOKEN_CREATE as u32)
+    );
+    assert_eq!(
+        names.maps.value("hash"),
+        Some(bpf_map_type::BPF_MAP_TYPE_HASH as u32)
+    );
+    assert_eq!(
+        names.maps.value("arena"),
+        Some(bpf_map_type::BPF_MAP_TYPE_ARENA as u32)
+    );
+    assert_eq!(
+        names.progs.value("xdp"),
+        Some(bpf_prog_type::BPF_PROG_TYPE_XDP as u32)
+    );
+    assert_eq!(
+        names.attachs.value("xdp"),
+        Some(bpf_attach_type::BPF_XDP as u32)
+    );
+    assert_eq!(names.attachs.value("cgroup_inet_ingress"), Some(0));
+    // Every name aya-obj knows resolves to the same value in the kernel's table, and the
+    // kernel table has at least as many entries (it may know newer types).
+    for (table, n) in [
+        (&names.cmds, bpf_cmd::__MAX_BPF_CMD as u32),
+        (&names.maps, bpf_map_type::__MAX_BPF_MAP_TYPE as u32),
+        (&names.progs, bpf_prog_type::__MAX_BPF_PROG_TYPE as u32),
+        (
+            &names.attachs,
+            bpf_attach_type::__MAX_BPF_ATTACH_TYPE as u32,
+        ),
+    ] {
+        for v in 0..n {
+            assert!(table.name(v).is_some(), "value {v} has a kernel name");
+        }
+        for (v, name) in table.entries() {
+            assert!(v < 64 && !name.is_empty() && name == name.to_ascii_lowercase());
+        }
+    }
+}
