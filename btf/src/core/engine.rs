@@ -1,11 +1,10 @@
 //! The relocation driver: candidate search and caching, the candidate loop
 //! with libbpf's ambiguity rules (`bpf_core_calc_relo_insn`), and patching.
 
-use aya_obj::generated::bpf_insn;
 use hashbrown::HashMap;
 
 use super::calc::{calc_relo, ReloRes};
-use super::patch::{patch_insn, Patched};
+use super::patch::{patch_insn, CoreInsn, Patched};
 use super::spec::{format_spec, parse_spec, spec_match, Spec};
 use super::view::{essential_name, View, ViewError};
 use super::{
@@ -235,10 +234,10 @@ fn describe(r: &ReloRes) -> String {
 }
 
 /// Resolves and applies the relocations of one program.
-pub(crate) fn relocate(
+pub(crate) fn relocate<I: CoreInsn>(
     local: &dyn View,
     relos: impl IntoIterator<Item = (usize, CoreRelo)>,
-    insns: &mut [bpf_insn],
+    insns: &mut [I],
     targets: &dyn TargetSet,
     cache: &mut CandCache,
 ) -> Result<Vec<CoreReloResult>, CoreError> {

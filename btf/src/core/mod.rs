@@ -31,7 +31,7 @@ pub use crate::ext::{CoreRelo, CoreReloKind};
 pub use adapter::Targets;
 pub use calc::CalcError;
 pub use engine::CandCache;
-pub use patch::{insns_from_bytes, insns_to_bytes, PatchError, POISON_IMM};
+pub use patch::{insns_from_bytes, insns_to_bytes, CoreInsn, PatchError, POISON_IMM};
 pub use spec::{MatchError, SpecError};
 pub use view::{essential_name, ViewError};
 
@@ -208,10 +208,10 @@ impl<'l, 't> CoreRelocator<'l, 't> {
     /// Applies `relos` to `insns` (one program; `insn_off` relative to
     /// `insns[0]`). Unresolvable relocations poison their instruction and are
     /// reported in the results; errors are what libbpf fails the load for.
-    pub fn relocate(
+    pub fn relocate<I: CoreInsn>(
         &mut self,
         relos: impl IntoIterator<Item = CoreRelo>,
-        insns: &mut [aya_obj::generated::bpf_insn],
+        insns: &mut [I],
     ) -> Result<Vec<CoreReloResult>, CoreError> {
         engine::relocate(
             self.local,
@@ -225,20 +225,20 @@ impl<'l, 't> CoreRelocator<'l, 't> {
     /// Like [`relocate`](Self::relocate), with each record's index given by
     /// the caller (libbpf numbers records within their `.BTF.ext` section:
     /// `relo #N` in its messages), as [`program_relos_indexed`] returns them.
-    pub fn relocate_indexed(
+    pub fn relocate_indexed<I: CoreInsn>(
         &mut self,
         relos: impl IntoIterator<Item = (usize, CoreRelo)>,
-        insns: &mut [aya_obj::generated::bpf_insn],
+        insns: &mut [I],
     ) -> Result<Vec<CoreReloResult>, CoreError> {
         engine::relocate(self.local, relos, insns, self.targets, &mut self.cache)
     }
 }
 
 /// Relocates one program with a fresh candidate cache. See [`CoreRelocator`].
-pub fn relocate_program(
+pub fn relocate_program<I: CoreInsn>(
     local: &crate::Btf<'_>,
     relos: impl IntoIterator<Item = CoreRelo>,
-    insns: &mut [aya_obj::generated::bpf_insn],
+    insns: &mut [I],
     targets: &Targets<'_>,
 ) -> Result<Vec<CoreReloResult>, CoreError> {
     engine::relocate(

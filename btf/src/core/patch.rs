@@ -5,6 +5,55 @@ use aya_obj::generated::bpf_insn;
 
 use super::calc::ReloRes;
 
+/// Field access to one BPF instruction (`struct bpf_insn`), so the engine can
+/// patch any representation: the UAPI `bpf_insn` (implemented here) or a
+/// loader's own instruction type (implement it there).
+pub trait CoreInsn {
+    fn code(&self) -> u8;
+    fn set_code(&mut self, code: u8);
+    fn dst_reg(&self) -> u8;
+    fn set_dst_reg(&mut self, reg: u8);
+    fn src_reg(&self) -> u8;
+    fn set_src_reg(&mut self, reg: u8);
+    fn off(&self) -> i16;
+    fn set_off(&mut self, off: i16);
+    fn imm(&self) -> i32;
+    fn set_imm(&mut self, imm: i32);
+}
+
+impl CoreInsn for bpf_insn {
+    fn code(&self) -> u8 {
+        self.code
+    }
+    fn set_code(&mut self, code: u8) {
+        self.code = code;
+    }
+    fn dst_reg(&self) -> u8 {
+        bpf_insn::dst_reg(self)
+    }
+    fn set_dst_reg(&mut self, reg: u8) {
+        bpf_insn::set_dst_reg(self, reg)
+    }
+    fn src_reg(&self) -> u8 {
+        bpf_insn::src_reg(self)
+    }
+    fn set_src_reg(&mut self, reg: u8) {
+        bpf_insn::set_src_reg(self, reg)
+    }
+    fn off(&self) -> i16 {
+        self.off
+    }
+    fn set_off(&mut self, off: i16) {
+        self.off = off;
+    }
+    fn imm(&self) -> i32 {
+        self.imm
+    }
+    fn set_imm(&mut self, imm: i32) {
+        self.imm = imm;
+    }
+}
+
 /// The helper id a poisoned instruction calls: 0xbad2310 ("bad relo"). If
 /// the instruction is reachable the verifier says
 /// `invalid func unknown#195896080`.
@@ -74,12 +123,12 @@ pub enum PatchError {
 }
 
 /// `bpf_core_poison_insn`.
-pub(crate) fn poison_one(insn: &mut bpf_insn) {
-    insn.code = BPF_JMP | BPF_CALL;
+pub(crate) fn poison_one<I: CoreInsn>(insn: &mut I) {
+    insn.set_code(BPF_JMP | BPF_CALL);
     insn.set_dst_reg(0);
     insn.set_src_reg(0);
-    insn.off = 0;
-    insn.imm = POISON_IMM;
+    insn.set_off(0);
+    insn.set_imm(POISON_IMM);
 }
 
 /// What patching did.
@@ -96,8 +145,8 @@ pub(crate) enum Patched {
 }
 
 /// `bpf_core_patch_insn`. `insns` is the whole program, `idx` the target.
-pub(crate) fn patch_insn(
-    insns: &mut [bpf_insn],
+pub(crate) fn patch_insn<I: CoreInsn>(
+    insns: &mut [I],
     idx: usize,
     res: &ReloRes,
 ) -> Result<Patched, PatchError> {
@@ -105,12 +154,12 @@ pub(crate) fn patch_insn(
     let Some(insn) = insns.get(idx) else {
         return Err(PatchError::OutOfRange { insn: idx, len });
     };
-    let code = insn.code;
+    let code = insn.code();
 
-    let poison = |insns: &mut [bpf_insn]| {
+    let poison = |insns: &mut [I]| {
         // poison the second half of ld_imm64 too, so the verifier does not
         // complain about "unknown opcode 00" instead
-        if insns[idx].code == LD_IMM64 {
+        if insns[idx].code() == LD_IMM64 {
             if let Some(next) = insns.get_mut(idx + 1) {
                 poison_one(next);
             }
@@ -131,20 +180,20 @@ pub(crate) fn patch_insn(
             let insn = &mut insns[idx];
             // libbpf compares the s32 imm with the u64 value after C's
             // usual conversions: the imm is sign-extended
-            if res.validate && insn.imm as i64 as u64 != orig_val {
+            if res.validate && insn.imm() as i64 as u64 != orig_val {
                 return Err(PatchError::Unexpected {
                     insn: idx,
                     what: "ALU/ALU64",
-                    got: insn.imm as u32 as u64,
+                    got: insn.imm() as u32 as u64,
                     exp: orig_val,
                     new: new_val,
                 });
             }
-            insn.imm = new_val as i32;
+            insn.set_imm(new_val as i32);
             Ok(Patched::Value { mem_size: None })
         }
         BPF_LDX | BPF_ST | BPF_STX => {
-            let off = insns[idx].off;
+            let off = insns[idx].off();
             if res.validate && off as i64 as u64 != orig_val {
                 return Err(PatchError::Unexpected {
                     insn: idx,
@@ -165,10 +214,10 @@ pub(crate) fn patch_insn(
                 return Ok(Patched::PoisonedMemSize);
             }
             let insn = &mut insns[idx];
-            insn.off = new_val as i16;
+            insn.set_off(new_val as i16);
             let mut mem_size = None;
             if res.new_sz != res.orig_sz {
-                let got = size_bytes(insn.code);
+                let got = size_bytes(insn.code());
                 if got != Some(res.orig_sz) {
                     return Err(PatchError::MemSize {
                         insn: idx,
@@ -182,7 +231,8 @@ pub(crate) fn patch_insn(
                         new: res.new_sz,
                     });
                 };
-                insn.code = (insn.code & 0xe0) | sz | class(insn.code);
+                let c = insn.code();
+                insn.set_code((c & 0xe0) | sz | class(c));
                 mem_size = Some((res.orig_sz, res.new_sz));
             }
             Ok(Patched::Value { mem_size })
@@ -190,14 +240,15 @@ pub(crate) fn patch_insn(
         BPF_LD => {
             let ok = code == LD_IMM64
                 && insns[idx].src_reg() == 0
-                && insns[idx].off == 0
+                && insns[idx].off() == 0
                 && insns.get(idx + 1).is_some_and(|n| {
-                    n.code == 0 && n.dst_reg() == 0 && n.src_reg() == 0 && n.off == 0
+                    n.code() == 0 && n.dst_reg() == 0 && n.src_reg() == 0 && n.off() == 0
                 });
             if !ok {
                 return Err(PatchError::LdImm64Form { insn: idx });
             }
-            let imm = (insns[idx].imm as u32 as u64) | ((insns[idx + 1].imm as u32 as u64) << 32);
+            let imm =
+                (insns[idx].imm() as u32 as u64) | ((insns[idx + 1].imm() as u32 as u64) << 32);
             if res.validate && imm != orig_val {
                 return Err(PatchError::Unexpected {
                     insn: idx,
@@ -207,8 +258,8 @@ pub(crate) fn patch_insn(
                     new: new_val,
                 });
             }
-            insns[idx].imm = new_val as u32 as i32;
-            insns[idx + 1].imm = (new_val >> 32) as u32 as i32;
+            insns[idx].set_imm(new_val as u32 as i32);
+            insns[idx + 1].set_imm((new_val >> 32) as u32 as i32);
             Ok(Patched::Value { mem_size: None })
         }
         _ => Err(PatchError::Unrecognized { insn: idx, code }),

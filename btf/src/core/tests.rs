@@ -976,3 +976,92 @@ fn random_records_and_local_never_panic() {
     }
     assert!(ok > 10, "some random record sets must relocate ({ok})");
 }
+
+/// A loader's own instruction type works the same as the UAPI `bpf_insn`.
+#[test]
+fn custom_instruction_type() {
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    struct Raw {
+        code: u8,
+        dst: u8,
+        src: u8,
+        off: i16,
+        imm: i32,
+    }
+    impl CoreInsn for Raw {
+        fn code(&self) -> u8 {
+            self.code
+        }
+        fn set_code(&mut self, code: u8) {
+            self.code = code;
+        }
+        fn dst_reg(&self) -> u8 {
+            self.dst
+        }
+        fn set_dst_reg(&mut self, reg: u8) {
+            self.dst = reg;
+        }
+        fn src_reg(&self) -> u8 {
+            self.src
+        }
+        fn set_src_reg(&mut self, reg: u8) {
+            self.src = reg;
+        }
+        fn off(&self) -> i16 {
+            self.off
+        }
+        fn set_off(&mut self, off: i16) {
+            self.off = off;
+        }
+        fn imm(&self) -> i32 {
+            self.imm
+        }
+        fn set_imm(&mut self, imm: i32) {
+            self.imm = imm;
+        }
+    }
+    let mut c = Case::new(local_s());
+    c.relo(0, 3, "0:1", CoreReloKind::FieldByteOffset);
+    c.relo(1, 3, "0:1", CoreReloKind::FieldByteOffset);
+    let lb = c.local.finish();
+    let tb = target_s().finish();
+    let local = Btf::parse(&lb).unwrap();
+    let targets = Targets::new("t", Btf::parse(&tb).unwrap());
+    let mut insns = [
+        Raw {
+            code: LDX_W,
+            dst: 1,
+            src: 2,
+            off: 4,
+            imm: 0,
+        },
+        Raw {
+            code: MOV_K,
+            dst: 3,
+            src: 0,
+            off: 0,
+            imm: 4,
+        },
+    ];
+    relocate_program(&local, c.relos.iter().copied(), &mut insns, &targets).unwrap();
+    assert_eq!(
+        insns[0],
+        Raw {
+            code: LDX_W,
+            dst: 1,
+            src: 2,
+            off: 8,
+            imm: 0
+        }
+    );
+    assert_eq!(
+        insns[1],
+        Raw {
+            code: MOV_K,
+            dst: 3,
+            src: 0,
+            off: 0,
+            imm: 8
+        }
+    );
+}
