@@ -1,0 +1,206 @@
+//! `bpfload inspect OBJECT`: what the object holds, without touching the kernel.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bpfload::{MapKind, Object, RelocKind};
+use serde_json::{json, Value};
+
+#[derive(clap::Args, Debug)]
+pub struct InspectArgs {
+    /// The BPF object file (ELF, as built by `clang -target bpf`).
+    pub object: PathBuf,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: InspectArgs) -> Result<ExitCode, String> {
+    let object = Object::open_file(&args.object)
+        .map_err(|e| format!("opening {}: {e}", args.object.display()))?;
+    let doc = describe(&object);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        print_text(&object);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn reloc_kind(object: &Object, kind: &RelocKind) -> String {
+    let map_name = |i: usize| object.maps().get(i).map(|m| m.name()).unwrap_or("?");
+    let ext_name = |i: usize| {
+        object
+            .externs()
+            .get(i)
+            .map(|e| e.name.as_str())
+            .unwrap_or("?")
+    };
+    match *kind {
+        RelocKind::MapFd { map } => format!("map_fd {}", map_name(map)),
+        RelocKind::MapValue { map } => format!("map_value {}", map_name(map)),
+        RelocKind::Call => "call".to_string(),
+        RelocKind::SubprogAddr => "subprog_addr".to_string(),
+        RelocKind::ExternLd64 { ext } => format!("extern_ld64 {}", ext_name(ext)),
+        RelocKind::ExternCall { ext } => format!("extern_call {}", ext_name(ext)),
+    }
+}
+
+fn map_kind(kind: MapKind) -> &'static str {
+    match kind {
+        MapKind::Btf => "btf",
+        MapKind::Legacy => "legacy",
+        MapKind::Data => "data",
+        MapKind::Rodata => "rodata",
+        MapKind::Bss => "bss",
+    }
+}
+
+/// The JSON document for `inspect --json`.
+pub fn describe(object: &Object) -> Value {
+    let programs: Vec<Value> = object
+        .programs()
+        .map(|p| {
+            json!({
+                "name": p.name(),
+                "section": p.section(),
+                "type": p.prog_type_name(),
+                "insns": p.insn_count(),
+                "autoload": p.autoload(),
+                "static": p.is_static(),
+                "relocations": p.relocations().iter().map(|r| json!({
+                    "insn": r.insn_idx,
+                    "kind": reloc_kind(object, &r.kind),
+                    "symbol": r.sym_name,
+                    "offset": r.sym_off,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let subprograms: Vec<Value> = object
+        .subprograms()
+        .map(|p| json!({"name": p.name(), "insns": p.insn_count()}))
+        .collect();
+    let maps: Vec<Value> = object
+        .maps()
+        .iter()
+        .map(|m| {
+            let d = m.def();
+            json!({
+                "name": m.name(),
+                "real_name": m.real_name(),
+                "kind": map_kind(m.kind()),
+                "type": m.map_type_name(),
+                "key_size": d.key_size,
+                "value_size": d.value_size,
+                "max_entries": d.max_entries,
+                "flags": d.map_flags,
+                "pinned_by_name": d.pinning == bpfload::Pinning::ByName,
+                "inner": m.inner().map(|i| i.map_type_name()),
+                "init_slots": m.init_slots().iter().filter(|s| s.is_some()).count(),
+            })
+        })
+        .collect();
+    let globals: Vec<Value> = object
+        .globals()
+        .iter()
+        .map(|g| {
+            json!({
+                "name": g.name,
+                "map": object.maps().get(g.map).map(|m| m.name()),
+                "offset": g.offset,
+                "size": g.size,
+            })
+        })
+        .collect();
+    json!({
+        "object": object.name(),
+        "endianness": object.endianness().describe(),
+        "license": object.license(),
+        "programs": programs,
+        "subprograms": subprograms,
+        "maps": maps,
+        "globals": globals,
+        "externs": object.externs().iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+        "unsupported": object.unsupported_features(),
+    })
+}
+
+fn print_text(object: &Object) {
+    println!(
+        "object {} ({}, license {:?})",
+        object.name(),
+        object.endianness().describe(),
+        object.license()
+    );
+    println!("programs:");
+    for p in object.programs() {
+        println!(
+            "  {:<24} {:<28} {:<16} {:>5} insns{}",
+            p.name(),
+            p.section(),
+            p.prog_type_name(),
+            p.insn_count(),
+            if p.autoload() { "" } else { "  (autoload off)" }
+        );
+    }
+    let subs: Vec<_> = object.subprograms().collect();
+    if !subs.is_empty() {
+        println!("subprograms (.text):");
+        for p in subs {
+            println!("  {:<24} {:>5} insns", p.name(), p.insn_count());
+        }
+    }
+    println!("maps:");
+    for m in object.maps() {
+        let d = m.def();
+        println!(
+            "  {:<24} {:<16} key {:>4} value {:>6} max {:>8} flags {:#x}{}{}",
+            m.name(),
+            m.map_type_name(),
+            d.key_size,
+            d.value_size,
+            d.max_entries,
+            d.map_flags,
+            if d.pinning == bpfload::Pinning::ByName {
+                "  pinned by name"
+            } else {
+                ""
+            },
+            if m.kind() == MapKind::Legacy {
+                "  (legacy maps section)"
+            } else {
+                ""
+            },
+        );
+    }
+    if !object.globals().is_empty() {
+        println!("global data:");
+        for g in object.globals() {
+            let map = object
+                .maps()
+                .get(g.map)
+                .map(|m| m.real_name())
+                .unwrap_or("?");
+            println!(
+                "  {:<24} {:<16} offset {:>5} size {:>4}",
+                g.name, map, g.offset, g.size
+            );
+        }
+    }
+    println!("relocations:");
+    for p in object.programs().chain(object.subprograms()) {
+        for r in p.relocations() {
+            println!(
+                "  {:<24} insn {:>5}  {:<28} {}",
+                p.name(),
+                r.insn_idx,
+                reloc_kind(object, &r.kind),
+                r.sym_name
+            );
+        }
+    }
+    for u in object.unsupported_features() {
+        println!("not supported yet: {u}");
+    }
+}
