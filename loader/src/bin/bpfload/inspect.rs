@@ -20,7 +20,7 @@ pub fn run(args: InspectArgs) -> Result<ExitCode, String> {
         .map_err(|e| format!("opening {}: {e}", args.object.display()))?;
     let doc = describe(&object);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         print_text(&object);
     }
@@ -127,15 +127,15 @@ pub fn describe(object: &Object) -> Value {
 }
 
 fn print_text(object: &Object) {
-    println!(
+    outln!(
         "object {} ({}, license {:?})",
         object.name(),
         object.endianness().describe(),
         object.license()
     );
-    println!("programs:");
+    outln!("programs:");
     for p in object.programs() {
-        println!(
+        outln!(
             "  {:<24} {:<28} {:<16} {:>5} insns{}",
             p.name(),
             p.section(),
@@ -146,15 +146,15 @@ fn print_text(object: &Object) {
     }
     let subs: Vec<_> = object.subprograms().collect();
     if !subs.is_empty() {
-        println!("subprograms (.text):");
+        outln!("subprograms (.text):");
         for p in subs {
-            println!("  {:<24} {:>5} insns", p.name(), p.insn_count());
+            outln!("  {:<24} {:>5} insns", p.name(), p.insn_count());
         }
     }
-    println!("maps:");
+    outln!("maps:");
     for m in object.maps() {
         let d = m.def();
-        println!(
+        outln!(
             "  {:<24} {:<16} key {:>4} value {:>6} max {:>8} flags {:#x}{}{}",
             m.name(),
             m.map_type_name(),
@@ -175,23 +175,26 @@ fn print_text(object: &Object) {
         );
     }
     if !object.globals().is_empty() {
-        println!("global data:");
+        outln!("global data:");
         for g in object.globals() {
             let map = object
                 .maps()
                 .get(g.map)
                 .map(|m| m.real_name())
                 .unwrap_or("?");
-            println!(
+            outln!(
                 "  {:<24} {:<16} offset {:>5} size {:>4}",
-                g.name, map, g.offset, g.size
+                g.name,
+                map,
+                g.offset,
+                g.size
             );
         }
     }
-    println!("relocations:");
+    outln!("relocations:");
     for p in object.programs().chain(object.subprograms()) {
         for r in p.relocations() {
-            println!(
+            outln!(
                 "  {:<24} insn {:>5}  {:<28} {}",
                 p.name(),
                 r.insn_idx,
@@ -201,6 +204,6 @@ fn print_text(object: &Object) {
         }
     }
     for u in object.unsupported_features() {
-        println!("not supported yet: {u}");
+        outln!("not supported yet: {u}");
     }
 }

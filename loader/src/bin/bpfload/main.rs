@@ -3,7 +3,19 @@
 //! Subcommands live in their own modules: `load`, `inspect`. Output for a person
 //! goes to stdout; `--json` prints one JSON document instead.
 
+/// `println!` that never panics: a closed stdout (`bpfload ... | head`) ends the process quietly
+/// with the shell's SIGPIPE status instead of a panic.
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::write_out(format_args!("{}\n", format_args!($($t)*))) };
+}
+
+/// `print!` counterpart of [`outln!`].
+macro_rules! out {
+    ($($t:tt)*) => { $crate::write_out(format_args!($($t)*)) };
+}
+
 mod inspect;
+mod probe;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,12 +42,15 @@ struct Cli {
 enum Command {
     /// Show an object's programs, maps, global data and relocations without loading it.
     Inspect(inspect::InspectArgs),
+    /// Probe the kernel features object loading depends on (with a token's own cache if given).
+    Probe(probe::ProbeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(args),
+        Command::Probe(args) => probe::run(args),
     };
     match result {
         Ok(code) => code,
@@ -43,6 +58,19 @@ fn main() -> ExitCode {
             eprintln!("bpfload: {msg}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Writes to stdout; exits with status 141 (128 + SIGPIPE) if the reader went away.
+pub fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("bpfload: writing output: {e}");
+        std::process::exit(2);
     }
 }
 
