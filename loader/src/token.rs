@@ -13,10 +13,11 @@
 
 use std::fmt;
 use std::fs::File;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use bpfload_probe::delegation::{Delegation, DelegationSource, MaskKind, NameTables};
 use bpfload_syscall::Errno;
 
 /// libbpf's `BPF_FS_DEFAULT_PATH`: where implicit mode looks for a delegated bpffs.
@@ -180,25 +181,25 @@ pub enum TokenStep {
 /// An explicit token request that could not be honoured. Implicit failures never produce one.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TokenError {
-    #[error("BPF token path from {source} is too long ({len} bytes, limit {PATH_MAX}): ENAMETOOLONG")]
-    PathTooLong { source: PathSource, len: usize },
+    #[error("BPF token path from {from} is too long ({len} bytes, limit {PATH_MAX}): ENAMETOOLONG")]
+    PathTooLong { from: PathSource, len: usize },
     #[error(
-        "BPF token from {source}: cannot open bpffs directory {}: {errno}; {hint}",
+        "BPF token from {from}: cannot open bpffs directory {}: {errno}; {hint}",
         path.display()
     )]
     Open {
         path: PathBuf,
-        source: PathSource,
+        from: PathSource,
         errno: Errno,
         hint: String,
     },
     #[error(
-        "BPF token from {source}: BPF_TOKEN_CREATE on {} failed: {errno}; {hint}",
+        "BPF token from {from}: BPF_TOKEN_CREATE on {} failed: {errno}; {hint}",
         path.display()
     )]
     Create {
         path: PathBuf,
-        source: PathSource,
+        from: PathSource,
         errno: Errno,
         hint: String,
     },
@@ -301,7 +302,7 @@ pub fn acquire(req: &TokenRequest) -> Result<(Option<OwnedFd>, TokenReport), Tok
         Resolved::Explicit(path, source) => {
             let len = path.as_os_str().len();
             if len >= PATH_MAX {
-                return Err(TokenError::PathTooLong { source, len });
+                return Err(TokenError::PathTooLong { from: source, len });
             }
             match create_at(&path) {
                 Ok(fd) => {
@@ -313,13 +314,13 @@ pub fn acquire(req: &TokenRequest) -> Result<(Option<OwnedFd>, TokenReport), Tok
                     Err(match step {
                         TokenStep::Open => TokenError::Open {
                             path,
-                            source,
+                            from: source,
                             errno,
                             hint,
                         },
                         TokenStep::Create => TokenError::Create {
                             path,
-                            source,
+                            from: source,
                             errno,
                             hint,
                         },
@@ -360,8 +361,13 @@ fn open_bpffs_dir(path: &Path) -> Result<OwnedFd, Errno> {
         .open(path)
         .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
     let fd = OwnedFd::from(f);
-    // The rule is "never 0..=2" for every fd we hold, even briefly.
-    bpfload_syscall::fd::dup_good(fd).map_err(|e| e.errno())
+    // The rule is "never 0..=2" for every fd we hold, even briefly (a process started with
+    // stdin closed would get the directory there).
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    bpfload_syscall::fd::dup_good(fd.as_fd())
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)))
 }
 
 /// What to check, for a failed open or BPF_TOKEN_CREATE (kernel/bpf/token.c).
@@ -401,6 +407,204 @@ fn hint(step: TokenStep, errno: Errno, path: &Path) -> String {
         }
         (TokenStep::Create, libc::EBADF) => format!("{p} could not be used as a bpffs fd"),
         (TokenStep::Create, _) => format!("check the bpffs mounted at {p}"),
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// `bpfload token [PATH]`: can a token be created here, and what would it delegate?
+
+/// Name tables for the four delegation masks, from the running kernel's BTF (the kernel's own
+/// parser uses the same enums), so names newer than our UAPI bindings resolve too. Empty tables
+/// when the kernel has no BTF: masks are then shown as numbers.
+pub fn kernel_names() -> NameTables {
+    let Ok(data) = bpfload_btf::kernel::vmlinux() else {
+        return NameTables::default();
+    };
+    let btf = data.btf();
+    NameTables::from_enum_lookup(|enum_name| {
+        let mut out: Vec<(String, i64)> = Vec::new();
+        for kind in [bpfload_btf::Kind::Enum, bpfload_btf::Kind::Enum64] {
+            let Some(id) = btf.find_by_name_kind(enum_name, kind) else {
+                continue;
+            };
+            let Ok(t) = btf.type_by_id(id) else { continue };
+            let Some(e) = t.as_enum() else { continue };
+            for v in e.values() {
+                if let Ok(n) = btf.str_at(v.name_off) {
+                    out.push((n.to_string(), v.val as i64));
+                }
+            }
+            break;
+        }
+        out
+    })
+}
+
+/// The bpffs mounted at a path, as `/proc/self/mountinfo` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BpffsMount {
+    pub mount_point: PathBuf,
+    /// The super options (`rw,delegate_cmds=...`).
+    pub options: String,
+    /// The delegation those options give (None if they could not be parsed).
+    pub delegation: Option<Delegation>,
+}
+
+/// Answer of `bpfload token [PATH]`.
+#[derive(Debug, Clone)]
+pub struct TokenStatus {
+    pub path: PathBuf,
+    /// The bpffs mounted exactly at `path` (None: `path` is not a bpffs mount point, or
+    /// mountinfo has no entry for it, e.g. a `/proc/self/fd/N` path).
+    pub mount: Option<BpffsMount>,
+    /// Whether BPF_TOKEN_CREATE succeeded (the token is closed again right away).
+    pub created: bool,
+    pub errno: Option<Errno>,
+    /// Why no token: the failed step, errno and what to check.
+    pub error: Option<String>,
+    /// What the token itself reports (`bpf_token_info`, or its fdinfo on 6.9..6.16).
+    pub token_delegation: Option<(Delegation, DelegationSource)>,
+    pub names: NameTables,
+}
+
+/// Whether a token can be created from `path` here, and what it would delegate, both from the
+/// mount options and from the token's own info.
+pub fn token_status(path: &Path) -> TokenStatus {
+    let names = kernel_names();
+    let mount = bpffs_mount_at(path, &names);
+    let (created, errno, error, token_delegation) = match create_at(path) {
+        Ok(fd) => {
+            let d = match bpfload_probe::token_delegation(fd.as_fd()) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    log::debug!("reading the token's delegation: {e}");
+                    None
+                }
+            };
+            (true, None, None, d)
+        }
+        Err((step, errno)) => (
+            false,
+            Some(errno),
+            Some(format!(
+                "{} {}: {errno}; {}",
+                step_name(step),
+                path.display(),
+                hint(step, errno, path)
+            )),
+            None,
+        ),
+    };
+    TokenStatus {
+        path: path.to_path_buf(),
+        mount,
+        created,
+        errno,
+        error,
+        token_delegation,
+        names,
+    }
+}
+
+fn bpffs_mount_at(path: &Path, names: &NameTables) -> Option<BpffsMount> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let e = bpfload_probe::delegation::parse_mountinfo(&text)
+        .filter(|e| e.fs_type == "bpf" && Path::new(&e.mount_point) == canon)
+        .last()?;
+    let delegation = Delegation::from_mount_options(&e.super_options, names).ok();
+    Some(BpffsMount {
+        mount_point: canon,
+        options: e.super_options,
+        delegation,
+    })
+}
+
+fn mask_names(mask: u64, kind: MaskKind, names: &NameTables) -> Vec<String> {
+    if mask == 0 {
+        return Vec::new();
+    }
+    bpfload_probe::delegation::format_mask(mask, names.table(kind))
+        .split(':')
+        .map(str::to_string)
+        .collect()
+}
+
+fn delegation_json(d: &Delegation, names: &NameTables) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for kind in MaskKind::ALL {
+        let key = kind.mount_option().trim_start_matches("delegate_");
+        m.insert(
+            key.to_string(),
+            serde_json::json!({
+                "mask": format!("{:#x}", d.mask(kind)),
+                "names": mask_names(d.mask(kind), kind, names),
+            }),
+        );
+    }
+    serde_json::Value::Object(m)
+}
+
+impl TokenStatus {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "path": self.path.to_string_lossy(),
+            "created": self.created,
+            "errno": self.errno.map(|e| e.name()),
+            "error": self.error,
+            "mount": self.mount.as_ref().map(|m| serde_json::json!({
+                "mount_point": m.mount_point.to_string_lossy(),
+                "options": m.options,
+                "delegation": m.delegation.as_ref().map(|d| delegation_json(d, &self.names)),
+            })),
+            "token": self.token_delegation.as_ref().map(|(d, src)| serde_json::json!({
+                "source": src.to_string(),
+                "delegation": delegation_json(d, &self.names),
+            })),
+        })
+    }
+}
+
+impl fmt::Display for TokenStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |f: &mut fmt::Formatter<'_>, d: &Delegation| -> fmt::Result {
+            for kind in MaskKind::ALL {
+                let n = mask_names(d.mask(kind), kind, &self.names);
+                let v = if n.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    n.join(" ")
+                };
+                writeln!(f, "    {:<17} {v}", kind.mount_option())?;
+            }
+            Ok(())
+        };
+        if self.created {
+            writeln!(f, "{}: a BPF token can be created here", self.path.display())?;
+        } else {
+            writeln!(f, "{}: no BPF token", self.path.display())?;
+            if let Some(e) = &self.error {
+                writeln!(f, "  why: {e}")?;
+            }
+        }
+        match &self.mount {
+            Some(m) => {
+                writeln!(f, "  bpffs mount options: {}", m.options)?;
+                match &m.delegation {
+                    Some(d) => show(f, d)?,
+                    None => writeln!(f, "    (options could not be parsed)")?,
+                }
+            }
+            None => writeln!(
+                f,
+                "  mount: no bpffs mount point at this path in /proc/self/mountinfo"
+            )?,
+        }
+        if let Some((d, src)) = &self.token_delegation {
+            writeln!(f, "  token delegation ({src}):")?;
+            show(f, d)?;
+        }
+        Ok(())
     }
 }
 
