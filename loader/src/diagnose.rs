@@ -108,18 +108,21 @@ impl Fallback {
                 f == ["0", "0", "4294967295"]
             })
             .unwrap_or(true);
-        let cap_eff = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        });
+        let cap_eff = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("CapEff:"))
+                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            });
         const CAP_SYS_ADMIN: u32 = 21;
         const CAP_BPF: u32 = 39;
         let has_caps =
             cap_eff.is_none_or(|c| c & (1 << CAP_BPF) != 0 || c & (1 << CAP_SYS_ADMIN) != 0);
-        let unprivileged_bpf = std::fs::read_to_string("/proc/sys/kernel/unprivileged_bpf_disabled")
-            .map(|s| s.trim() == "0")
-            .unwrap_or(true);
+        let unprivileged_bpf =
+            std::fs::read_to_string("/proc/sys/kernel/unprivileged_bpf_disabled")
+                .map(|s| s.trim() == "0")
+                .unwrap_or(true);
         Fallback {
             privileged: init_userns && has_caps,
             unprivileged_bpf,
@@ -420,10 +423,7 @@ pub fn explain_eperm(
             need(
                 MaskKind::Maps,
                 m.map_type,
-                format!(
-                    "map type {}",
-                    grant_for(MaskKind::Maps, m.map_type, names)
-                ),
+                format!("map type {}", grant_for(MaskKind::Maps, m.map_type, names)),
             );
         }
         EpermSubject::Program(p) => {
@@ -440,10 +440,7 @@ pub fn explain_eperm(
                 MaskKind::Attachs,
                 p.expected_attach_type,
                 match &p.struct_ops_member {
-                    Some(m) => format!(
-                        "struct_ops member '{m}' index {}",
-                        p.expected_attach_type
-                    ),
+                    Some(m) => format!("struct_ops member '{m}' index {}", p.expected_attach_type),
                     None => format!(
                         "attach type {}",
                         grant_for(MaskKind::Attachs, p.expected_attach_type, names)
@@ -483,6 +480,50 @@ pub fn summary(d: &Delegation, names: &NameTables) -> String {
     parts.join(" ")
 }
 
+/// The load stops before any syscall: the token cannot grant what the object needs and the
+/// process has no privilege the kernel could fall back to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the BPF token{} does not delegate what the object needs: {message}", path.as_ref().map(|p| format!(" from {}", p.display())).unwrap_or_default())]
+pub struct MissingDelegation {
+    /// The bpffs the token came from (None for a caller-given token fd).
+    pub path: Option<std::path::PathBuf>,
+    /// Every blocking finding (warnings are logged, not carried).
+    pub findings: Vec<Finding>,
+    message: String,
+}
+
+/// Name tables from the running kernel's BTF, built once per process.
+pub fn names() -> &'static NameTables {
+    bpfload_probe::kernel_facts::name_tables()
+}
+
+/// The loader's pre-load check for a load that holds a token: logs warnings (log::warn) and
+/// returns an error only for gaps the kernel is certain to refuse. `delegation` is the token's
+/// (from `bpf_token_info` or fdinfo); when it cannot be read the check is skipped (never block
+/// on doubt).
+pub fn preflight(
+    token_path: Option<&std::path::Path>,
+    delegation: Option<&Delegation>,
+    needs: &ObjectNeeds,
+) -> Result<Diagnosis, MissingDelegation> {
+    let Some(delegation) = delegation else {
+        log::debug!("token delegation unknown; skipping the delegation check");
+        return Ok(Diagnosis::default());
+    };
+    let d = check(needs, delegation, names(), Fallback::current());
+    for w in d.warnings() {
+        log::warn!("BPF token: {w}");
+    }
+    match d.error_message() {
+        None => Ok(d),
+        Some(message) => Err(MissingDelegation {
+            path: token_path.map(|p| p.to_path_buf()),
+            findings: d.errors().cloned().collect(),
+            message,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,10 +549,7 @@ mod tests {
             ),
             progs: NameTable::from_enum_constants(
                 MaskKind::Progs,
-                [
-                    ("BPF_PROG_TYPE_SOCKET_FILTER", 1),
-                    ("BPF_PROG_TYPE_XDP", 6),
-                ],
+                [("BPF_PROG_TYPE_SOCKET_FILTER", 1), ("BPF_PROG_TYPE_XDP", 6)],
             ),
             attachs: NameTable::from_enum_constants(
                 MaskKind::Attachs,
@@ -619,7 +657,11 @@ mod tests {
         assert!(msgs[0].contains("add btf_load to delegate_cmds"));
         assert!(msgs[1].contains("index 3"), "{}", msgs[1]);
         // Unnamed bit 3 in our small table: shown as its mask.
-        assert!(msgs[1].ends_with("add 0x8 to delegate_attachs"), "{}", msgs[1]);
+        assert!(
+            msgs[1].ends_with("add 0x8 to delegate_attachs"),
+            "{}",
+            msgs[1]
+        );
     }
 
     #[test]

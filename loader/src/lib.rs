@@ -4,10 +4,12 @@
 //! [`Loader::load`] relocates it and creates its BTF, maps and programs in the kernel, returning a
 //! [`Loaded`] that owns every file descriptor.
 
+pub mod diagnose;
 pub mod error;
 pub mod insn;
 pub mod names;
 pub mod object;
+pub mod token;
 
 pub use error::OpenError;
 pub use insn::Insn;

@@ -181,7 +181,9 @@ pub enum TokenStep {
 /// An explicit token request that could not be honoured. Implicit failures never produce one.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TokenError {
-    #[error("BPF token path from {from} is too long ({len} bytes, limit {PATH_MAX}): ENAMETOOLONG")]
+    #[error(
+        "BPF token path from {from} is too long ({len} bytes, limit {PATH_MAX}): ENAMETOOLONG"
+    )]
     PathTooLong { from: PathSource, len: usize },
     #[error(
         "BPF token from {from}: cannot open bpffs directory {}: {errno}; {hint}",
@@ -414,30 +416,9 @@ fn hint(step: TokenStep, errno: Errno, path: &Path) -> String {
 // `bpfload token [PATH]`: can a token be created here, and what would it delegate?
 
 /// Name tables for the four delegation masks, from the running kernel's BTF (the kernel's own
-/// parser uses the same enums), so names newer than our UAPI bindings resolve too. Empty tables
-/// when the kernel has no BTF: masks are then shown as numbers.
-pub fn kernel_names() -> NameTables {
-    let Ok(data) = bpfload_btf::kernel::vmlinux() else {
-        return NameTables::default();
-    };
-    let btf = data.btf();
-    NameTables::from_enum_lookup(|enum_name| {
-        let mut out: Vec<(String, i64)> = Vec::new();
-        for kind in [bpfload_btf::Kind::Enum, bpfload_btf::Kind::Enum64] {
-            let Some(id) = btf.find_by_name_kind(enum_name, kind) else {
-                continue;
-            };
-            let Ok(t) = btf.type_by_id(id) else { continue };
-            let Some(e) = t.as_enum() else { continue };
-            for v in e.values() {
-                if let Ok(n) = btf.str_at(v.name_off) {
-                    out.push((n.to_string(), v.val as i64));
-                }
-            }
-            break;
-        }
-        out
-    })
+/// parser uses the same enums; the probe crate builds them once per process).
+pub fn kernel_names() -> &'static NameTables {
+    bpfload_probe::kernel_facts::name_tables()
 }
 
 /// The bpffs mounted at a path, as `/proc/self/mountinfo` shows it.
@@ -464,14 +445,14 @@ pub struct TokenStatus {
     pub error: Option<String>,
     /// What the token itself reports (`bpf_token_info`, or its fdinfo on 6.9..6.16).
     pub token_delegation: Option<(Delegation, DelegationSource)>,
-    pub names: NameTables,
+    pub names: &'static NameTables,
 }
 
 /// Whether a token can be created from `path` here, and what it would delegate, both from the
 /// mount options and from the token's own info.
 pub fn token_status(path: &Path) -> TokenStatus {
     let names = kernel_names();
-    let mount = bpffs_mount_at(path, &names);
+    let mount = bpffs_mount_at(path, names);
     let (created, errno, error, token_delegation) = match create_at(path) {
         Ok(fd) => {
             let d = match bpfload_probe::token_delegation(fd.as_fd()) {
@@ -555,11 +536,11 @@ impl TokenStatus {
             "mount": self.mount.as_ref().map(|m| serde_json::json!({
                 "mount_point": m.mount_point.to_string_lossy(),
                 "options": m.options,
-                "delegation": m.delegation.as_ref().map(|d| delegation_json(d, &self.names)),
+                "delegation": m.delegation.as_ref().map(|d| delegation_json(d, self.names)),
             })),
             "token": self.token_delegation.as_ref().map(|(d, src)| serde_json::json!({
                 "source": src.to_string(),
-                "delegation": delegation_json(d, &self.names),
+                "delegation": delegation_json(d, self.names),
             })),
         })
     }
@@ -569,7 +550,7 @@ impl fmt::Display for TokenStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let show = |f: &mut fmt::Formatter<'_>, d: &Delegation| -> fmt::Result {
             for kind in MaskKind::ALL {
-                let n = mask_names(d.mask(kind), kind, &self.names);
+                let n = mask_names(d.mask(kind), kind, self.names);
                 let v = if n.is_empty() {
                     "(none)".to_string()
                 } else {
@@ -580,7 +561,11 @@ impl fmt::Display for TokenStatus {
             Ok(())
         };
         if self.created {
-            writeln!(f, "{}: a BPF token can be created here", self.path.display())?;
+            writeln!(
+                f,
+                "{}: a BPF token can be created here",
+                self.path.display()
+            )?;
         } else {
             writeln!(f, "{}: no BPF token", self.path.display())?;
             if let Some(e) = &self.error {
