@@ -73,3 +73,21 @@ pub fn btf_feature_to_feature(f: bpfload_btf::sanitize::BtfFeature) -> Feature {
         B::Enum64 => Feature::BtfEnum64,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sanitizer_feature_maps_to_its_own_btf_feature() {
+        let mapped: Vec<Feature> = bpfload_btf::sanitize::BtfFeature::ALL
+            .into_iter()
+            .map(btf_feature_to_feature)
+            .collect();
+        let mut uniq = mapped.clone();
+        uniq.sort();
+        uniq.dedup();
+        assert_eq!(uniq.len(), mapped.len(), "{mapped:?}");
+        assert!(mapped.iter().all(|f| f.name().starts_with("BTF_")), "{mapped:?}");
+    }
+}
