@@ -206,7 +206,7 @@ impl fmt::Display for FeatureResult {
             self.method
         )?;
         if let Some(e) = self.errno {
-            write!(f, " errno={e}")?;
+            write!(f, " errno={}", e.name())?;
         }
         if let Some(n) = &self.note {
             write!(f, " ({n})")?;
