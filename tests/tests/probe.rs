@@ -585,3 +585,44 @@ fn delegation_names_come_from_kernel_btf() {
         }
     }
 }
+
+#[test]
+fn only_conclusive_answers_are_cached() {
+    use bpfload_syscall::{with_fault_plan, Errno, FaultPlan};
+    if !require_root("probe caching of failures") {
+        return;
+    }
+    let p = Probes::private(None).unwrap();
+    // Not permitted or a failure unrelated to the feature: Unknown, not cached, probed again.
+    for errno in [Errno::EPERM, Errno::EACCES, Errno::ENOMEM, Errno::EFAULT] {
+        let plan = FaultPlan::nth_of(bpf_cmd::BPF_BTF_LOAD, 1, errno).times(u64::MAX);
+        let (r, stats) = with_fault_plan(plan, || p.check(Feature::BtfFloat));
+        assert!(stats.injected >= 1, "{errno:?} injected");
+        assert_eq!(r.support, Support::Unknown, "{errno:?}: {r}");
+        assert_eq!(r.errno, Some(errno), "{r}");
+        assert_eq!(
+            r.method,
+            Method::Undecided,
+            "no token: no kernel-BTF fallback: {r}"
+        );
+        assert!(
+            p.cached(Feature::BtfFloat).is_none(),
+            "{errno:?} must not be cached"
+        );
+    }
+    // The real kernel then answers, and that is cached.
+    assert_eq!(p.check(Feature::BtfFloat).support, Support::Supported);
+    assert!(p.cached(Feature::BtfFloat).is_some());
+    // The kernel rejecting the probe (EINVAL) is conclusive: Missing, cached.
+    let q = Probes::private(None).unwrap();
+    let plan = FaultPlan::nth_of(bpf_cmd::BPF_BTF_LOAD, 1, Errno::EINVAL).times(u64::MAX);
+    let (r, _) = with_fault_plan(plan, || q.check(Feature::BtfFloat));
+    assert_eq!(r.support, Support::Missing, "{r}");
+    assert_eq!(
+        q.cached(Feature::BtfFloat).map(|c| c.support),
+        Some(Support::Missing)
+    );
+    let before = thread_calls_total();
+    assert!(!q.supported(Feature::BtfFloat));
+    assert_eq!(thread_calls_total(), before, "answered from the cache");
+}
