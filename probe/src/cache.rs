@@ -16,7 +16,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use crate::delegation::{Delegation, DelegationSource};
+use crate::delegation::{Delegation, DelegationError, DelegationSource};
 use crate::feature::Feature;
 use crate::result::{FeatureResult, Support};
 
@@ -46,6 +46,10 @@ pub enum CacheError {
     Stat(#[source] std::io::Error),
     #[error("token fd: dup failed: {0}")]
     Dup(#[source] std::io::Error),
+    /// The fd is not a BPF token (neither `bpf_token_info` nor its fdinfo describe one). Probing
+    /// with it would make every probe fail with EINVAL and look like missing features.
+    #[error("not a BPF token: {0}")]
+    NotAToken(#[source] DelegationError),
 }
 
 #[derive(Default)]
@@ -59,7 +63,7 @@ pub struct Probes {
     token: Option<OwnedFd>,
     key: Option<TokenKey>,
     slots: [Slot; Feature::COUNT],
-    delegation: OnceLock<Option<(Delegation, DelegationSource)>>,
+    delegation: Option<(Delegation, DelegationSource)>,
 }
 
 impl std::fmt::Debug for Probes {
@@ -86,8 +90,19 @@ impl Probes {
             token,
             key,
             slots: Default::default(),
-            delegation: OnceLock::new(),
+            delegation: None,
         }
+    }
+
+    /// A cache for a token: checks that the fd is a token (reading its delegation) and keeps a
+    /// dup of it.
+    fn new_for_token(token: BorrowedFd<'_>, key: TokenKey) -> Result<Probes, CacheError> {
+        let delegation = crate::token_delegation(token).map_err(CacheError::NotAToken)?;
+        let dup = bpfload_syscall::fd::dup_good(token).map_err(CacheError::Dup)?;
+        Ok(Probes {
+            delegation: Some(delegation),
+            ..Probes::with_token(Some(dup), Some(key))
+        })
     }
 
     /// The process-wide cache for loads without a token.
@@ -98,7 +113,7 @@ impl Probes {
     }
 
     /// The cache for this token: shared by every holder of the same token (same inode), whatever
-    /// fd number they use. The registry holds weak references, so the cache (and its dup of the
+    /// fd number they use. Fails if the fd is not a BPF token. The registry holds weak references, so the cache (and its dup of the
     /// token fd) goes away with the last object that uses it.
     pub fn for_token(token: BorrowedFd<'_>) -> Result<Arc<Probes>, CacheError> {
         let key = TokenKey::of(token).map_err(CacheError::Stat)?;
@@ -108,8 +123,7 @@ impl Probes {
             return Ok(p);
         }
         map.retain(|_, w| w.strong_count() > 0);
-        let dup = bpfload_syscall::fd::dup_good(token).map_err(CacheError::Dup)?;
-        let probes = Arc::new(Probes::with_token(Some(dup), Some(key)));
+        let probes = Arc::new(Probes::new_for_token(token, key)?);
         map.insert(key, Arc::downgrade(&probes));
         Ok(probes)
     }
@@ -118,11 +132,7 @@ impl Probes {
     pub fn private(token: Option<BorrowedFd<'_>>) -> Result<Probes, CacheError> {
         match token {
             None => Ok(Probes::with_token(None, None)),
-            Some(t) => {
-                let key = TokenKey::of(t).map_err(CacheError::Stat)?;
-                let dup = bpfload_syscall::fd::dup_good(t).map_err(CacheError::Dup)?;
-                Ok(Probes::with_token(Some(dup), Some(key)))
-            }
+            Some(t) => Probes::new_for_token(t, TokenKey::of(t).map_err(CacheError::Stat)?),
         }
     }
 
@@ -136,20 +146,9 @@ impl Probes {
         self.key
     }
 
-    /// What the token delegates, learnt once (None without a token or if it cannot be read).
+    /// What the token delegates (read when the cache was created; None without a token).
     pub fn delegation(&self) -> Option<&(Delegation, DelegationSource)> {
-        self.delegation
-            .get_or_init(|| {
-                let t = self.token()?;
-                match crate::token_delegation(t) {
-                    Ok(d) => Some(d),
-                    Err(e) => {
-                        log::debug!("cannot read the token's delegation: {e}");
-                        None
-                    }
-                }
-            })
-            .as_ref()
+        self.delegation.as_ref()
     }
 
     /// The cached answer for a feature, without probing.
@@ -204,5 +203,23 @@ impl Probes {
             None => "global probe cache".to_string(),
             Some(k) => format!("token probe cache (dev {} ino {})", k.dev, k.ino),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_is_not_a_token_is_refused() {
+        let f = File::open("/dev/null").unwrap();
+        assert!(matches!(
+            Probes::for_token(f.as_fd()),
+            Err(CacheError::NotAToken(_))
+        ));
+        assert!(matches!(
+            Probes::private(Some(f.as_fd())),
+            Err(CacheError::NotAToken(_))
+        ));
     }
 }

@@ -88,6 +88,9 @@ mod tests {
         uniq.sort();
         uniq.dedup();
         assert_eq!(uniq.len(), mapped.len(), "{mapped:?}");
-        assert!(mapped.iter().all(|f| f.name().starts_with("BTF_")), "{mapped:?}");
+        assert!(
+            mapped.iter().all(|f| f.name().starts_with("BTF_")),
+            "{mapped:?}"
+        );
     }
 }
