@@ -248,7 +248,6 @@ fn run(
     };
     let mut last_errno = None;
     let mut notes: Vec<String> = Vec::new();
-    let mut last_method = Method::Undecided;
     for r in order(cands, token, deleg.as_ref()) {
         let method = r.method(token);
         match probe(ctx, &r) {
@@ -258,7 +257,8 @@ fn run(
                     support: Support::Supported,
                     method,
                     errno: None,
-                    note: None,
+                    // Earlier candidates that could not decide, if any.
+                    note: (!notes.is_empty()).then(|| notes.join("; ")),
                 }
             }
             Outcome::No(errno, note) if r.conclusive() => {
@@ -287,9 +287,7 @@ fn run(
                 notes.push(format!("{method}: {why}"));
             }
         }
-        last_method = method;
     }
-    let _ = last_method;
     if token {
         if let Some((support, evidence)) = kernel_facts::decide(feature) {
             return FeatureResult {

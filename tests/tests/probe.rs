@@ -266,6 +266,16 @@ fn sources_child() -> serde_json::Value {
     let token = bpfload_syscall::token::create(dir.as_fd(), 0).expect("token");
     let (info, src) = bpfload_probe::token_delegation(token.as_fd()).expect("token delegation");
     let fdinfo = bpfload_probe::Delegation::read_token_fdinfo(token.as_fd()).expect("fdinfo");
+    // A kernel without bpf_token_info (6.9 - 6.16) answers EINVAL: the fdinfo fallback decides.
+    let plan = bpfload_syscall::FaultPlan::nth_of(
+        bpf_cmd::BPF_OBJ_GET_INFO_BY_FD,
+        1,
+        bpfload_syscall::Errno::EINVAL,
+    )
+    .times(u64::MAX);
+    let (old_kernel, _) = bpfload_syscall::with_fault_plan(plan, || {
+        bpfload_probe::token_delegation(token.as_fd()).expect("fdinfo fallback")
+    });
     let names = bpfload_probe::kernel_facts::name_tables();
     let mount = bpfload_probe::Delegation::read_mountinfo(std::path::Path::new(&bpffs), names)
         .expect("mountinfo");
@@ -279,6 +289,8 @@ fn sources_child() -> serde_json::Value {
         "info_source": src.to_string(),
         "info": [info.cmds, info.maps, info.progs, info.attachs],
         "fdinfo": [fdinfo.cmds, fdinfo.maps, fdinfo.progs, fdinfo.attachs],
+        "fallback_source": old_kernel.1.to_string(),
+        "fallback": [old_kernel.0.cmds, old_kernel.0.maps, old_kernel.0.progs, old_kernel.0.attachs],
         "mountinfo": [mount.cmds, mount.maps, mount.progs, mount.attachs],
         "rendered": info.to_mount_options(names),
         "kernel_options": kernel_opts,
