@@ -65,6 +65,8 @@ pub struct ProgNeed {
 pub struct MapNeed {
     pub name: String,
     pub map_type: u32,
+    /// Pinned by name: an existing pin may be reused without MAP_CREATE, so a gap only warns.
+    pub pinned: bool,
 }
 
 /// Whether and how the object needs its BTF in the kernel.
@@ -318,7 +320,11 @@ pub fn check(
             if !delegation.allows_map(m.map_type) {
                 let tname = grant_for(MaskKind::Maps, m.map_type, names);
                 push(
-                    sev(UNPRIV_MAP_TYPES.contains(&m.map_type)),
+                    if m.pinned {
+                        Severity::Warning
+                    } else {
+                        sev(UNPRIV_MAP_TYPES.contains(&m.map_type))
+                    },
                     Subject::Map(m.name.clone()),
                     MaskKind::Maps,
                     m.map_type,
@@ -480,6 +486,61 @@ pub fn summary(d: &Delegation, names: &NameTables) -> String {
     parts.join(" ")
 }
 
+/// What `obj` will ask of the kernel, as the loader will ask it: autoload main programs with
+/// their SEC() types (expected attach type zeroed where libbpf zeroes it when the kernel lacks
+/// EXP_ATTACH_TYPE), maps to be created (inner map templates included), and BTF if it will be
+/// loaded.
+pub(crate) fn needs_of(
+    obj: &crate::Object,
+    btf_will_load: bool,
+    exp_attach_type_supported: bool,
+) -> ObjectNeeds {
+    use crate::object::sec_def::SEC_EXP_ATTACH_OPT;
+    let programs = obj
+        .programs
+        .iter()
+        .filter(|p| p.autoload && !p.is_subprog)
+        .filter_map(|p| {
+            let def = p.sec_def?;
+            let mut eat = def.expected_attach_type;
+            if def.flags & SEC_EXP_ATTACH_OPT != 0 && !exp_attach_type_supported {
+                eat = 0;
+            }
+            Some(ProgNeed {
+                name: p.name.clone(),
+                prog_type: def.prog_type,
+                expected_attach_type: eat,
+                struct_ops_member: None,
+            })
+        })
+        .collect();
+    let mut maps = Vec::new();
+    for m in obj.maps.iter().filter(|m| m.autocreate) {
+        let pinned = m.def.pinning != crate::object::maps::Pinning::None;
+        maps.push(MapNeed {
+            name: m.name.clone(),
+            map_type: m.def.map_type,
+            pinned,
+        });
+        if let Some(inner) = &m.inner {
+            maps.push(MapNeed {
+                name: format!("{}.inner", m.name),
+                map_type: inner.def.map_type,
+                pinned,
+            });
+        }
+    }
+    ObjectNeeds {
+        programs,
+        maps,
+        btf: if obj.btf.is_some() && btf_will_load {
+            BtfNeed::Optional
+        } else {
+            BtfNeed::None
+        },
+    }
+}
+
 /// The load stops before any syscall: the token cannot grant what the object needs and the
 /// process has no privilege the kernel could fall back to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -570,10 +631,12 @@ mod tests {
                 MapNeed {
                     name: "by_len".into(),
                     map_type: 1,
+                    pinned: false,
                 },
                 MapNeed {
                     name: ".rodata".into(),
                     map_type: 2,
+                    pinned: false,
                 },
             ],
             btf: BtfNeed::Optional,
@@ -723,6 +786,34 @@ mod tests {
         assert!(s.contains("delegate_progs=xdp"), "{s}");
         let s = explain_eperm(EpermSubject::Btf, Some(&Delegation::default()), &names());
         assert!(s.contains("add btf_load to delegate_cmds"));
+    }
+
+    #[test]
+    fn needs_of_the_narrow_fixture() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/bpf/token_narrow.bpf.o"
+        );
+        let obj = crate::Object::open_file(path).unwrap();
+        let n = needs_of(&obj, true, true);
+        assert_eq!(
+            n.programs,
+            vec![ProgNeed {
+                name: "handle_xdp".into(),
+                prog_type: 6,
+                expected_attach_type: 37,
+                struct_ops_member: None,
+            }]
+        );
+        let mut types: Vec<u32> = n.maps.iter().map(|m| m.map_type).collect();
+        types.sort();
+        assert_eq!(types, vec![1, 2, 2, 2], "{:?}", n.maps);
+        assert_eq!(n.btf, BtfNeed::Optional);
+        // Without EXP_ATTACH_TYPE libbpf zeroes xdp's expected attach type: bit 0 is needed then.
+        let n = needs_of(&obj, false, false);
+        assert_eq!(n.programs[0].expected_attach_type, 0);
+        assert_eq!(n.btf, BtfNeed::None);
+        assert!(check(&n, &narrow(), &names(), Fallback::NONE).is_blocking());
     }
 
     #[test]
