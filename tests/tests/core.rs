@@ -906,3 +906,46 @@ fn index_candidates_equal_a_linear_scan_on_vmlinux() {
         assert!(!scanned.is_empty(), "{name}");
     }
 }
+
+/// The engine looks candidates up with one pass over vmlinux when it has no
+/// name index yet (first load), and through the index afterwards: both must
+/// give identical results for every fixture and corpus object.
+#[test]
+fn scan_and_index_paths_agree_on_vmlinux() {
+    let fresh = kernel::load_vmlinux_uncached().expect("vmlinux BTF");
+    let indexed = kernel::load_vmlinux_uncached().expect("vmlinux BTF");
+    indexed.btf().build_index();
+    let mut objects = vec![
+        Obj::open(&fixture("core_task.bpf.o")),
+        Obj::open(&fixture("core_ambiguous.bpf.o")),
+    ];
+    if let Some(o) = corpus("relocs_enum-el.elf") {
+        objects.push(o);
+    }
+    for obj in &objects {
+        let local = obj.btf();
+        let run = |vm: &bpfload_btf::BtfData| {
+            let targets = Targets::new("vmlinux", vm.btf());
+            let mut relocator = CoreRelocator::new(&local, &targets);
+            let progs = obj.programs();
+            let all: Vec<(usize, CoreRelo)> =
+                progs.iter().flat_map(|p| p.relos.iter().copied()).collect();
+            relocator.prefetch(all.iter().map(|(_, r)| r));
+            progs
+                .into_iter()
+                .map(|mut p| {
+                    let r = relocator.relocate_indexed(p.relos.iter().copied(), &mut p.insns);
+                    (p.name, r, bpfload_btf::core::insns_to_bytes(&p.insns))
+                })
+                .collect::<Vec<_>>()
+        };
+        let t = std::time::Instant::now();
+        let a = run(&fresh);
+        let scan_time = t.elapsed();
+        let t = std::time::Instant::now();
+        let b = run(&indexed);
+        let index_time = t.elapsed();
+        assert_eq!(a, b);
+        eprintln!("relocation with one scan: {scan_time:?}, with the index: {index_time:?}");
+    }
+}

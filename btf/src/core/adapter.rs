@@ -159,6 +159,68 @@ impl View for Btf<'_> {
         out[start..].sort_unstable();
         Ok(())
     }
+
+    fn has_name_index(&self) -> bool {
+        self.layout().index.get().is_some()
+    }
+
+    fn scan_candidates(&self, wanted: &[(&str, u8)]) -> Result<Vec<Vec<u32>>, ViewError> {
+        let mut out = vec![Vec::new(); wanted.len()];
+        let enumish = |kd: u8| kd == k::ENUM || kd == k::ENUM64;
+        let mut kinds = [false; 32];
+        for &(_, kd) in wanted {
+            if let Some(slot) = kinds.get_mut(kd as usize) {
+                *slot = true;
+            }
+            if enumish(kd) {
+                kinds[k::ENUM as usize] = true;
+                kinds[k::ENUM64 as usize] = true;
+            }
+        }
+        let e = self.endian();
+        let strs = self.string_section();
+        let str_start = self.start_str_off();
+        for id in Btf::own_ids(self) {
+            let rec = self.raw_type(id).map_err(perr)?;
+            let (Some(name_off), Some(info)) = (e.u32_at(rec, 0), e.u32_at(rec, 4)) else {
+                return Err(ViewError::NoType(id));
+            };
+            // kind first: most types are of kinds no local type asks for, and
+            // skipping them avoids touching their names at all
+            let kind = crate::raw::info_kind(info) as u8;
+            if name_off == 0 || !kinds.get(kind as usize).copied().unwrap_or(false) {
+                continue;
+            }
+            // the rest of the string section from the name on (the name is
+            // its NUL-terminated prefix); split BTF may name base strings
+            let tail: &[u8] = if name_off >= str_start {
+                strs.get((name_off - str_start) as usize..).unwrap_or(&[])
+            } else {
+                Btf::str_bytes_at(self, name_off).unwrap_or(&[])
+            };
+            for (i, &(ess, kd)) in wanted.iter().enumerate() {
+                if !(kind == kd || (enumish(kind) && enumish(kd))) {
+                    continue;
+                }
+                let eb = ess.as_bytes();
+                if !tail.starts_with(eb) {
+                    continue;
+                }
+                // (base strings come without their NUL: the end is the end)
+                let name = match tail.get(eb.len()) {
+                    Some(0) | None => &tail[..eb.len()],
+                    Some(_) => {
+                        let end = tail.iter().position(|&c| c == 0).unwrap_or(tail.len());
+                        &tail[..end]
+                    }
+                };
+                if crate::essential_name(name) == eb {
+                    out[i].push(id);
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// A module BTF as a view (a fresh [`Btf`] view per access: module

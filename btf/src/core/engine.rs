@@ -78,6 +78,87 @@ fn find_cands(
     Ok(out)
 }
 
+/// Fills the candidate cache for all local types of `relos` not cached yet,
+/// with one pass over the main target's types, when the main target has no
+/// name index yet (building one costs far more than one pass). The lists
+/// are exactly what [`find_cands`] would return; any problem just leaves the
+/// types to the lazy path, which reports errors at the record they concern.
+pub(crate) fn prefetch<'r>(
+    local: &dyn View,
+    relos: impl IntoIterator<Item = &'r CoreRelo>,
+    targets: &dyn TargetSet,
+    cache: &mut CandCache,
+) {
+    let main = targets.main().1;
+    if main.has_name_index() {
+        return;
+    }
+    // distinct (essential name, kind) keys, each with the local ids asking
+    let mut keys: Vec<(String, u8, Vec<u32>)> = Vec::new();
+    for r in relos {
+        if r.kind == CoreReloKind::TypeIdLocal as u32 || cache.map.contains_key(&r.type_id) {
+            continue;
+        }
+        let Ok(lt) = local.ty(r.type_id) else {
+            continue;
+        };
+        if lt.name.is_empty() {
+            continue;
+        }
+        let ess = essential_name(lt.name);
+        match keys
+            .iter_mut()
+            .find(|(e, kd, _)| e == ess && *kd == lt.kind)
+        {
+            Some((_, _, ids)) => {
+                if !ids.contains(&r.type_id) {
+                    ids.push(r.type_id)
+                }
+            }
+            None => keys.push((ess.to_owned(), lt.kind, vec![r.type_id])),
+        }
+    }
+    if keys.is_empty() {
+        return;
+    }
+    let wanted: Vec<(&str, u8)> = keys.iter().map(|(e, kd, _)| (e.as_str(), *kd)).collect();
+    let Ok(found) = main.scan_candidates(&wanted) else {
+        return;
+    };
+    for ((ess, kind, ids), main_ids) in keys.iter().zip(found) {
+        let mut cands: Vec<Cand> = main_ids
+            .into_iter()
+            .map(|id| Cand { target: 0, id })
+            .collect();
+        if cands.is_empty() {
+            // modules only where the main target has none
+            let Ok(n) = targets.module_count() else {
+                continue;
+            };
+            let mut ids_buf = Vec::new();
+            let mut failed = false;
+            for m in 0..n {
+                if targets
+                    .module(m)
+                    .1
+                    .find_candidates(ess, *kind, &mut ids_buf)
+                    .is_err()
+                {
+                    failed = true;
+                    break;
+                }
+                cands.extend(ids_buf.drain(..).map(|id| Cand { target: m + 1, id }));
+            }
+            if failed {
+                continue;
+            }
+        }
+        for id in ids {
+            cache.map.insert(*id, cands.clone());
+        }
+    }
+}
+
 struct Resolved {
     res: ReloRes,
     local_spec: Spec,
@@ -241,6 +322,8 @@ pub(crate) fn relocate<I: CoreInsn>(
     targets: &dyn TargetSet,
     cache: &mut CandCache,
 ) -> Result<Vec<CoreReloResult>, CoreError> {
+    let relos: Vec<(usize, CoreRelo)> = relos.into_iter().collect();
+    prefetch(local, relos.iter().map(|(_, r)| r), targets, cache);
     let mut out = Vec::new();
     for (relo_idx, relo) in relos {
         if relo.insn_off % 8 != 0 {

@@ -222,6 +222,16 @@ impl<'l, 't> CoreRelocator<'l, 't> {
         )
     }
 
+    /// Looks up the target candidates of every local type that `relos`
+    /// (typically all core_relo records of the object) will ask about, in
+    /// one pass over the target BTF, unless it already has a name index.
+    /// Optional: [`relocate`](Self::relocate) does the same for the records
+    /// it is given; calling this first with all records makes it one pass
+    /// per object instead of one per program. Results are unchanged.
+    pub fn prefetch<'r>(&mut self, relos: impl IntoIterator<Item = &'r CoreRelo>) {
+        engine::prefetch(self.local, relos, self.targets, &mut self.cache)
+    }
+
     /// Like [`relocate`](Self::relocate), with each record's index given by
     /// the caller (libbpf numbers records within their `.BTF.ext` section:
     /// `relo #N` in its messages), as [`program_relos_indexed`] returns them.

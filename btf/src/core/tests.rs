@@ -36,13 +36,36 @@ impl Case {
             kind: kind as u32,
         });
     }
+    /// Relocates twice, once with the one-pass candidate scan (fresh target,
+    /// no name index) and once through the name index, and checks that both
+    /// give the same results and instructions.
     fn run(&self, target: &B, insns: &mut [bpf_insn]) -> Result<Vec<CoreReloResult>, CoreError> {
         let lb = self.local.finish();
         let tb = target.finish();
         let local = Btf::parse(&lb).expect("local BTF parses");
-        let targ = Btf::parse(&tb).expect("target BTF parses");
-        let targets = Targets::new("target", targ);
-        relocate_program(&local, self.relos.iter().copied(), insns, &targets)
+        let scanned = Btf::parse(&tb).expect("target BTF parses");
+        let indexed = Btf::parse(&tb).expect("target BTF parses");
+        indexed.build_index();
+        let mut insns2 = insns.to_vec();
+        let r1 = relocate_program(
+            &local,
+            self.relos.iter().copied(),
+            insns,
+            &Targets::new("target", scanned),
+        );
+        let r2 = relocate_program(
+            &local,
+            self.relos.iter().copied(),
+            &mut insns2,
+            &Targets::new("target", indexed),
+        );
+        assert_eq!(r1, r2, "scan and index paths differ");
+        assert_eq!(
+            insns_to_bytes(insns),
+            insns_to_bytes(&insns2),
+            "scan and index paths patch differently"
+        );
+        r1
     }
 }
 

@@ -157,6 +157,26 @@ pub(crate) trait View {
     }
     /// The ids this BTF itself holds (for split BTF: not its base's).
     fn own_ids(&self) -> std::ops::Range<u32>;
+    /// Whether [`find_candidates`](Self::find_candidates) is cheap (a
+    /// name index exists). When it is not, the engine looks up all the names
+    /// it needs in one [`scan_candidates`](Self::scan_candidates) pass
+    /// instead of building the index.
+    fn has_name_index(&self) -> bool {
+        true
+    }
+    /// Candidates for several `(essential name, kind)` keys at once, in one
+    /// pass over this BTF's own types: `result[i]` holds what
+    /// `find_candidates(wanted[i])` would return.
+    fn scan_candidates(&self, wanted: &[(&str, u8)]) -> Result<Vec<Vec<u32>>, ViewError> {
+        wanted
+            .iter()
+            .map(|&(e, kind)| {
+                let mut v = Vec::new();
+                self.find_candidates(e, kind, &mut v)?;
+                Ok(v)
+            })
+            .collect()
+    }
     /// Appends, in ascending id order, this BTF's own types whose kind is
     /// CO-RE compatible with `kind` (ENUM and ENUM64 are interchangeable) and
     /// whose essential name is `essential` (libbpf's `bpf_core_add_cands`).
