@@ -72,6 +72,25 @@ pub(crate) fn enum64() -> Blob {
     encode(&m)
 }
 
+/// Every kind of the blobs above in one blob (the combined BTF fast path).
+pub(crate) fn combined() -> Blob {
+    let mut m = BtfModel::new();
+    let int = m.add_int("int", 4, INT_SIGNED);
+    let proto = m.add_func_proto(0, &[("a", int)]);
+    m.add_func("x", proto, FuncLinkage::Static);
+    m.add_func("y", proto, FuncLinkage::Global);
+    let v = m.add_var("v", int, VarLinkage::Static);
+    m.add_datasec(".data", 4, &[(v, 0, 4)]);
+    let w = m.add_var("w", int, VarLinkage::Static);
+    m.add_datasec("?.data", 4, &[(w, 0, 4)]);
+    m.add_float("float", 4);
+    m.add_decl_tag("tag", v, -1);
+    let tag = m.add_type_tag("tag", int);
+    m.add_ptr(tag);
+    m.add_enum64("enum64", false, &[]);
+    encode(&m)
+}
+
 /// Type ids of the two FUNCs in [`arg_ctx`].
 pub(crate) struct ArgCtxFuncs {
     pub main: u32,
@@ -113,6 +132,13 @@ mod tests {
         assert_eq!(kinds(&decl_tag().unwrap()), [Int, Var, DeclTag]);
         assert_eq!(kinds(&type_tag().unwrap()), [Int, TypeTag, Ptr]);
         assert_eq!(kinds(&enum64().unwrap()), [Enum64]);
+        assert_eq!(
+            kinds(&combined().unwrap()),
+            [
+                Int, FuncProto, Func, Func, Var, DataSec, Var, DataSec, Float, DeclTag, TypeTag,
+                Ptr, Enum64
+            ]
+        );
         let (b, f) = arg_ctx().unwrap();
         assert_eq!(
             kinds(&b),

@@ -63,6 +63,8 @@ pub struct Probes {
     token: Option<OwnedFd>,
     key: Option<TokenKey>,
     slots: [Slot; Feature::COUNT],
+    /// Whether the combined BTF blob (every kind at once) loaded; see `decide::COMBINED_BTF`.
+    pub(crate) combined_btf: OnceLock<bool>,
     delegation: Option<(Delegation, DelegationSource)>,
 }
 
@@ -90,6 +92,7 @@ impl Probes {
             token,
             key,
             slots: Default::default(),
+            combined_btf: OnceLock::new(),
             delegation: None,
         }
     }
@@ -154,6 +157,13 @@ impl Probes {
     /// The cached answer for a feature, without probing.
     pub fn cached(&self, feature: Feature) -> Option<&FeatureResult> {
         self.slots[feature.index()].answer.get()
+    }
+
+    /// Records a conclusive answer another probe established (no-op if one is cached).
+    pub(crate) fn offer(&self, result: FeatureResult) {
+        if result.support.is_conclusive() {
+            let _ = self.slots[result.feature.index()].answer.set(result);
+        }
     }
 
     /// Checks one feature: the cached answer, or runs its probe (at most once per cache while

@@ -259,7 +259,7 @@ fn run(
                     errno: None,
                     // Earlier candidates that could not decide, if any.
                     note: (!notes.is_empty()).then(|| notes.join("; ")),
-                }
+                };
             }
             Outcome::No(errno, note) if r.conclusive() => {
                 return FeatureResult {
@@ -394,10 +394,62 @@ fn btf_outcome(ctx: &Ctx<'_>, blob: Result<Vec<u8>, String>) -> Outcome {
     }
 }
 
+/// The BTF features one combined blob can decide together.
+pub(crate) const COMBINED_BTF: [Feature; 9] = [
+    Feature::Btf,
+    Feature::BtfFunc,
+    Feature::BtfGlobalFunc,
+    Feature::BtfDatasec,
+    Feature::BtfQmarkDatasec,
+    Feature::BtfFloat,
+    Feature::BtfDeclTag,
+    Feature::BtfTypeTag,
+    Feature::BtfEnum64,
+];
+
+/// Fast path for the BTF kinds: one `BPF_BTF_LOAD` of a blob holding every kind libbpf probes
+/// separately. The kernel validates each type, so if it accepts the blob every kind is supported
+/// (one syscall instead of nine on current kernels). If it refuses, for whatever reason, nothing
+/// is concluded and the per-kind probes (libbpf's blobs) decide. Runs at most once per cache.
+fn combined_btf(ctx: &Ctx<'_>, feature: Feature) -> Option<FeatureResult> {
+    if !COMBINED_BTF.contains(&feature) {
+        return None;
+    }
+    let ok = *ctx.probes.combined_btf.get_or_init(|| {
+        blobs::combined()
+            .ok()
+            .is_some_and(|b| ops::btf_load(&b, ctx.token()).is_ok())
+    });
+    if !ok {
+        return None;
+    }
+    let result = |f| FeatureResult {
+        feature: f,
+        support: Support::Supported,
+        method: Method::Probe {
+            prog_type: None,
+            map_type: None,
+            btf: true,
+            token: ctx.token().is_some(),
+        },
+        errno: None,
+        note: Some("combined BTF probe: the kernel accepted every kind in one blob".into()),
+    };
+    for f in COMBINED_BTF {
+        if f != feature {
+            ctx.probes.offer(result(f));
+        }
+    }
+    Some(result(feature))
+}
+
 /// Decides one feature for this cache (called with the feature's probe lock held).
 pub(crate) fn decide(probes: &Probes, feature: Feature) -> FeatureResult {
     let ctx = Ctx { probes };
     let ctx = &ctx;
+    if let Some(r) = combined_btf(ctx, feature) {
+        return r;
+    }
     match feature {
         Feature::ProgName => run(ctx, feature, &trivial_cands(None), |ctx, r| {
             prog_outcome(
@@ -694,7 +746,7 @@ pub(crate) fn decide(probes: &Probes, feature: Feature) -> FeatureResult {
                 };
                 let [l0, l1] = insn::ld_map_value(R1, ops::raw(&map), 1 << 30);
                 let insns = [l0, l1, insn::exit()];
-                let res = ops::prog_load_with_log(&ProgSpec {
+                let res = ops::prog_load(&ProgSpec {
                     prog_type: r.prog(),
                     expected_attach_type: r.attach,
                     insns: &insns,

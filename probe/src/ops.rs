@@ -32,16 +32,14 @@ pub(crate) struct LoadError {
     pub log: String,
 }
 
-/// No log on the first attempt (libbpf's default); a failure is retried with a log by sys.
-const NO_LOG: LogOptions = LogOptions {
-    level: 0,
-    size_limit: 4096,
-};
-
-/// A small level-1 log from the first attempt (probes that read the verifier's message).
-const SMALL_LOG: LogOptions = LogOptions {
+/// Probes log at level 1 from the first attempt into a small buffer. With level 0, sys retries a
+/// failed load once more with a log (libbpf's strategy for real programs); for a probe that is a
+/// wasted syscall on every failure, and one probe attempt must be one syscall so that the counts
+/// stay exact. Probe programs and blobs are a handful of instructions/types: their logs are far
+/// below this size, so the log never truncates (which the kernel would report as ENOSPC).
+const PROBE_LOG: LogOptions = LogOptions {
     level: 1,
-    size_limit: 4096,
+    size_limit: 64 * 1024,
 };
 
 fn load_impl(s: &ProgSpec<'_>, log: &LogOptions) -> Result<Fd, LoadError> {
@@ -73,12 +71,9 @@ fn load_impl(s: &ProgSpec<'_>, log: &LogOptions) -> Result<Fd, LoadError> {
     })
 }
 
+/// Loads a probe program; the error carries the verifier log.
 pub(crate) fn prog_load(s: &ProgSpec<'_>) -> Result<Fd, LoadError> {
-    load_impl(s, &NO_LOG)
-}
-
-pub(crate) fn prog_load_with_log(s: &ProgSpec<'_>) -> Result<Fd, LoadError> {
-    load_impl(s, &SMALL_LOG)
+    load_impl(s, &PROBE_LOG)
 }
 
 pub(crate) fn map_create(
@@ -102,7 +97,7 @@ pub(crate) fn map_create(
 }
 
 pub(crate) fn btf_load(blob: &[u8], token: Option<BorrowedFd<'_>>) -> Result<Fd, Errno> {
-    btf::load(blob, token, &NO_LOG).map_err(|e| e.errno)
+    btf::load(blob, token, &PROBE_LOG).map_err(|e| e.errno)
 }
 
 pub(crate) fn bind_map(prog: &Fd, map: &Fd) -> Result<(), Errno> {

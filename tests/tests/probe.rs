@@ -99,18 +99,65 @@ fn calls_for(probes: &Probes, f: Feature) -> u64 {
     thread_calls_total() - before
 }
 
+/// The features the combined BTF probe decides together.
+const BTF_KINDS: [Feature; 9] = [
+    Feature::Btf,
+    Feature::BtfFunc,
+    Feature::BtfGlobalFunc,
+    Feature::BtfDatasec,
+    Feature::BtfQmarkDatasec,
+    Feature::BtfFloat,
+    Feature::BtfDeclTag,
+    Feature::BtfTypeTag,
+    Feature::BtfEnum64,
+];
+
+#[test]
+fn libbpfs_per_kind_btf_probes_decide_when_the_combined_blob_is_refused() {
+    use bpfload_syscall::{with_fault_plan, Errno, FaultPlan};
+    if !require_root("per-kind BTF probes") {
+        return;
+    }
+    let p = Probes::private(None).unwrap();
+    // Only the first BTF_LOAD (the combined blob) fails, as on a kernel lacking one kind.
+    let plan = FaultPlan::nth_of(bpf_cmd::BPF_BTF_LOAD, 1, Errno::EINVAL);
+    let (r, stats) = with_fault_plan(plan, || p.check(Feature::BtfFloat));
+    assert_eq!(stats.injected, 1);
+    assert_eq!(stats.matched, 2, "combined blob, then libbpf's FLOAT blob");
+    assert_eq!(r.support, Support::Supported, "{r}");
+    assert!(r.note.is_none(), "decided by the per-kind probe: {r}");
+    // Every other kind now needs its own probe: one BTF_LOAD each.
+    for f in BTF_KINDS.into_iter().filter(|&f| f != Feature::BtfFloat) {
+        let before = thread_calls(bpf_cmd::BPF_BTF_LOAD);
+        assert!(p.supported(f), "{f}");
+        assert_eq!(thread_calls(bpf_cmd::BPF_BTF_LOAD) - before, 1, "{f}");
+    }
+}
+
 #[test]
 fn each_probe_runs_at_most_once_per_cache() {
     if !require_root("feature probe counting") {
         return;
     }
     let probes = Probes::private(None).unwrap();
+    let mut btf_kinds_probed = 0;
     for f in Feature::ALL {
         let first = calls_for(&probes, f);
         if f == Feature::SyscallWrapper {
             assert_eq!(first, 0, "{f} is decided without bpf(2)");
+        } else if BTF_KINDS.contains(&f) {
+            // The first BTF kind checked runs the combined BTF probe, which answers them all.
+            btf_kinds_probed += first;
         } else {
-            assert!(first >= 1, "{f}: first check must probe the kernel");
+            // libbpf's probe for each: its map(s), program, BTF and extra commands, once.
+            let expected = match f {
+                Feature::GlobalData | Feature::Ldimm64FullRangeOff => 2, // map + prog
+                Feature::ProgBindMap => 3,                               // map + prog + bind
+                Feature::ModuleBtf => 2,                                 // BTF + get_info
+                Feature::ArgCtxTag => 2,                                 // BTF + prog
+                _ => 1,
+            };
+            assert_eq!(first, expected, "{f}: bpf(2) calls of its probe");
         }
         assert!(
             probes.cached(f).is_some(),
@@ -120,6 +167,7 @@ fn each_probe_runs_at_most_once_per_cache() {
             assert_eq!(calls_for(&probes, f), 0, "{f}: answered from the cache");
         }
     }
+    assert_eq!(btf_kinds_probed, 1, "one BTF_LOAD for all BTF kinds");
     // A different cache probes again: caches do not share answers.
     let other = Probes::private(None).unwrap();
     let before = thread_calls(bpf_cmd::BPF_BTF_LOAD);
