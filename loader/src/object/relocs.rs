@@ -54,6 +54,8 @@ pub struct Reloc {
     pub sym_off: u64,
     /// The symbol name (may be empty for section symbols).
     pub sym_name: String,
+    /// The section the symbol lives in.
+    pub(crate) sym_shndx: usize,
 }
 
 fn sym_is_extern(s: &Symbol<'_>) -> bool {
@@ -192,6 +194,7 @@ fn record(
         kind,
         sym_off,
         sym_name: sym_name.to_string(),
+        sym_shndx: sym.shndx,
     };
 
     if !insn.is_call() && !insn.is_ld_imm64() {

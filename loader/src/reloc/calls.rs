@@ -1,0 +1,144 @@
+//! bpf-to-bpf calls and callbacks: libbpf's `bpf_object__relocate_calls` / `bpf_object__reloc_code`.
+//!
+//! Every `.text` subprogram a main program uses (directly or transitively) is appended once, at the
+//! end, in first-use order, and the call's (or `ld_imm64`'s) `imm` is pointed at its new position.
+//! libbpf does this recursively; an explicit stack gives the same order without unbounded recursion.
+
+use std::collections::HashMap;
+
+use super::ext_info::ExtInfoIndex;
+use super::{LinkError, Linked};
+use crate::insn::{Insn, PSEUDO_FUNC};
+use crate::object::relocs::{Reloc, RelocKind};
+use crate::object::Object;
+
+/// Functions per section, sorted by first instruction: `find_prog_by_sec_insn` in O(log n).
+pub(crate) struct FuncIndex {
+    by_sec: HashMap<usize, Vec<(usize, usize, usize)>>,
+}
+
+impl FuncIndex {
+    pub fn new(obj: &Object) -> Self {
+        let mut by_sec: HashMap<usize, Vec<(usize, usize, usize)>> = HashMap::new();
+        for (i, p) in obj.programs.iter().enumerate() {
+            by_sec.entry(p.sec_idx).or_default().push((p.sec_insn_off, p.sec_insn_off + p.insns.len(), i));
+        }
+        for v in by_sec.values_mut() {
+            v.sort_unstable();
+        }
+        FuncIndex { by_sec }
+    }
+
+    fn find(&self, sec: usize, insn: usize) -> Option<usize> {
+        let v = self.by_sec.get(&sec)?;
+        let pos = v.partition_point(|&(start, _, _)| start <= insn);
+        let &(start, end, idx) = v.get(pos.checked_sub(1)?)?;
+        (insn >= start && insn < end).then_some(idx)
+    }
+}
+
+/// `find_prog_insn_relo`: relocations are sorted by instruction index.
+fn find_relo(relocs: &[Reloc], insn_idx: usize) -> Option<&Reloc> {
+    relocs.binary_search_by_key(&insn_idx, |r| r.insn_idx).ok().map(|i| &relocs[i])
+}
+
+/// A function's instructions as libbpf sees them after `bpf_object__relocate` marked callback loads
+/// (`RELO_SUBPROG_ADDR`) with `BPF_PSEUDO_FUNC`.
+fn marked_insns(obj: &Object, f: usize) -> Vec<Insn> {
+    let p = &obj.programs[f];
+    let mut insns = p.insns.clone();
+    for r in &p.relocs {
+        if r.kind == RelocKind::SubprogAddr {
+            insns[r.insn_idx].src = PSEUDO_FUNC;
+        }
+    }
+    insns
+}
+
+/// Links one main program: appends subprograms, fixes call offsets, and gathers the data
+/// relocations and func/line info of every included function.
+pub(crate) fn link(obj: &Object, funcs: &FuncIndex, ext: Option<&ExtInfoIndex<'_>>, main: usize) -> Result<Linked, LinkError> {
+    let main_prog = &obj.programs[main];
+    let err = |msg: String| LinkError { program: main_prog.name.clone(), msg };
+    let mut insns = marked_insns(obj, main);
+    // Function index → position of its first instruction in `insns` (libbpf's `sub_insn_off`).
+    let mut placed: HashMap<usize, usize> = HashMap::from([(main, 0)]);
+    let mut relos: Vec<(usize, Reloc)> = Vec::new();
+    let mut infos = ext.map(|e| e.start());
+    let mut stack: Vec<(usize, usize)> = vec![(main, 0)];
+
+    // `reloc_prog_func_and_line_info` for the main program, before its instructions are walked.
+    if let (Some(e), Some(st)) = (ext, infos.as_mut()) {
+        e.append(st, main_prog, 0, true).map_err(err)?;
+    }
+    for r in &main_prog.relocs {
+        relos.push((r.insn_idx, r.clone()));
+    }
+
+    while let Some(frame) = stack.last_mut() {
+        let (f, insn_idx) = *frame;
+        let prog = &obj.programs[f];
+        if insn_idx >= prog.insns.len() {
+            stack.pop();
+            continue;
+        }
+        frame.1 += 1;
+        let base = placed[&f];
+        let insn = insns[base + insn_idx];
+        if !insn.is_subprog_call() && !insn.is_pseudo_func() {
+            continue;
+        }
+        let relo = find_relo(&prog.relocs, insn_idx);
+        let (sec, sub_insn_idx) = match relo {
+            Some(r) if matches!(r.kind, RelocKind::ExternCall { .. }) => continue,
+            Some(r) if r.kind == RelocKind::Call => {
+                let target = (r.sym_off / 8) as i64 + i64::from(insn.imm) + 1;
+                (r.sym_shndx, target)
+            }
+            Some(r) if r.kind == RelocKind::SubprogAddr => {
+                let target = (r.sym_off as i64 + i64::from(insn.imm)) / 8;
+                (r.sym_shndx, target)
+            }
+            Some(r) => {
+                return Err(LinkError {
+                    program: prog.name.clone(),
+                    msg: format!("unexpected relocation {:?} for insn #{insn_idx}", r.kind),
+                })
+            }
+            None if insn.is_pseudo_func() => {
+                return Err(LinkError { program: prog.name.clone(), msg: format!("missing subprog address relocation for insn #{insn_idx}") })
+            }
+            // A call to a static function in the same section carries no relocation; imm is
+            // relative to the call's own position in the section.
+            None => (prog.sec_idx, (prog.sec_insn_off + insn_idx) as i64 + i64::from(insn.imm) + 1),
+        };
+        let sub = usize::try_from(sub_insn_idx).ok().and_then(|i| funcs.find(sec, i)).ok_or_else(|| LinkError {
+            program: prog.name.clone(),
+            msg: format!("call at insn #{insn_idx} targets section instruction {sub_insn_idx}, where no function exists"),
+        })?;
+        let sub_off = match placed.get(&sub) {
+            Some(&off) => off,
+            None => {
+                // `bpf_object__append_subprog_code` + recursion into the subprogram.
+                let off = insns.len();
+                placed.insert(sub, off);
+                insns.extend(marked_insns(obj, sub));
+                let sp = &obj.programs[sub];
+                if let (Some(e), Some(st)) = (ext, infos.as_mut()) {
+                    e.append(st, sp, off, false).map_err(|m| LinkError { program: sp.name.clone(), msg: m })?;
+                }
+                for r in &sp.relocs {
+                    relos.push((off + r.insn_idx, r.clone()));
+                }
+                stack.push((sub, 0));
+                off
+            }
+        };
+        let pos = base + insn_idx;
+        let imm = sub_off as i64 - pos as i64 - 1;
+        insns[pos].imm = i32::try_from(imm).map_err(|_| err(format!("call offset {imm} does not fit in imm")))?;
+    }
+
+    let (func_info, line_info) = infos.map(|st| st.take()).unwrap_or((None, None));
+    Ok(Linked { prog: main, insns, relos, func_info, line_info })
+}

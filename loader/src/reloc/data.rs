@@ -1,0 +1,49 @@
+//! Map and global data references (`bpf_object__relocate_data`): `ld_imm64` instructions get
+//! `BPF_PSEUDO_MAP_FD` / `BPF_PSEUDO_MAP_VALUE` and the map's fd; references to maps that are not
+//! created are poisoned exactly as libbpf poisons them, so the verifier only complains if the code
+//! is reachable.
+
+use std::os::fd::RawFd;
+
+use super::Linked;
+use crate::insn::{CALL, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
+use crate::object::relocs::RelocKind;
+
+/// libbpf's `POISON_LDIMM64_MAP_BASE`: `call 2001000000 + map_idx`.
+pub const POISON_LDIMM64_MAP_BASE: i32 = 2_001_000_000;
+
+/// Patches every map reference of `linked`. `map_fd(i)` is the fd of map `i`, or `None` if it was
+/// not created.
+pub(crate) fn relocate(linked: &mut Linked, map_fd: impl Fn(usize) -> Option<RawFd>) {
+    for (idx, r) in &linked.relos {
+        let idx = *idx;
+        let (map, value) = match r.kind {
+            RelocKind::MapFd { map } => (map, false),
+            RelocKind::MapValue { map } => (map, true),
+            _ => continue,
+        };
+        let insns = &mut linked.insns;
+        if idx + 1 >= insns.len() {
+            continue; // checked at open: an ld_imm64 always has its second half
+        }
+        if value {
+            insns[idx + 1].imm = insns[idx].imm.wrapping_add(r.sym_off as i32);
+        }
+        match map_fd(map) {
+            Some(fd) => {
+                insns[idx].src = if value { PSEUDO_MAP_VALUE } else { PSEUDO_MAP_FD };
+                insns[idx].imm = fd;
+            }
+            None => {
+                // poison_map_ldimm64: the ld_imm64 becomes two identical invalid calls.
+                for insn in &mut insns[idx..idx + 2] {
+                    insn.code = CALL;
+                    insn.dst = 0;
+                    insn.src = 0;
+                    insn.off = 0;
+                    insn.imm = POISON_LDIMM64_MAP_BASE + map as i32;
+                }
+            }
+        }
+    }
+}
