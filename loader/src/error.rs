@@ -2,6 +2,10 @@
 
 use std::io;
 
+use bpfload_syscall::{log_tail, Errno, ProgLoadError, SysError};
+
+use crate::token::TokenError;
+
 /// Errors from [`Object::open_file`](crate::Object::open_file) / [`Object::open_bytes`](crate::Object::open_bytes).
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -46,30 +50,149 @@ pub enum OpenError {
     Btf(String),
 }
 
-/// The name of an errno value, for messages ("EPERM").
-pub fn errno_name(errno: i32) -> &'static str {
-    match errno {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::ESRCH => "ESRCH",
-        libc::EINTR => "EINTR",
-        libc::EIO => "EIO",
-        libc::E2BIG => "E2BIG",
-        libc::EBADF => "EBADF",
-        libc::EAGAIN => "EAGAIN",
-        libc::ENOMEM => "ENOMEM",
-        libc::EACCES => "EACCES",
-        libc::EFAULT => "EFAULT",
-        libc::EBUSY => "EBUSY",
-        libc::EEXIST => "EEXIST",
-        libc::ENOTDIR => "ENOTDIR",
-        libc::EINVAL => "EINVAL",
-        libc::ENOSPC => "ENOSPC",
-        libc::ERANGE => "ERANGE",
-        libc::ENOSYS => "ENOSYS",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        libc::ELOOP => "ELOOP",
-        libc::ENAMETOOLONG => "ENAMETOOLONG",
-        _ => "E?",
+/// Why one program did not load.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProgramError {
+    /// The section name is not in libbpf's SEC() table, so the program has no type.
+    #[error("missing BPF prog type, check ELF section name '{section}'")]
+    UnknownSection {
+        /// The section name.
+        section: String,
+    },
+    /// The program needs something this loader does not do yet.
+    #[error("needs {0}, which this loader does not support yet")]
+    Unsupported(String),
+    /// Relocation (calls, CO-RE) failed.
+    #[error("relocation failed: {0}")]
+    Reloc(String),
+    /// The kernel refused the program.
+    #[error("{source}")]
+    Kernel {
+        /// The kernel's answer with the verifier log.
+        #[source]
+        source: ProgLoadError,
+    },
+}
+
+impl ProgramError {
+    /// The errno libbpf reports for this failure.
+    pub fn errno(&self) -> Errno {
+        match self {
+            ProgramError::UnknownSection { .. } => Errno::EINVAL,
+            ProgramError::Unsupported(_) => Errno::EOPNOTSUPP,
+            ProgramError::Reloc(_) => Errno::EINVAL,
+            ProgramError::Kernel { source } => source.errno(),
+        }
+    }
+
+    /// The verifier log (empty when the kernel was not asked).
+    pub fn log(&self) -> &str {
+        match self {
+            ProgramError::Kernel { source } => source.log(),
+            _ => "",
+        }
+    }
+
+    /// The last `n` lines of the verifier log.
+    pub fn log_tail(&self, n: usize) -> String {
+        log_tail(self.log(), n)
+    }
+}
+
+/// Errors from [`Loader::load`](crate::Loader::load). Each names the step and the map or program.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Opening the object failed (for [`Loader::load_file`](crate::Loader::load_file)).
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// Only objects in the host byte order can be loaded.
+    #[error("object '{object}' is {endian}; only {native} objects can be loaded on this machine")]
+    Endianness {
+        /// The object name.
+        object: String,
+        /// Its byte order.
+        endian: &'static str,
+        /// The host byte order.
+        native: &'static str,
+    },
+    /// An option names a program, map or variable the object does not have, or has a bad value.
+    #[error("option {option}: {msg}")]
+    Option {
+        /// The option.
+        option: &'static str,
+        /// What is wrong.
+        msg: String,
+    },
+    /// An explicit token request failed.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The object needs something this loader does not support yet.
+    #[error("object '{object}' needs {what}, which this loader does not support yet")]
+    Unsupported {
+        /// The object name.
+        object: String,
+        /// The missing capability.
+        what: String,
+    },
+    /// The object's BTF could not be prepared (fix-up, sanitization, encoding).
+    #[error("object '{object}': preparing BTF failed: {msg}")]
+    Btf {
+        /// The object name.
+        object: String,
+        /// What failed.
+        msg: String,
+    },
+    /// A map step failed.
+    #[error("map '{map}': {step} failed: {source}")]
+    Map {
+        /// The map name.
+        map: String,
+        /// The step ("create", "pin", "set initial value", "freeze", ...).
+        step: &'static str,
+        /// The kernel's answer.
+        #[source]
+        source: SysError,
+    },
+    /// Reusing or creating a pin failed.
+    #[error("map '{map}': pin '{path}': {msg}")]
+    Pin {
+        /// The map name.
+        map: String,
+        /// The pin path.
+        path: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A program failed to load (fail-fast mode).
+    #[error("program '{program}' ({prog_type}): {source}{}", tail_suffix(source))]
+    Program {
+        /// The program name.
+        program: String,
+        /// The program type name.
+        prog_type: &'static str,
+        /// Why.
+        #[source]
+        source: ProgramError,
+    },
+    /// Filling a `values` slot of a prog array or map-in-map failed.
+    #[error("map '{map}': initializing slot [{slot}] to '{target}' failed: {msg}")]
+    Slot {
+        /// The map.
+        map: String,
+        /// The slot index.
+        slot: usize,
+        /// The program or map in the slot.
+        target: String,
+        /// Why.
+        msg: String,
+    },
+}
+
+fn tail_suffix(e: &ProgramError) -> String {
+    let t = e.log_tail(20);
+    if t.is_empty() {
+        String::new()
+    } else {
+        format!("\nverifier log (last lines):\n{t}")
     }
 }

@@ -1,5 +1,7 @@
 //! One BPF instruction, in host byte order, and the few opcode tests the loader needs.
 
+use aya_obj::generated::bpf_insn;
+
 /// `BPF_LD | BPF_IMM | BPF_DW`: the first half of a 16-byte `ld_imm64`.
 pub const LD_IMM64: u8 = 0x18;
 /// `BPF_JMP | BPF_CALL`.
@@ -93,6 +95,34 @@ impl Insn {
     }
 }
 
+/// Converts to the UAPI `struct bpf_insn` (what `BPF_PROG_LOAD` and the CO-RE patcher take).
+pub fn to_uapi(insns: &[Insn]) -> Vec<bpf_insn> {
+    insns
+        .iter()
+        .map(|i| bpf_insn {
+            code: i.code,
+            _bitfield_align_1: [],
+            _bitfield_1: bpf_insn::new_bitfield_1(i.dst, i.src),
+            off: i.off,
+            imm: i.imm,
+        })
+        .collect()
+}
+
+/// Converts back from the UAPI `struct bpf_insn`.
+pub fn from_uapi(insns: &[bpf_insn]) -> Vec<Insn> {
+    insns
+        .iter()
+        .map(|i| Insn {
+            code: i.code,
+            dst: i.dst_reg(),
+            src: i.src_reg(),
+            off: i.off,
+            imm: i.imm,
+        })
+        .collect()
+}
+
 /// Serialises instructions into the byte stream passed to `BPF_PROG_LOAD`.
 pub fn insns_to_bytes(insns: &[Insn]) -> Vec<u8> {
     let mut out = Vec::with_capacity(insns.len() * Insn::SIZE);
@@ -129,5 +159,6 @@ mod tests {
         if cfg!(target_endian = "little") {
             assert_eq!(i.to_bytes(), le);
         }
+        assert_eq!(from_uapi(&to_uapi(&[i])), vec![i]);
     }
 }

@@ -6,13 +6,22 @@
 
 pub mod diagnose;
 pub mod error;
+mod features;
 pub mod insn;
+mod load;
+pub mod loaded;
+mod loader;
+mod maps_create;
 pub mod names;
 pub mod object;
+mod prepare;
+pub mod reloc;
 pub mod token;
 
-pub use error::OpenError;
+pub use error::{LoadError, OpenError, ProgramError};
 pub use insn::Insn;
+pub use loaded::{Loaded, LoadedMap, LoadedProgram};
+pub use loader::Loader;
 pub use object::data::GlobalVar;
 pub use object::elf::Endianness;
 pub use object::externs::Extern;
@@ -20,3 +29,6 @@ pub use object::maps::{Map, MapDef, MapKind, Pinning, Slot};
 pub use object::programs::Program;
 pub use object::relocs::{Reloc, RelocKind};
 pub use object::Object;
+
+#[cfg(test)]
+mod tests;

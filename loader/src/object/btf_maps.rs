@@ -300,6 +300,7 @@ fn map_from_def(name: String, sec_idx: usize, sec_offset: u64, d: &BtfMapDef) ->
         btf_value_type_id: d.value_type_id,
         inner: None,
         init_slots: Vec::new(),
+        values_off: None,
         image: None,
         autocreate: true,
     }
@@ -373,6 +374,11 @@ pub(crate) fn parse(
         let mut inner = BtfMapDef::default();
         let def = ctx.parse_def(def_t, false, &mut inner)?;
         let mut map = map_from_def(name.clone(), sec_idx, offset, &def);
+        map.values_off = btf
+            .members(def_t)
+            .last()
+            .filter(|m| btf.str_at(m.name_off) == Some("values"))
+            .map(|m| u64::from(m.bit_offset / 8));
         if def.has_inner {
             map.inner = Some(Box::new(map_from_def(
                 format!("{name}.inner"),
@@ -409,6 +415,28 @@ pub(crate) fn collect_slot_relocs(
         }
     }
     spans.sort_unstable();
+    // First map / main program with each name (libbpf's find_*_by_name).
+    let mut map_by_name: HashMap<&str, usize> = HashMap::new();
+    for (i, m) in obj.maps.iter().enumerate() {
+        map_by_name.entry(m.name.as_str()).or_insert(i);
+    }
+    let mut prog_by_name: HashMap<&str, usize> = HashMap::new();
+    for (i, p) in obj
+        .programs
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !p.is_subprog)
+    {
+        prog_by_name.entry(p.name.as_str()).or_insert(i);
+    }
+    let map_by_name = map_by_name
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect::<HashMap<String, usize>>();
+    let prog_by_name = prog_by_name
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect::<HashMap<String, usize>>();
     for (ri, rel) in rs.rels.iter().enumerate() {
         let s = &elf.symbols[rel.sym];
         let err = |msg: String| OpenError::Section {
@@ -440,10 +468,10 @@ pub(crate) fn collect_slot_relocs(
                     obj.maps[midx].name
                 )));
             }
-            let t = obj.maps.iter().position(|m| m.name == s.name);
+            let t = map_by_name.get(s.name).copied();
             Slot::Map(t.ok_or_else(|| err(format!("'{}' isn't a valid map reference", s.name)))?)
         } else if map_type == mt::BPF_MAP_TYPE_PROG_ARRAY as u32 {
-            let t = obj.programs.iter().position(|p| p.name == s.name);
+            let t = prog_by_name.get(s.name).copied();
             let t =
                 t.ok_or_else(|| err(format!("'{}' isn't a valid program reference", s.name)))?;
             let p = &obj.programs[t];
@@ -457,30 +485,9 @@ pub(crate) fn collect_slot_relocs(
                 obj.maps[midx].name
             )));
         };
-        // Offset of the last member ('values') inside the definition.
-        let def_name = obj.maps[midx].real_name.clone();
-        let var_id = btf
-            .find_datasec(".maps")
-            .and_then(|ds| btf.rec(ds).map(|r| btf.datasec_vars(r)))
-            .and_then(|vars| {
-                vars.into_iter()
-                    .map(|v| v.0)
-                    .find(|&id| btf.name(id) == def_name)
-            })
-            .ok_or_else(|| err(format!("no BTF var for map '{def_name}'")))?;
-        let def_t = btf
-            .rec(var_id)
-            .and_then(|v| btf.skip_mods(v.size_or_type))
-            .map(|(_, t)| *t)
-            .ok_or_else(|| err("bad map definition type".into()))?;
-        let members = btf.members(&def_t);
-        let last = members
-            .last()
-            .ok_or_else(|| err("empty map definition".into()))?;
-        if btf.str_at(last.name_off) != Some("values") {
-            return Err(err("last member is not 'values'".into()));
-        }
-        let moff = u64::from(last.bit_offset / 8);
+        let moff = obj.maps[midx]
+            .values_off
+            .ok_or_else(|| err("map definition has no trailing 'values' member".into()))?;
         let rel_in_def = rel.offset - start;
         if rel_in_def < moff || (rel_in_def - moff) % 8 != 0 {
             return Err(err("misaligned 'values' relocation".into()));

@@ -94,6 +94,7 @@ pub(crate) fn internal_map(
         btf_value_type_id: value_type_id,
         inner: None,
         init_slots: Vec::new(),
+        values_off: None,
         image: data.map(|d| d.to_vec()),
         autocreate: true,
     }

@@ -82,6 +82,8 @@ pub struct Map {
     pub(crate) inner: Option<Box<Map>>,
     /// `values` initialisers, by slot index.
     pub(crate) init_slots: Vec<Option<Slot>>,
+    /// Byte offset of the trailing `values` member in a BTF definition.
+    pub(crate) values_off: Option<u64>,
     /// Initial value image of an internal map (`None` for `.bss`: all zeros).
     pub(crate) image: Option<Vec<u8>>,
     pub(crate) autocreate: bool,
@@ -219,6 +221,7 @@ pub(crate) fn parse_legacy(
             btf_value_type_id: 0,
             inner: None,
             init_slots: Vec::new(),
+            values_off: None,
             image: None,
             autocreate: true,
         });

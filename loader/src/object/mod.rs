@@ -60,6 +60,10 @@ pub struct Object {
     pub(crate) has_static_programs: bool,
     /// Features found in the object that the loader cannot load yet (e.g. `.struct_ops`, arena data).
     pub(crate) unsupported: Vec<String>,
+    /// Section sizes by name (DATASEC fix-up).
+    pub(crate) sec_sizes: HashMap<String, u64>,
+    /// GLOBAL/WEAK `STT_OBJECT` symbols by name: (value, hidden) (DATASEC fix-up).
+    pub(crate) var_syms: HashMap<String, (u64, bool)>,
 }
 
 /// libbpf's object name: the file's base name up to the first '.', at most 15 bytes.
@@ -107,7 +111,21 @@ impl Object {
             exec_shndx: Vec::new(),
             has_static_programs: false,
             unsupported: Vec::new(),
+            sec_sizes: HashMap::new(),
+            var_syms: HashMap::new(),
         };
+        for s in &elf.sections {
+            obj.sec_sizes.entry(s.name.to_string()).or_insert(s.size);
+        }
+        for s in &elf.symbols {
+            use goblin::elf::sym;
+            if s.typ == sym::STT_OBJECT && matches!(s.bind, sym::STB_GLOBAL | sym::STB_WEAK) {
+                let hidden = matches!(s.visibility, sym::STV_HIDDEN | sym::STV_INTERNAL);
+                obj.var_syms
+                    .entry(s.name.to_string())
+                    .or_insert((s.value, hidden));
+            }
+        }
         obj.collect_sections(&elf)?;
         obj.externs = externs::collect(&elf);
         // libbpf also requires BTF for externs; without it they are kept and refused at load.
@@ -132,10 +150,16 @@ impl Object {
             }
             None => None,
         };
-        for i in 0..elf.sections.len() {
-            if obj.exec_shndx.contains(&i) {
-                programs::add_programs(&elf, i, Some(i) == obj.text_shndx, &mut obj.programs)?;
+        // Function symbols grouped by section once, so discovery is linear in symbols + sections.
+        let mut funcs_by_sec: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (i, s) in elf.symbols.iter().enumerate() {
+            if s.is_func() {
+                funcs_by_sec.entry(s.shndx).or_default().push(i);
             }
+        }
+        for &i in &obj.exec_shndx {
+            let syms = funcs_by_sec.get(&i).map(Vec::as_slice).unwrap_or(&[]);
+            programs::add_programs(&elf, i, syms, Some(i) == obj.text_shndx, &mut obj.programs)?;
         }
         obj.programs.sort_by_key(|p| (p.sec_idx, p.sec_insn_off));
         obj.has_static_programs = obj.programs.iter().any(|p| p.is_static);
@@ -278,7 +302,7 @@ impl Object {
     }
 
     pub(crate) fn is_data_section(&self, shndx: usize) -> bool {
-        self.data_shndx.contains(&shndx)
+        self.data_shndx.binary_search(&shndx).is_ok()
     }
 
     pub(crate) fn allows_same_section_call(
@@ -286,7 +310,7 @@ impl Object {
         target_shndx: usize,
         _caller_shndx: usize,
     ) -> bool {
-        self.has_static_programs && self.exec_shndx.contains(&target_shndx)
+        self.has_static_programs && self.exec_shndx.binary_search(&target_shndx).is_ok()
     }
 
     /// The object name (file base name up to the first '.').
@@ -382,4 +406,4 @@ mod tests {
     }
 }
 #[cfg(test)]
-mod corpus_tests;
+pub(crate) mod corpus_tests;

@@ -88,6 +88,7 @@ impl Program {
 pub(crate) fn add_programs(
     elf: &ElfFile<'_>,
     sec_idx: usize,
+    func_syms: &[usize],
     is_text: bool,
     out: &mut Vec<Program>,
 ) -> Result<(), OpenError> {
@@ -108,10 +109,7 @@ pub(crate) fn add_programs(
         None => (true, sec.name),
     };
     let def = sec_def::find(stripped);
-    for s in &elf.symbols {
-        if s.shndx != sec_idx || !s.is_func() {
-            continue;
-        }
+    for s in func_syms.iter().map(|&i| &elf.symbols[i]) {
         let (off, size) = (s.value, s.size);
         if off % Insn::SIZE as u64 != 0 || size % Insn::SIZE as u64 != 0 {
             return Err(OpenError::Program {

@@ -21,7 +21,11 @@ impl FuncIndex {
     pub fn new(obj: &Object) -> Self {
         let mut by_sec: HashMap<usize, Vec<(usize, usize, usize)>> = HashMap::new();
         for (i, p) in obj.programs.iter().enumerate() {
-            by_sec.entry(p.sec_idx).or_default().push((p.sec_insn_off, p.sec_insn_off + p.insns.len(), i));
+            by_sec.entry(p.sec_idx).or_default().push((
+                p.sec_insn_off,
+                p.sec_insn_off + p.insns.len(),
+                i,
+            ));
         }
         for v in by_sec.values_mut() {
             v.sort_unstable();
@@ -29,7 +33,7 @@ impl FuncIndex {
         FuncIndex { by_sec }
     }
 
-    fn find(&self, sec: usize, insn: usize) -> Option<usize> {
+    pub fn find(&self, sec: usize, insn: usize) -> Option<usize> {
         let v = self.by_sec.get(&sec)?;
         let pos = v.partition_point(|&(start, _, _)| start <= insn);
         let &(start, end, idx) = v.get(pos.checked_sub(1)?)?;
@@ -39,14 +43,17 @@ impl FuncIndex {
 
 /// `find_prog_insn_relo`: relocations are sorted by instruction index.
 fn find_relo(relocs: &[Reloc], insn_idx: usize) -> Option<&Reloc> {
-    relocs.binary_search_by_key(&insn_idx, |r| r.insn_idx).ok().map(|i| &relocs[i])
+    relocs
+        .binary_search_by_key(&insn_idx, |r| r.insn_idx)
+        .ok()
+        .map(|i| &relocs[i])
 }
 
 /// A function's instructions as libbpf sees them after `bpf_object__relocate` marked callback loads
 /// (`RELO_SUBPROG_ADDR`) with `BPF_PSEUDO_FUNC`.
-fn marked_insns(obj: &Object, f: usize) -> Vec<Insn> {
+fn marked_insns(obj: &Object, funcs: &[Vec<Insn>], f: usize) -> Vec<Insn> {
     let p = &obj.programs[f];
-    let mut insns = p.insns.clone();
+    let mut insns = funcs[f].clone();
     for r in &p.relocs {
         if r.kind == RelocKind::SubprogAddr {
             insns[r.insn_idx].src = PSEUDO_FUNC;
@@ -57,10 +64,19 @@ fn marked_insns(obj: &Object, f: usize) -> Vec<Insn> {
 
 /// Links one main program: appends subprograms, fixes call offsets, and gathers the data
 /// relocations and func/line info of every included function.
-pub(crate) fn link(obj: &Object, funcs: &FuncIndex, ext: Option<&ExtInfoIndex<'_>>, main: usize) -> Result<Linked, LinkError> {
+pub(crate) fn link(
+    obj: &Object,
+    code: &[Vec<Insn>],
+    funcs: &FuncIndex,
+    ext: Option<&ExtInfoIndex<'_>>,
+    main: usize,
+) -> Result<Linked, LinkError> {
     let main_prog = &obj.programs[main];
-    let err = |msg: String| LinkError { program: main_prog.name.clone(), msg };
-    let mut insns = marked_insns(obj, main);
+    let err = |msg: String| LinkError {
+        program: main_prog.name.clone(),
+        msg,
+    };
+    let mut insns = marked_insns(obj, code, main);
     // Function index → position of its first instruction in `insns` (libbpf's `sub_insn_off`).
     let mut placed: HashMap<usize, usize> = HashMap::from([(main, 0)]);
     let mut relos: Vec<(usize, Reloc)> = Vec::new();
@@ -106,11 +122,17 @@ pub(crate) fn link(obj: &Object, funcs: &FuncIndex, ext: Option<&ExtInfoIndex<'_
                 })
             }
             None if insn.is_pseudo_func() => {
-                return Err(LinkError { program: prog.name.clone(), msg: format!("missing subprog address relocation for insn #{insn_idx}") })
+                return Err(LinkError {
+                    program: prog.name.clone(),
+                    msg: format!("missing subprog address relocation for insn #{insn_idx}"),
+                })
             }
             // A call to a static function in the same section carries no relocation; imm is
             // relative to the call's own position in the section.
-            None => (prog.sec_idx, (prog.sec_insn_off + insn_idx) as i64 + i64::from(insn.imm) + 1),
+            None => (
+                prog.sec_idx,
+                (prog.sec_insn_off + insn_idx) as i64 + i64::from(insn.imm) + 1,
+            ),
         };
         let sub = usize::try_from(sub_insn_idx).ok().and_then(|i| funcs.find(sec, i)).ok_or_else(|| LinkError {
             program: prog.name.clone(),
@@ -122,10 +144,13 @@ pub(crate) fn link(obj: &Object, funcs: &FuncIndex, ext: Option<&ExtInfoIndex<'_
                 // `bpf_object__append_subprog_code` + recursion into the subprogram.
                 let off = insns.len();
                 placed.insert(sub, off);
-                insns.extend(marked_insns(obj, sub));
+                insns.extend(marked_insns(obj, code, sub));
                 let sp = &obj.programs[sub];
                 if let (Some(e), Some(st)) = (ext, infos.as_mut()) {
-                    e.append(st, sp, off, false).map_err(|m| LinkError { program: sp.name.clone(), msg: m })?;
+                    e.append(st, sp, off, false).map_err(|m| LinkError {
+                        program: sp.name.clone(),
+                        msg: m,
+                    })?;
                 }
                 for r in &sp.relocs {
                     relos.push((off + r.insn_idx, r.clone()));
@@ -136,9 +161,19 @@ pub(crate) fn link(obj: &Object, funcs: &FuncIndex, ext: Option<&ExtInfoIndex<'_
         };
         let pos = base + insn_idx;
         let imm = sub_off as i64 - pos as i64 - 1;
-        insns[pos].imm = i32::try_from(imm).map_err(|_| err(format!("call offset {imm} does not fit in imm")))?;
+        insns[pos].imm = i32::try_from(imm)
+            .map_err(|_| err(format!("call offset {imm} does not fit in imm")))?;
     }
 
     let (func_info, line_info) = infos.map(|st| st.take()).unwrap_or((None, None));
-    Ok(Linked { prog: main, insns, relos, func_info, line_info })
+    let mut funcs_in: Vec<(usize, usize)> = placed.into_iter().map(|(f, off)| (off, f)).collect();
+    funcs_in.sort_unstable();
+    Ok(Linked {
+        prog: main,
+        insns,
+        relos,
+        func_info,
+        line_info,
+        funcs: funcs_in.into_iter().map(|(_, f)| f).collect(),
+    })
 }

@@ -31,7 +31,11 @@ pub(crate) fn relocate(linked: &mut Linked, map_fd: impl Fn(usize) -> Option<Raw
         }
         match map_fd(map) {
             Some(fd) => {
-                insns[idx].src = if value { PSEUDO_MAP_VALUE } else { PSEUDO_MAP_FD };
+                insns[idx].src = if value {
+                    PSEUDO_MAP_VALUE
+                } else {
+                    PSEUDO_MAP_FD
+                };
                 insns[idx].imm = fd;
             }
             None => {

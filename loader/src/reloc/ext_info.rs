@@ -37,16 +37,25 @@ impl<'a> Records<'a> {
         if info.is_empty() {
             return None;
         }
-        let sec_by_name: HashMap<&str, usize> =
-            obj.section_names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+        let sec_by_name: HashMap<&str, usize> = obj
+            .section_names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
         let mut by_sec = HashMap::new();
         for s in info.sections() {
-            let Ok(name) = btf.str_at(s.sec_name_off) else { continue };
+            let Ok(name) = btf.str_at(s.sec_name_off) else {
+                continue;
+            };
             if let Some(&idx) = sec_by_name.get(name) {
                 by_sec.insert(idx, s.raw());
             }
         }
-        Some(Records { rec_size: info.record_size(), by_sec })
+        Some(Records {
+            rec_size: info.record_size(),
+            by_sec,
+        })
     }
 
     fn insn_off(&self, rec: &[u8]) -> u32 {
@@ -105,15 +114,24 @@ pub struct ExtOut {
 
 impl ExtState {
     pub fn take(self) -> (Option<ExtOut>, Option<ExtOut>) {
-        let f = self.func.map(|data| ExtOut { data, rec_size: self.func_rec as u32 });
-        let l = self.line.map(|data| ExtOut { data, rec_size: self.line_rec as u32 });
+        let f = self.func.map(|data| ExtOut {
+            data,
+            rec_size: self.func_rec as u32,
+        });
+        let l = self.line.map(|data| ExtOut {
+            data,
+            rec_size: self.line_rec as u32,
+        });
         (f, l)
     }
 }
 
 impl<'a> ExtInfoIndex<'a> {
     pub fn new(obj: &Object, btf: &Btf<'_>, ext: &BtfExt<'a>) -> Self {
-        ExtInfoIndex { func: Records::new(obj, btf, &ext.func_info), line: Records::new(obj, btf, &ext.line_info) }
+        ExtInfoIndex {
+            func: Records::new(obj, btf, &ext.func_info),
+            line: Records::new(obj, btf, &ext.line_info),
+        }
     }
 
     pub fn start(&self) -> ExtState {
@@ -126,7 +144,13 @@ impl<'a> ExtInfoIndex<'a> {
     }
 
     /// Appends `prog`'s records, placed at `sub_insn_off` in the main program.
-    pub fn append(&self, st: &mut ExtState, prog: &Program, sub_insn_off: usize, is_main: bool) -> Result<(), String> {
+    pub fn append(
+        &self,
+        st: &mut ExtState,
+        prog: &Program,
+        sub_insn_off: usize,
+        is_main: bool,
+    ) -> Result<(), String> {
         for kind in [ExtKind::Func, ExtKind::Line] {
             let (recs, acc) = match kind {
                 ExtKind::Func => (&self.func, &mut st.func),

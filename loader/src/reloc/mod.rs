@@ -19,6 +19,8 @@ pub(crate) struct Linked {
     pub relos: Vec<(usize, Reloc)>,
     pub func_info: Option<ExtOut>,
     pub line_info: Option<ExtOut>,
+    /// The functions included, in placement order (main first).
+    pub funcs: Vec<usize>,
 }
 
 /// Linking a program failed.

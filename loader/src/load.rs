@@ -1,0 +1,106 @@
+//! Program loading (`bpf_object_load_prog` + `libbpf_prepare_prog_load`): attributes from the SEC()
+//! definition, func/line info when BTF is loaded, the token, and `.rodata` binding afterwards.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use aya_obj::generated::{bpf_attach_type as at, bpf_prog_type as pt};
+use bpfload_syscall::{prog, LogOptions, ProgLoadAttr};
+
+use crate::error::ProgramError;
+use crate::features::{Feature, Features};
+use crate::insn;
+use crate::object::sec_def::{
+    SEC_ATTACH_BTF, SEC_EXP_ATTACH_OPT, SEC_SLEEPABLE, SEC_USDT, SEC_XDP_FRAGS,
+};
+use crate::object::Object;
+use crate::reloc::Linked;
+
+/// `BPF_F_SLEEPABLE`.
+const BPF_F_SLEEPABLE: u32 = 1 << 4;
+/// `BPF_F_XDP_HAS_FRAGS`.
+const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
+
+/// The kernel version passed as `kern_version` when the object has no `version` section.
+fn host_kern_version() -> u32 {
+    static V: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *V.get_or_init(|| bpfload_syscall::util::kernel_version().unwrap_or(0))
+}
+
+pub(crate) fn load_program(
+    obj: &Object,
+    l: &Linked,
+    features: &Features,
+    token: Option<BorrowedFd<'_>>,
+    btf: Option<BorrowedFd<'_>>,
+    rodata: &[BorrowedFd<'_>],
+    log: &LogOptions,
+) -> Result<OwnedFd, ProgramError> {
+    let p = &obj.programs[l.prog];
+    let def = p.sec_def.ok_or_else(|| ProgramError::UnknownSection {
+        section: p.sec_name().to_string(),
+    })?;
+    if def.flags & SEC_ATTACH_BTF != 0 {
+        return Err(ProgramError::Unsupported(format!(
+            "attach BTF target resolution for section '{}'",
+            p.sec_name()
+        )));
+    }
+    if def.prog_type == pt::BPF_PROG_TYPE_STRUCT_OPS as u32 {
+        return Err(ProgramError::Unsupported(
+            "struct_ops programs (no struct_ops map support)".into(),
+        ));
+    }
+
+    // libbpf_prepare_prog_load.
+    let mut expected_attach_type = def.expected_attach_type;
+    if def.flags & SEC_EXP_ATTACH_OPT != 0 && !features.has(Feature::ExpAttachType) {
+        expected_attach_type = 0;
+    }
+    let mut prog_flags = 0;
+    if def.flags & SEC_SLEEPABLE != 0 {
+        prog_flags |= BPF_F_SLEEPABLE;
+    }
+    if def.prog_type == pt::BPF_PROG_TYPE_XDP as u32 && def.flags & SEC_XDP_FRAGS != 0 {
+        prog_flags |= BPF_F_XDP_HAS_FRAGS;
+    }
+    if def.flags & SEC_USDT != 0 && features.has(Feature::UprobeMultiLink) {
+        expected_attach_type = at::BPF_TRACE_UPROBE_MULTI as u32;
+    }
+
+    let license = CString::new(obj.license.as_bytes()).unwrap_or_default();
+    let insns = insn::to_uapi(&l.insns);
+    let mut attr = ProgLoadAttr {
+        prog_type: def.prog_type,
+        expected_attach_type,
+        insns: &insns,
+        license: &license,
+        kern_version: obj.kern_version.unwrap_or_else(host_kern_version),
+        prog_flags,
+        name: features.has(Feature::ProgName).then_some(p.name.as_str()),
+        token,
+        ..Default::default()
+    };
+    if let Some(btf) = btf.filter(|_| features.has(Feature::BtfFunc)) {
+        attr.btf_fd = Some(btf);
+        if let Some(fi) = &l.func_info {
+            attr.func_info = &fi.data;
+            attr.func_info_rec_size = fi.rec_size;
+        }
+        if let Some(li) = &l.line_info {
+            attr.line_info = &li.data;
+            attr.line_info_rec_size = li.rec_size;
+        }
+    }
+    let fd = prog::load(&attr, log).map_err(|source| ProgramError::Kernel { source })?;
+
+    // Keep .rodata alive and inspectable with the program (a failure is only a warning in libbpf).
+    if !rodata.is_empty() && features.has(Feature::ProgBindMap) {
+        for m in rodata {
+            if let Err(e) = prog::bind_map(fd.as_fd(), *m) {
+                log::warn!("prog '{}': failed to bind a .rodata map: {e}", p.name);
+            }
+        }
+    }
+    Ok(fd)
+}

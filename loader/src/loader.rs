@@ -1,0 +1,146 @@
+//! The user-facing builder: options applied before load, then [`Loader::load`].
+
+use std::os::fd::BorrowedFd;
+use std::path::{Path, PathBuf};
+
+use bpfload_syscall::LogOptions;
+
+use crate::error::LoadError;
+use crate::loaded::Loaded;
+use crate::object::Object;
+use crate::token::{TokenError, TokenRequest};
+
+/// Load options, in the style of aya's `EbpfLoader`.
+///
+/// ```no_run
+/// let object = bpfload::Object::open_file("prog.bpf.o")?;
+/// let loaded = bpfload::Loader::new()
+///     .set_global("config_value", &42u32.to_ne_bytes())
+///     .set_max_entries("events", 4096)
+///     .set_autoload("prog_b", false)
+///     .set_autocreate("unused_map", false)
+///     .pin_root("/sys/fs/bpf/myapp")
+///     .load(&object)?;
+/// let prog_fd = loaded.program("prog_a").unwrap().fd();
+/// let map_fd = loaded.map("events").unwrap().fd();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Loader {
+    pub(crate) globals: Vec<(String, Vec<u8>)>,
+    pub(crate) max_entries: Vec<(String, u32)>,
+    pub(crate) autoload: Vec<(String, bool)>,
+    pub(crate) only: Option<Vec<String>>,
+    pub(crate) autocreate: Vec<(String, bool)>,
+    pub(crate) pin_root: Option<PathBuf>,
+    pub(crate) token: Result<TokenRequest, TokenError>,
+    pub(crate) keep_going: bool,
+    pub(crate) log: LogOptions,
+}
+
+impl Default for Loader {
+    fn default() -> Self {
+        Loader {
+            globals: Vec::new(),
+            max_entries: Vec::new(),
+            autoload: Vec::new(),
+            only: None,
+            autocreate: Vec::new(),
+            pin_root: None,
+            token: Ok(TokenRequest::Default),
+            keep_going: false,
+            log: LogOptions::default(),
+        }
+    }
+}
+
+impl Loader {
+    /// Default options: every autoload program and every map, tokens in libbpf's implicit mode.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the initial value of a global variable (`.data`, `.rodata`, `.bss`, by symbol name).
+    /// `value` must have the variable's size. This is how `const volatile` configuration is set.
+    pub fn set_global(mut self, name: &str, value: &[u8]) -> Self {
+        self.globals.push((name.to_string(), value.to_vec()));
+        self
+    }
+
+    /// Overrides a map's `max_entries` (ring buffer sizes are rounded as libbpf rounds them).
+    pub fn set_max_entries(mut self, map: &str, max_entries: u32) -> Self {
+        self.max_entries.push((map.to_string(), max_entries));
+        self
+    }
+
+    /// Turns loading of one program on or off.
+    pub fn set_autoload(mut self, program: &str, autoload: bool) -> Self {
+        self.autoload.push((program.to_string(), autoload));
+        self
+    }
+
+    /// Loads only these programs (all others get autoload off).
+    pub fn only_programs<I, S>(mut self, programs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.only = Some(
+            programs
+                .into_iter()
+                .map(|s| s.as_ref().to_string())
+                .collect(),
+        );
+        self
+    }
+
+    /// Turns creation of one map on or off (uses of a map that is not created are poisoned, so
+    /// only programs that reach them fail).
+    pub fn set_autocreate(mut self, map: &str, autocreate: bool) -> Self {
+        self.autocreate.push((map.to_string(), autocreate));
+        self
+    }
+
+    /// Directory for maps with `pinning = LIBBPF_PIN_BY_NAME` (default `/sys/fs/bpf`).
+    pub fn pin_root(mut self, dir: impl AsRef<Path>) -> Self {
+        self.pin_root = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Creates the BPF token from this bpffs (explicit mode; `""` disables tokens).
+    pub fn token_path(mut self, path: impl AsRef<Path>) -> Self {
+        self.token = Ok(TokenRequest::Path(path.as_ref().to_path_buf()));
+        self
+    }
+
+    /// Uses a token the caller already has (duplicated; the caller keeps theirs).
+    pub fn token_fd(mut self, fd: BorrowedFd<'_>) -> Self {
+        self.token = TokenRequest::from_fd(fd);
+        self
+    }
+
+    /// `false` (default): the first program that fails fails the load, as libbpf does.
+    /// `true`: every autoload program is attempted and failures are reported per program in
+    /// [`Loaded::programs`]; only object-level failures (maps, BTF) fail the load.
+    pub fn keep_going(mut self, keep_going: bool) -> Self {
+        self.keep_going = keep_going;
+        self
+    }
+
+    /// Verifier log options for program loads (default: libbpf's, log only on failure).
+    pub fn log_options(mut self, log: LogOptions) -> Self {
+        self.log = log;
+        self
+    }
+
+    /// Relocates and loads `object` into the kernel.
+    pub fn load(&self, object: &Object) -> Result<Loaded, LoadError> {
+        crate::prepare::load(self, object)
+    }
+
+    /// Opens and loads an object file.
+    pub fn load_file(&self, path: impl AsRef<Path>) -> Result<Loaded, LoadError> {
+        let object = Object::open_file(path)?;
+        self.load(&object)
+    }
+}

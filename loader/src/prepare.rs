@@ -1,0 +1,411 @@
+//! The load pipeline, step by step, in libbpf's order (`bpf_object_prepare` then `bpf_object_load`):
+//!
+//! 1. refuse non-native byte order; apply the caller's options to a private copy of the object;
+//! 2. token (first step of prepare, as in libbpf), then the feature answers for that token;
+//! 3. refuse what this loader cannot do yet (externs, struct_ops, arena), naming it;
+//! 4. CO-RE relocation of every autoload function;
+//! 5. per autoload main program: subprogram append and `.BTF.ext` info;
+//! 6. object BTF: fix-up, sanitize, load (failure only drops BTF, as in libbpf);
+//! 7. maps: create (or reuse pinned), set initial values, freeze `.rodata`, pin, fill map-in-map;
+//! 8. map and global data references in the instructions;
+//! 9. programs (see `load.rs`), then prog-array slots.
+//!
+//! Every kernel object is an `OwnedFd` held by a local until the end, so any `?` releases
+//! everything created so far; pins made by this load are removed on failure.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::path::PathBuf;
+
+use bpfload_btf::core::{CoreRelocator, Targets};
+use bpfload_btf::fixup::{fixup_datasecs, mark_func_static, VarSymbol};
+use bpfload_btf::{sanitize, Btf, BtfExt, BtfModel};
+use bpfload_syscall::LogOptions;
+
+use crate::error::{LoadError, ProgramError};
+use crate::features::{Feature, Features};
+use crate::insn::{self, Insn};
+use crate::loaded::{Loaded, LoadedProgram};
+use crate::loader::Loader;
+use crate::object::btf_maps::adjust_max_entries;
+use crate::object::elf::Endianness;
+use crate::object::maps::MapKind;
+use crate::object::Object;
+use crate::reloc::calls::{self, FuncIndex};
+use crate::reloc::ext_info::ExtInfoIndex;
+use crate::reloc::{data, Linked};
+use crate::{load, maps_create, token};
+
+pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> {
+    check_endianness(object)?;
+    let mut obj = object.clone();
+    apply_options(opts, &mut obj)?;
+
+    let req = opts.token.as_ref().map_err(|e| e.clone())?;
+    let (token_fd, token_report) = token::acquire(req)?;
+    let tok = token_fd.as_ref().map(|t| t.as_fd());
+    let features = Features::for_token(tok);
+
+    check_unsupported(&obj)?;
+    let local_btf = parse_local_btf(&obj);
+    let btf_ext = obj
+        .btf_ext
+        .as_deref()
+        .and_then(|raw| match BtfExt::parse(raw) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                log::warn!("object '{}': ignoring malformed .BTF.ext: {e}", obj.name);
+                None
+            }
+        });
+    let funcs_index = FuncIndex::new(&obj);
+
+    let mut funcs: Vec<Vec<Insn>> = obj.programs.iter().map(|p| p.insns.clone()).collect();
+    let core_errors = relocate_core(
+        &obj,
+        local_btf.as_ref(),
+        btf_ext.as_ref(),
+        &funcs_index,
+        &mut funcs,
+    )?;
+
+    let ext_index = match (&local_btf, &btf_ext) {
+        (Some(b), Some(e)) if features.has(Feature::BtfFunc) => Some(ExtInfoIndex::new(&obj, b, e)),
+        _ => None,
+    };
+    let mains: Vec<usize> = (0..obj.programs.len())
+        .filter(|&i| !obj.programs[i].is_subprog && obj.programs[i].autoload)
+        .collect();
+    let mut linked: Vec<(usize, Result<Linked, ProgramError>)> = Vec::with_capacity(mains.len());
+    for &m in &mains {
+        let r = calls::link(&obj, &funcs, &funcs_index, ext_index.as_ref(), m)
+            .map_err(|e| ProgramError::Reloc(e.to_string()))
+            .and_then(|l| match included_core_error(&l, &core_errors) {
+                Some(e) => Err(ProgramError::Reloc(e)),
+                None => Ok(l),
+            });
+        if let Err(e) = &r {
+            if !opts.keep_going {
+                return Err(program_error(&obj, m, e.clone()));
+            }
+        }
+        linked.push((m, r));
+    }
+
+    let btf_fd = load_btf(&obj, local_btf.as_ref(), &features, tok)?;
+    let btf_borrowed = btf_fd.as_ref().map(|f| f.as_fd());
+
+    let mut pins = maps_create::PinGuard::default();
+    let mut maps =
+        maps_create::create_all(&mut obj, &features, tok, btf_borrowed, opts, &mut pins)?;
+
+    let rodata: Vec<BorrowedFd<'_>> = maps
+        .iter()
+        .flatten()
+        .filter(|m| m.kind == MapKind::Rodata)
+        .map(|m| m.fd.as_fd())
+        .collect();
+    let mut programs = Vec::with_capacity(linked.len());
+    for (m, r) in linked {
+        let p = &obj.programs[m];
+        let result = r.map(|mut l| {
+            data::relocate(&mut l, |i| maps[i].as_ref().map(|lm| lm.fd.as_raw_fd()));
+            l
+        });
+        let (insns, result) = match result {
+            Ok(l) => {
+                let res =
+                    load::load_program(&obj, &l, &features, tok, btf_borrowed, &rodata, &opts.log);
+                (l.insns, res)
+            }
+            Err(e) => (Vec::new(), Err(e)),
+        };
+        if let Err(e) = &result {
+            if !opts.keep_going {
+                return Err(program_error(&obj, m, e.clone()));
+            }
+        }
+        programs.push(LoadedProgram {
+            name: p.name.clone(),
+            section: p.section.clone(),
+            prog_type: p.prog_type(),
+            insns,
+            result,
+        });
+    }
+
+    drop(rodata);
+    maps_create::init_prog_arrays(&obj, &maps, &programs, opts.keep_going)?;
+    pins.disarm();
+    Ok(Loaded {
+        object: obj.name.clone(),
+        token: token_fd,
+        token_report,
+        btf: btf_fd,
+        maps: maps.iter_mut().filter_map(Option::take).collect(),
+        programs,
+    })
+}
+
+fn program_error(obj: &Object, idx: usize, e: ProgramError) -> LoadError {
+    let p = &obj.programs[idx];
+    LoadError::Program {
+        program: p.name.clone(),
+        prog_type: p.prog_type_name(),
+        source: e,
+    }
+}
+
+fn check_endianness(obj: &Object) -> Result<(), LoadError> {
+    if obj.endian != Endianness::native() {
+        return Err(LoadError::Endianness {
+            object: obj.name.clone(),
+            endian: obj.endian.describe(),
+            native: Endianness::native().describe(),
+        });
+    }
+    Ok(())
+}
+
+/// Applies autoload, autocreate, max_entries and global variable options to the private copy.
+fn apply_options(opts: &Loader, obj: &mut Object) -> Result<(), LoadError> {
+    let opt_err = |option: &'static str, msg: String| LoadError::Option { option, msg };
+    if let Some(only) = &opts.only {
+        for name in only {
+            if !obj
+                .programs
+                .iter()
+                .any(|p| !p.is_subprog && &p.name == name)
+            {
+                return Err(opt_err(
+                    "only_programs",
+                    format!("no program named '{name}'"),
+                ));
+            }
+        }
+        for p in obj.programs.iter_mut().filter(|p| !p.is_subprog) {
+            p.autoload = only.contains(&p.name);
+        }
+    }
+    for (name, on) in &opts.autoload {
+        let p = obj
+            .programs
+            .iter_mut()
+            .find(|p| !p.is_subprog && &p.name == name);
+        p.ok_or_else(|| opt_err("set_autoload", format!("no program named '{name}'")))?
+            .autoload = *on;
+    }
+    for (name, on) in &opts.autocreate {
+        let m = obj
+            .maps
+            .iter_mut()
+            .find(|m| &m.name == name || &m.real_name == name);
+        m.ok_or_else(|| opt_err("set_autocreate", format!("no map named '{name}'")))?
+            .autocreate = *on;
+    }
+    for (name, n) in &opts.max_entries {
+        let m = obj
+            .maps
+            .iter_mut()
+            .find(|m| &m.name == name || &m.real_name == name);
+        let m = m.ok_or_else(|| opt_err("set_max_entries", format!("no map named '{name}'")))?;
+        m.def.max_entries = adjust_max_entries(m.def.map_type, *n);
+    }
+    for (name, value) in &opts.globals {
+        let g = obj.globals.iter().find(|g| &g.name == name).cloned();
+        let g =
+            g.ok_or_else(|| opt_err("set_global", format!("no global variable named '{name}'")))?;
+        if value.len() != g.size {
+            return Err(opt_err(
+                "set_global",
+                format!(
+                    "'{name}' is {} bytes, but {} bytes were given",
+                    g.size,
+                    value.len()
+                ),
+            ));
+        }
+        let map = &mut obj.maps[g.map];
+        let size = map.def.value_size as usize;
+        let image = map.image.get_or_insert_with(|| vec![0; size]);
+        image[g.offset..g.offset + g.size].copy_from_slice(value);
+    }
+    Ok(())
+}
+
+/// Things the object needs that this loader does not implement yet: an error naming them.
+fn check_unsupported(obj: &Object) -> Result<(), LoadError> {
+    let unsupported = |what: String| LoadError::Unsupported {
+        object: obj.name.clone(),
+        what,
+    };
+    if let Some(what) = obj.unsupported.first() {
+        return Err(unsupported(what.clone()));
+    }
+    if let Some(e) = obj.externs.first() {
+        let kind = if e.weak { "weak extern" } else { "extern" };
+        return Err(unsupported(format!(
+            "{kind} '{}' (kconfig/ksym/kfunc resolution)",
+            e.name
+        )));
+    }
+    if let Some(m) = obj.maps.iter().find(|m| {
+        m.autocreate
+            && m.def.map_type == aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_ARENA as u32
+    }) {
+        return Err(unsupported(format!("arena map '{}'", m.name)));
+    }
+    Ok(())
+}
+
+fn parse_local_btf(obj: &Object) -> Option<Btf<'_>> {
+    let raw = obj.btf.as_deref()?;
+    match Btf::parse(raw) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            log::info!(
+                "object '{}': BTF unusable ({e}); loading without it",
+                obj.name
+            );
+            None
+        }
+    }
+}
+
+/// `bpf_object__relocate_core`: patches the functions' own instructions (before linking), for
+/// every `.BTF.ext` CO-RE record of an autoload function, in file order. Returns the error per
+/// function index (libbpf fails the whole load; here only the programs that include it fail).
+fn relocate_core(
+    obj: &Object,
+    local: Option<&Btf<'_>>,
+    ext: Option<&BtfExt<'_>>,
+    funcs_index: &FuncIndex,
+    funcs: &mut [Vec<Insn>],
+) -> Result<HashMap<usize, String>, LoadError> {
+    let mut errors = HashMap::new();
+    let (Some(local), Some(ext)) = (local, ext) else {
+        return Ok(errors);
+    };
+    if ext.core_relos.is_empty() {
+        return Ok(errors);
+    }
+    let sec_by_name: HashMap<&str, usize> = obj
+        .section_names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    // Group the records per function, in file order.
+    let mut groups: Vec<(usize, Vec<bpfload_btf::CoreRelo>)> = Vec::new();
+    for sec in ext.core_relos.sections() {
+        let name = local.str_at(sec.sec_name_off).unwrap_or("");
+        let Some(&sec_idx) = sec_by_name.get(name) else {
+            continue;
+        };
+        for mut rec in sec.records() {
+            let insn_idx = (rec.insn_off / 8) as usize;
+            let Some(f) = funcs_index.find(sec_idx, insn_idx) else {
+                continue;
+            };
+            let p = &obj.programs[f];
+            if !p.autoload {
+                continue;
+            }
+            rec.insn_off -= (p.sec_insn_off * Insn::SIZE) as u32;
+            match groups.last_mut() {
+                Some((g, v)) if *g == f => v.push(rec),
+                _ => groups.push((f, vec![rec])),
+            }
+        }
+    }
+    if groups.is_empty() {
+        return Ok(errors);
+    }
+    let vmlinux = bpfload_btf::kernel::vmlinux().map_err(|e| LoadError::Unsupported {
+        object: obj.name.clone(),
+        what: format!(
+            "kernel BTF for CO-RE relocations (reading /sys/kernel/btf/vmlinux failed: {e})"
+        ),
+    })?;
+    let targets = Targets::kernel(&vmlinux);
+    let mut relocator = CoreRelocator::new(local, &targets);
+    for (f, recs) in groups {
+        if errors.contains_key(&f) {
+            continue;
+        }
+        let mut raw = insn::to_uapi(&funcs[f]);
+        match relocator.relocate(recs, &mut raw) {
+            Ok(_) => funcs[f] = insn::from_uapi(&raw),
+            Err(e) => {
+                errors.insert(
+                    f,
+                    format!("CO-RE relocation in '{}' failed: {e}", obj.programs[f].name),
+                );
+            }
+        }
+    }
+    Ok(errors)
+}
+
+fn included_core_error(l: &Linked, errors: &HashMap<usize, String>) -> Option<String> {
+    if errors.is_empty() {
+        return None;
+    }
+    l.funcs.iter().find_map(|f| errors.get(f).cloned())
+}
+
+/// `bpf_object__sanitize_and_load_btf`: fix-up, mark hidden functions static, sanitize for the
+/// kernel, load. A failure only means loading without BTF (nothing this loader supports needs it).
+fn load_btf(
+    obj: &Object,
+    local: Option<&Btf<'_>>,
+    features: &Features,
+    token: Option<BorrowedFd<'_>>,
+) -> Result<Option<std::os::fd::OwnedFd>, LoadError> {
+    let Some(local) = local else { return Ok(None) };
+    if !features.has(Feature::Btf) {
+        log::info!(
+            "object '{}': kernel doesn't support BTF, skipping uploading it",
+            obj.name
+        );
+        return Ok(None);
+    }
+    let btf_err = |msg: String| LoadError::Btf {
+        object: obj.name.clone(),
+        msg,
+    };
+    let mut model = BtfModel::from_btf(local).map_err(|e| btf_err(e.to_string()))?;
+    fixup_datasecs(
+        &mut model,
+        |name| obj.sec_sizes.get(name).copied(),
+        |name| {
+            obj.var_syms
+                .get(name)
+                .map(|&(value, hidden)| VarSymbol { value, hidden })
+        },
+    )
+    .map_err(|e| btf_err(e.to_string()))?;
+    for p in obj.programs.iter().filter(|p| p.mark_btf_static) {
+        mark_func_static(&mut model, &p.name);
+    }
+    let sanitized =
+        sanitize(&model, &mut |f| features.btf(f)).map_err(|e| btf_err(e.to_string()))?;
+    let bytes = sanitized.to_bytes().map_err(|e| btf_err(e.to_string()))?;
+    match bpfload_syscall::btf::load(&bytes, token, &LogOptions::default()) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) => {
+            log::warn!(
+                "object '{}': error loading BTF ({e}); continuing without it",
+                obj.name
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Where `pinning = BY_NAME` maps live.
+pub(crate) fn pin_root(opts: &Loader) -> PathBuf {
+    opts.pin_root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/sys/fs/bpf"))
+}

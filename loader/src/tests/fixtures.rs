@@ -1,0 +1,68 @@
+//! Loads the clang-built fixtures of `tests/bpf` into the running kernel.
+
+use std::path::PathBuf;
+
+use crate::{Loader, Object};
+
+pub(crate) fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/bpf")
+        .join(name)
+}
+
+/// Root check: privileged tests skip when not root, but must run (and so panic) under CI=true.
+pub(crate) fn require_root(what: &str) -> bool {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false);
+    if !root {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{what}: needs root, and CI=true");
+        }
+        eprintln!("skipping {what}: needs root");
+    }
+    root
+}
+
+#[test]
+fn fixtures_load_keep_going() {
+    if !require_root("fixtures_load_keep_going") {
+        return;
+    }
+    let dir = fixture("");
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for p in entries
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "o"))
+    {
+        let obj = Object::open_file(p).unwrap();
+        match Loader::new().keep_going(true).load(&obj) {
+            Ok(l) => {
+                for prog in l.programs() {
+                    let res = match prog.result() {
+                        Ok(_) => "ok".to_string(),
+                        Err(e) => format!("ERR {e}"),
+                    };
+                    eprintln!(
+                        "{}: {} ({}) {} insns: {res}",
+                        obj.name(),
+                        prog.name(),
+                        prog.prog_type_name(),
+                        prog.insn_count()
+                    );
+                }
+            }
+            Err(e) => eprintln!("{}: LOAD ERROR {e}", obj.name()),
+        }
+    }
+}
