@@ -5,8 +5,10 @@
 //! exists, the process-wide cache otherwise).
 
 use std::os::fd::BorrowedFd;
+use std::sync::Arc;
 
 use bpfload_btf::BtfFeature;
+use bpfload_probe::Probes;
 
 /// The features the loader asks about (libbpf's `FEAT_*` that drive loading decisions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,33 +20,45 @@ pub(crate) enum Feature {
     ArrayMmap,
     ExpAttachType,
     ProgBindMap,
+    /// `FEAT_UPROBE_MULTI_LINK` (USDT programs): not probed by the probe crate yet, so USDT
+    /// programs keep expected_attach_type 0, which every kernel accepts.
     UprobeMultiLink,
 }
 
 /// Feature answers for one load.
 pub(crate) struct Features {
-    _token: bool,
+    probes: Arc<Probes>,
 }
 
 impl Features {
-    /// The feature answers for a load with or without a token.
-    ///
-    /// Interim: until the `probe` crate's cache is wired in here, every feature the pipeline asks
-    /// about is reported present. All of them exist on the kernels this project targets (6.9+,
-    /// where tokens exist); this is the single place that changes when probes land.
+    /// The feature cache for `token` (or the process-wide one without a token).
     pub fn for_token(token: Option<BorrowedFd<'_>>) -> Self {
-        Features {
-            _token: token.is_some(),
-        }
+        let probes = match token {
+            Some(t) => Probes::for_token(t).unwrap_or_else(|e| {
+                log::debug!("token feature cache unavailable ({e}); using the process-wide cache");
+                Probes::global()
+            }),
+            None => Probes::global(),
+        };
+        Features { probes }
     }
 
     pub fn has(&self, f: Feature) -> bool {
-        log::trace!("feature {f:?}: assumed present (probe cache not wired yet)");
-        true
+        use bpfload_probe::Feature as P;
+        let p = match f {
+            Feature::ProgName => P::ProgName,
+            Feature::GlobalData => P::GlobalData,
+            Feature::Btf => P::Btf,
+            Feature::BtfFunc => P::BtfFunc,
+            Feature::ArrayMmap => P::ArrayMmap,
+            Feature::ExpAttachType => P::ExpAttachType,
+            Feature::ProgBindMap => P::ProgBindMap,
+            Feature::UprobeMultiLink => return false,
+        };
+        self.probes.supported(p)
     }
 
     pub fn btf(&self, f: BtfFeature) -> bool {
-        log::trace!("BTF feature {f:?}: assumed present (probe cache not wired yet)");
-        true
+        self.probes.btf_feature(f)
     }
 }
