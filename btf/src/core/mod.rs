@@ -13,6 +13,13 @@
 //!
 //! Entry point: [`relocate_program`], or a [`CoreRelocator`] that keeps the
 //! candidate cache across the programs of one object.
+//!
+//! For libbpf's exact answers, relocate in libbpf's order: `.BTF.ext`
+//! core_relo sections in file order and, within a section, programs by
+//! offset (records are sorted by instruction offset), skipping programs
+//! that are not loaded. The cache prunes candidates that earlier records of
+//! the same local type ruled out, as libbpf's does; [`program_relos_indexed`]
+//! gives a program's records with libbpf's `relo #N` numbering.
 
 mod adapter;
 mod calc;
@@ -30,7 +37,7 @@ mod view;
 pub use crate::ext::{CoreRelo, CoreReloKind};
 pub use adapter::Targets;
 pub use calc::CalcError;
-pub use engine::CandCache;
+use engine::CandCache;
 pub use patch::{insns_from_bytes, insns_to_bytes, CoreInsn, PatchError, POISON_IMM};
 pub use spec::{MatchError, SpecError};
 pub use view::{essential_name, ViewError};
