@@ -15,7 +15,9 @@ macro_rules! out {
 }
 
 mod inspect;
+mod load;
 mod probe;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,17 +42,23 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Load an object's maps, BTF and programs into the kernel (the built-in demo without OBJECT).
+    Load(load::LoadArgs),
     /// Show an object's programs, maps, global data and relocations without loading it.
     Inspect(inspect::InspectArgs),
     /// Probe the kernel features object loading depends on (with a token's own cache if given).
     Probe(probe::ProbeArgs),
+    /// Check whether a BPF token can be created from a bpffs mount (default /sys/fs/bpf), and why not.
+    Token(token::TokenArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Load(args) => load::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Probe(args) => probe::run(args),
+        Command::Token(args) => token::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,282 @@
+//! `bpfload load [OBJECT]`: load an object (or the built-in demo) and report, per map and per
+//! program, what the kernel did.
+//!
+//! Programs are loaded in keep-going mode, so one refused program does not hide the others'
+//! results; the exit status is 0 only if every autoload program and every map loaded.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use bpfload::{LoadError, Loaded, Loader, Object};
+use serde_json::{json, Value};
+
+/// Verifier log lines shown per failed program in text output.
+const LOG_TAIL_LINES: usize = 12;
+
+#[derive(clap::Args, Debug)]
+pub struct LoadArgs {
+    /// The BPF object file; without it, the demo object built into this binary.
+    pub object: Option<PathBuf>,
+    /// Load only this program (repeatable); every other program gets autoload off.
+    #[arg(long = "program", value_name = "NAME")]
+    pub programs: Vec<String>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Pin root for maps declared with `pinning = LIBBPF_PIN_BY_NAME` (default /sys/fs/bpf).
+    #[arg(long, value_name = "DIR")]
+    pub pin: Option<PathBuf>,
+    /// Write the exact instructions passed to BPF_PROG_LOAD to DIR/<program>.insns.
+    #[arg(long, value_name = "DIR")]
+    pub emit_insns: Option<PathBuf>,
+    /// Create a BPF token from this bpffs mount ("" disables tokens; default: libbpf's implicit
+    /// /sys/fs/bpf, or LIBBPF_BPF_TOKEN_PATH).
+    #[arg(long, value_name = "PATH")]
+    pub token_path: Option<PathBuf>,
+}
+
+pub fn run(args: LoadArgs) -> Result<ExitCode, String> {
+    let (display, bytes) = crate::read_object(args.object.as_ref())?;
+    let object_name = match &args.object {
+        Some(p) => p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or(display.clone()),
+        None => crate::DEMO_NAME.to_string(),
+    };
+    let object =
+        Object::open_bytes(&object_name, &bytes).map_err(|e| format!("opening {display}: {e}"))?;
+    for name in &args.programs {
+        if object.program(name).is_none() {
+            let known: Vec<&str> = object.programs().map(|p| p.name()).collect();
+            return Err(format!(
+                "--program {name}: no such program in {display} (it has: {})",
+                known.join(", ")
+            ));
+        }
+    }
+
+    let mut loader = Loader::new().keep_going(true);
+    if !args.programs.is_empty() {
+        loader = loader.only_programs(&args.programs);
+    }
+    if let Some(dir) = &args.pin {
+        loader = loader.pin_root(dir);
+    }
+    if let Some(p) = &args.token_path {
+        loader = loader.token_path(p);
+    }
+
+    match loader.load(&object) {
+        Ok(loaded) => {
+            let emitted = match &args.emit_insns {
+                Some(dir) => emit_insns(&loaded, dir)?,
+                None => Vec::new(),
+            };
+            let ok = loaded.all_loaded();
+            if args.json {
+                let mut doc = loaded_json(&display, &loaded);
+                doc["ok"] = json!(ok);
+                doc["emitted"] = json!(emitted
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>());
+                outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            } else {
+                print_loaded(&display, &loaded, &emitted);
+            }
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Err(err) => {
+            if args.json {
+                let doc = json!({
+                    "object": display,
+                    "ok": false,
+                    "error": err.to_string(),
+                    "errno": error_errno(&err),
+                });
+                outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            } else {
+                outln!("object {display}");
+                print_plan(&object, &args.programs);
+                outln!("load failed: {err}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// The errno behind a failed load, where there is one.
+fn error_errno(err: &LoadError) -> Option<i32> {
+    match err {
+        LoadError::Map { source, .. } => Some(source.errno().raw()),
+        LoadError::Program { source, .. } => Some(source.errno().raw()),
+        LoadError::Token(t) => Some(t.errno().raw()),
+        _ => None,
+    }
+}
+
+/// What would have loaded, for the report of an object-level failure.
+fn print_plan(object: &Object, only: &[String]) {
+    for p in object.programs() {
+        let on = if only.is_empty() {
+            p.autoload()
+        } else {
+            only.iter().any(|n| n == p.name())
+        };
+        if on {
+            outln!(
+                "  program {:<24} {:<16} {:>5} insns  not loaded",
+                p.name(),
+                p.prog_type_name(),
+                p.insn_count()
+            );
+        }
+    }
+}
+
+/// Writes DIR/<program>.insns (raw `struct bpf_insn`s, host byte order) for every program that was
+/// handed to the kernel. Returns the files written.
+fn emit_insns(loaded: &Loaded, dir: &Path) -> Result<Vec<PathBuf>, String> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("--emit-insns: creating {}: {e}", dir.display()))?;
+    let mut out = Vec::new();
+    for p in loaded.programs() {
+        if p.insns().is_empty() {
+            continue; // relocation failed: nothing was passed to BPF_PROG_LOAD
+        }
+        let bytes: Vec<u8> = p.insns().iter().flat_map(|i| i.to_bytes()).collect();
+        let path = dir.join(format!("{}.insns", p.name()));
+        std::fs::write(&path, bytes)
+            .map_err(|e| format!("--emit-insns: writing {}: {e}", path.display()))?;
+        out.push(path);
+    }
+    Ok(out)
+}
+
+fn loaded_json(display: &str, loaded: &Loaded) -> Value {
+    let maps: Vec<Value> = loaded
+        .maps()
+        .iter()
+        .map(|m| {
+            let d = m.def();
+            let id = bpfload_syscall::info::map_info(m.fd()).ok().map(|i| i.id);
+            json!({
+                "name": m.name(),
+                "type": bpfload::names::map_type_name(d.map_type),
+                "key_size": d.key_size,
+                "value_size": d.value_size,
+                "max_entries": d.max_entries,
+                "flags": d.map_flags,
+                "id": id,
+                "pin": m.pin_path().map(|p| p.display().to_string()),
+                "reused": m.reused(),
+            })
+        })
+        .collect();
+    let programs: Vec<Value> = loaded
+        .programs()
+        .iter()
+        .map(|p| {
+            let mut v = json!({
+                "name": p.name(),
+                "section": p.section(),
+                "type": p.prog_type_name(),
+                "insns": p.insn_count(),
+            });
+            match p.result() {
+                Ok(fd) => {
+                    v["loaded"] = json!(true);
+                    v["id"] = json!(bpfload_syscall::info::prog_info(fd).ok().map(|i| i.id));
+                }
+                Err(e) => {
+                    v["loaded"] = json!(false);
+                    v["error"] = json!(e.to_string());
+                    v["errno"] = json!(e.errno().raw());
+                    v["errno_name"] = json!(e.errno().name());
+                    v["verifier_log_tail"] = json!(e.log_tail(LOG_TAIL_LINES));
+                }
+            }
+            v
+        })
+        .collect();
+    json!({
+        "object": display,
+        "token": loaded.token_report().to_json(),
+        "maps": maps,
+        "programs": programs,
+    })
+}
+
+fn print_loaded(display: &str, loaded: &Loaded, emitted: &[PathBuf]) {
+    outln!("object {display}");
+    outln!("token: {}", loaded.token_report());
+    for m in loaded.maps() {
+        let d = m.def();
+        let id = bpfload_syscall::info::map_info(m.fd())
+            .map(|i| format!("id {}", i.id))
+            .unwrap_or_default();
+        let how = if m.reused() { "reused pin" } else { "created" };
+        let pin = m
+            .pin_path()
+            .map(|p| format!(", pinned at {}", p.display()))
+            .unwrap_or_default();
+        outln!(
+            "  map     {:<24} {:<16} max {:>8}  {how} ({id}{pin})",
+            m.name(),
+            bpfload::names::map_type_name(d.map_type),
+            d.max_entries
+        );
+    }
+    let (mut ok, mut failed) = (0, 0);
+    for p in loaded.programs() {
+        match p.result() {
+            Ok(fd) => {
+                ok += 1;
+                let id = bpfload_syscall::info::prog_info(fd)
+                    .map(|i| format!(" (id {})", i.id))
+                    .unwrap_or_default();
+                outln!(
+                    "  program {:<24} {:<16} {:>5} insns  loaded{id}",
+                    p.name(),
+                    p.prog_type_name(),
+                    p.insn_count()
+                );
+            }
+            Err(e) => {
+                failed += 1;
+                outln!(
+                    "  program {:<24} {:<16} {:>5} insns  FAILED: {}",
+                    p.name(),
+                    p.prog_type_name(),
+                    p.insn_count(),
+                    first_line(&e.to_string())
+                );
+                let tail = e.log_tail(LOG_TAIL_LINES);
+                if !tail.is_empty() {
+                    outln!("    verifier log (last lines):");
+                    for line in tail.lines() {
+                        outln!("    | {line}");
+                    }
+                }
+            }
+        }
+    }
+    for p in emitted {
+        outln!("  wrote {}", p.display());
+    }
+    outln!(
+        "{}: {ok} of {} programs loaded, {} maps ready",
+        if failed == 0 { "ok" } else { "FAILED" },
+        ok + failed,
+        loaded.maps().len()
+    );
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}

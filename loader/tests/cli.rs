@@ -1,0 +1,224 @@
+//! The `bpfload` command end to end: the built-in demo loads, `--json` is valid JSON that agrees
+//! with the kernel, `--emit-insns` writes what was loaded, and failures exit non-zero with the
+//! verifier log.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bpfload(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bpfload"))
+        .args(args)
+        .output()
+        .expect("run bpfload")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/bpf")
+        .join(name)
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Same policy as `bpfload_tests::require_root` (this crate cannot depend on the tests crate).
+fn require_root(what: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{what}: needs root, and CI=true requires this test to run");
+    }
+    eprintln!("SKIP {what}: needs root");
+    false
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn inspect_json_lists_programs_maps_globals_and_relocations() {
+    let o = bpfload(&[
+        "inspect",
+        "--json",
+        fixture("globals.bpf.o").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    let progs = v["programs"].as_array().unwrap();
+    assert_eq!(progs.len(), 1);
+    assert_eq!(progs[0]["name"], "read_globals");
+    assert_eq!(progs[0]["section"], "socket");
+    assert_eq!(progs[0]["type"], "socket_filter");
+    assert!(progs[0]["relocations"].as_array().unwrap().len() >= 5);
+    let maps: Vec<&str> = v["maps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["real_name"].as_str().unwrap())
+        .collect();
+    for m in [
+        "results",
+        ".rodata",
+        ".data",
+        ".bss",
+        ".data.custom",
+        ".rodata.custom",
+    ] {
+        assert!(maps.contains(&m), "{m} missing from {maps:?}");
+    }
+    let globals: Vec<&str> = v["globals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert!(globals.contains(&"cfg_magic"), "{globals:?}");
+}
+
+#[test]
+fn inspect_text_and_bad_input() {
+    let o = bpfload(&["inspect", fixture("calls.bpf.o").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        s.contains("compute") && s.contains("global_add") && s.contains("relocations:"),
+        "{s}"
+    );
+    // Not an ELF file: a clear error and a non-zero exit, no panic.
+    let o = bpfload(&["inspect", fixture("calls.bpf.c").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("calls.bpf.c"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn load_demo_succeeds() {
+    if !require_root("load_demo_succeeds") {
+        return;
+    }
+    let o = bpfload(&["load"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("xdp_count") && s.contains("loaded"), "{s}");
+}
+
+#[test]
+fn load_json_agrees_with_the_kernel_and_emits_insns() {
+    if !require_root("load_json_agrees_with_the_kernel_and_emits_insns") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("bpfload-cli-insns-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = bpfload(&[
+        "load",
+        fixture("calls.bpf.o").to_str().unwrap(),
+        "--json",
+        "--emit-insns",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    assert_eq!(v["ok"], true);
+    for p in v["programs"].as_array().unwrap() {
+        let name = p["name"].as_str().unwrap();
+        assert_eq!(p["loaded"], true, "{name}");
+        let bytes = std::fs::read(dir.join(format!("{name}.insns"))).expect("insns file");
+        // The file holds exactly the instructions counted in the report.
+        assert_eq!(
+            bytes.len(),
+            8 * p["insns"].as_u64().unwrap() as usize,
+            "{name}"
+        );
+    }
+    // compute calls global_add, static_mul and the bpf_loop callback: appended subprograms make
+    // the loaded program longer than the function itself (52 insns in the object).
+    let compute = &v["programs"].as_array().unwrap()[0];
+    assert_eq!(compute["name"], "compute");
+    assert!(compute["insns"].as_u64().unwrap() > 52);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn load_failure_exits_non_zero_with_the_verifier_log() {
+    if !require_root("load_failure_exits_non_zero_with_the_verifier_log") {
+        return;
+    }
+    let o = bpfload(&["load", fixture("bad_prog.bpf.o").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("bad") && s.contains("FAILED"), "{s}");
+    assert!(s.contains("verifier log"), "{s}");
+    assert!(s.contains("map_value_or_null"), "{s}");
+    // --program selects only the good one: success.
+    let o = bpfload(&[
+        "load",
+        fixture("bad_prog.bpf.o").to_str().unwrap(),
+        "--program",
+        "good",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // An unknown --program is a usage error.
+    let o = bpfload(&[
+        "load",
+        fixture("bad_prog.bpf.o").to_str().unwrap(),
+        "--program",
+        "nope",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn probe_json_reports_every_feature() {
+    if !require_root("probe_json_reports_every_feature") {
+        return;
+    }
+    let o = bpfload(&["probe", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    let features = v["features"].as_array().expect("features");
+    assert!(features.len() >= 13, "{} features", features.len());
+    for f in features {
+        let s = f["support"].as_str().unwrap_or("");
+        assert!(["supported", "missing", "unknown"].contains(&s), "{f}");
+    }
+    // As root with no token, on the kernels this project targets, PROG_BIND_MAP is decided.
+    assert!(features
+        .iter()
+        .any(|f| f["feature"] == "PROG_BIND_MAP" && f["support"] == "supported"));
+}
+
+#[test]
+fn token_reports_why_or_what() {
+    let o = bpfload(&["token", "--json", "/sys/fs/bpf"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    let created = v["created"].as_bool().expect("created");
+    if created {
+        assert!(o.status.success(), "{}", text(&o));
+    } else {
+        // No token: exit 1 and a reason naming the errno.
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(
+            v["errno"].as_str().is_some_and(|e| e.starts_with('E')),
+            "{v}"
+        );
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+    }
+}
