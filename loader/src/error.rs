@@ -66,11 +66,13 @@ pub enum ProgramError {
     #[error("relocation failed: {0}")]
     Reloc(String),
     /// The kernel refused the program.
-    #[error("{source}")]
+    #[error("{source}{}", hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
     Kernel {
         /// The kernel's answer with the verifier log.
         #[source]
         source: ProgLoadError,
+        /// With a token and EPERM: which delegation was missing.
+        hint: Option<String>,
     },
 }
 
@@ -81,14 +83,14 @@ impl ProgramError {
             ProgramError::UnknownSection { .. } => Errno::EINVAL,
             ProgramError::Unsupported(_) => Errno::EOPNOTSUPP,
             ProgramError::Reloc(_) => Errno::EINVAL,
-            ProgramError::Kernel { source } => source.errno(),
+            ProgramError::Kernel { source, .. } => source.errno(),
         }
     }
 
     /// The verifier log (empty when the kernel was not asked).
     pub fn log(&self) -> &str {
         match self {
-            ProgramError::Kernel { source } => source.log(),
+            ProgramError::Kernel { source, .. } => source.log(),
             _ => "",
         }
     }
@@ -141,6 +143,21 @@ pub enum LoadError {
         object: String,
         /// What failed.
         msg: String,
+    },
+    /// The token does not delegate what the object needs, and the kernel has no privilege to
+    /// fall back to: the load stops before any syscall.
+    #[error(transparent)]
+    Delegation(#[from] crate::diagnose::MissingDelegation),
+    /// Creating a map with a token was refused with EPERM; says which delegation was missing.
+    #[error("map '{map}': create failed: {source}; {hint}")]
+    MapDenied {
+        /// The map name.
+        map: String,
+        /// The kernel's answer.
+        #[source]
+        source: SysError,
+        /// Which delegation was missing.
+        hint: String,
     },
     /// A map step failed.
     #[error("map '{map}': {step} failed: {source}")]

@@ -58,6 +58,11 @@ impl Features {
         self.probes.supported(p)
     }
 
+    /// What the load's token delegates, when there is a token and it could be read.
+    pub fn delegation(&self) -> Option<&bpfload_probe::Delegation> {
+        self.probes.delegation().map(|(d, _)| d)
+    }
+
     pub fn btf(&self, f: BtfFeature) -> bool {
         self.probes.btf_feature(f)
     }

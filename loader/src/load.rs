@@ -92,7 +92,24 @@ pub(crate) fn load_program(
             attr.line_info_rec_size = li.rec_size;
         }
     }
-    let fd = prog::load(&attr, log).map_err(|source| ProgramError::Kernel { source })?;
+    let fd = prog::load(&attr, log).map_err(|source| {
+        // EPERM despite a token: name the delegation that was missing.
+        let hint =
+            (token.is_some() && source.errno() == bpfload_syscall::Errno::EPERM).then(|| {
+                let need = crate::diagnose::ProgNeed {
+                    name: p.name.clone(),
+                    prog_type: def.prog_type,
+                    expected_attach_type,
+                    struct_ops_member: None,
+                };
+                crate::diagnose::explain_eperm(
+                    crate::diagnose::EpermSubject::Program(&need),
+                    features.delegation(),
+                    crate::diagnose::names(),
+                )
+            });
+        ProgramError::Kernel { source, hint }
+    })?;
 
     // Keep .rodata alive and inspectable with the program (a failure is only a warning in libbpf).
     if !rodata.is_empty() && features.has(Feature::ProgBindMap) {

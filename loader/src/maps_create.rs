@@ -131,7 +131,7 @@ fn create_one(ctx: &Ctx<'_>, m: &mut Map) -> Result<OwnedFd, LoadError> {
         attr.btf_key_type_id = m.btf_key_type_id;
         attr.btf_value_type_id = m.btf_value_type_id;
     }
-    match map::create(&attr) {
+    let result = match map::create(&attr) {
         Ok(fd) => Ok(fd),
         Err(e) if attr.btf_key_type_id != 0 || attr.btf_value_type_id != 0 => {
             log::warn!(
@@ -143,18 +143,35 @@ fn create_one(ctx: &Ctx<'_>, m: &mut Map) -> Result<OwnedFd, LoadError> {
             attr.btf_value_type_id = 0;
             m.btf_key_type_id = 0;
             m.btf_value_type_id = 0;
-            map::create(&attr).map_err(|source| LoadError::Map {
-                map: m.name.clone(),
-                step: "create",
-                source,
-            })
+            map::create(&attr)
         }
-        Err(source) => Err(LoadError::Map {
+        Err(e) => Err(e),
+    };
+    result.map_err(|source| {
+        if ctx.token.is_some() && source.errno() == Errno::EPERM {
+            // EPERM despite a token: name the delegation that was missing.
+            let need = crate::diagnose::MapNeed {
+                name: m.name.clone(),
+                map_type: m.def.map_type,
+                pinned: m.def.pinning != Pinning::None,
+            };
+            let hint = crate::diagnose::explain_eperm(
+                crate::diagnose::EpermSubject::Map(&need),
+                ctx.features.delegation(),
+                crate::diagnose::names(),
+            );
+            return LoadError::MapDenied {
+                map: m.name.clone(),
+                source,
+                hint,
+            };
+        }
+        LoadError::Map {
             map: m.name.clone(),
             step: "create",
             source,
-        }),
-    }
+        }
+    })
 }
 
 /// Whether `fd` is a BPF map: `/proc/self/fdinfo` of a map has a `map_type:` line.

@@ -46,6 +46,16 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
     let tok = token_fd.as_ref().map(|t| t.as_fd());
     let features = Features::for_token(tok);
 
+    if tok.is_some() {
+        // Compare what the object needs with what the token delegates; only gaps the kernel is
+        // certain to refuse stop the load here (it falls back to capabilities otherwise).
+        let needs = crate::diagnose::needs_of(
+            &obj,
+            features.has(Feature::Btf),
+            features.has(Feature::ExpAttachType),
+        );
+        crate::diagnose::preflight(token_report.path.as_deref(), features.delegation(), &needs)?;
+    }
     check_unsupported(&obj)?;
     let local_btf = parse_local_btf(&obj);
     let btf_ext = obj
