@@ -949,3 +949,123 @@ fn scan_and_index_paths_agree_on_vmlinux() {
         eprintln!("relocation with one scan: {scan_time:?}, with the index: {index_time:?}");
     }
 }
+
+/// Loads a relocated tp_btf fixture program (attach target from vmlinux),
+/// with `.bss` references pointed at a fresh array map.
+fn load_tp_btf(what: &str, p: &Prog, bss_size: u32, attach: &str) -> Option<Result<(), String>> {
+    if !require_root(what) {
+        return None;
+    }
+    let vm = kernel::vmlinux().expect("vmlinux BTF");
+    let attach_btf_id = vm
+        .btf()
+        .find_by_name_kind(&format!("btf_trace_{attach}"), Kind::Typedef)
+        .expect("tracepoint typedef in vmlinux");
+    let map = bpfload_syscall::map::create(&bpfload_syscall::MapCreateAttr {
+        map_type: 2,
+        key_size: 4,
+        value_size: bss_size,
+        max_entries: 1,
+        ..Default::default()
+    })
+    .expect("array map for .bss");
+    let mut insns = p.insns.clone();
+    for &(idx, var_off) in &p.bss_refs {
+        let add = insns[idx].imm as i64;
+        insns[idx].set_src_reg(2);
+        insns[idx].imm = std::os::fd::AsRawFd::as_raw_fd(&map);
+        insns[idx + 1].imm = (var_off as i64 + add) as i32;
+    }
+    let license = CString::new("GPL").unwrap();
+    let attr = ProgLoadAttr {
+        prog_type: 26,            // BPF_PROG_TYPE_TRACING
+        expected_attach_type: 23, // BPF_TRACE_RAW_TP
+        attach_btf_id,
+        insns: &insns,
+        license: &license,
+        ..Default::default()
+    };
+    Some(
+        bpfload_syscall::prog::load(&attr, &LogOptions::default())
+            .map(drop)
+            .map_err(|e| format!("{}: {}", e.errno(), e.log())),
+    )
+}
+
+#[test]
+fn load_size_adjustment_against_running_kernel() {
+    let vm = kernel::vmlinux().expect("vmlinux BTF");
+    let kb = vm.btf();
+    let task = struct_id(&kb, "task_struct");
+    let int_of = |field: &str| {
+        let (off, _, ty) = find_member(&kb, task, field).unwrap();
+        let t = kb
+            .type_by_id(kb.skip_mods_and_typedefs(ty).unwrap())
+            .unwrap();
+        match t {
+            Type::Int(i) => (off / 8, i.size, i.is_signed()),
+            other => panic!("task_struct.{field} is {:?}", other.kind()),
+        }
+    };
+    let (flags_off, flags_size, flags_signed) = int_of("flags");
+    let (pid_off, pid_size, pid_signed) = int_of("pid");
+    // what the fixture relies on: both narrower than the local `long`s
+    assert!(flags_size < 8 && !flags_signed && pid_size < 8 && pid_signed);
+
+    let targets = Targets::kernel(&vm);
+    let obj = Obj::open(&fixture("core_direct.bpf.o"));
+    let local = obj.btf();
+    let mut relocator = CoreRelocator::new(&local, &targets);
+    for mut p in obj.programs() {
+        let res = relocator
+            .relocate_indexed(p.relos.iter().copied(), &mut p.insns)
+            .unwrap();
+        let r = res
+            .iter()
+            .find(|r| r.kind == CoreReloKind::FieldByteOffset && r.local_type_name == "task_struct")
+            .unwrap();
+        let i = &p.insns[r.insn_idx];
+        match p.name.as_str() {
+            "narrowed_load" => {
+                assert_eq!(
+                    r.outcome,
+                    Outcome::Patched {
+                        mem_size: Some((8, flags_size))
+                    }
+                );
+                assert_eq!(i.off as u32, flags_off);
+                let size_code = match flags_size {
+                    4 => 0x00,
+                    2 => 0x08,
+                    1 => 0x10,
+                    _ => unreachable!(),
+                };
+                assert_eq!(
+                    i.code,
+                    0x61 & !0x18 | size_code,
+                    "LDX MEM with the kernel's width"
+                );
+                if let Some(load) = load_tp_btf(&p.name, &p, 16, "task_newtask") {
+                    load.unwrap_or_else(|e| panic!("{}: {e}", p.name));
+                }
+            }
+            "signed_load_poisoned" => {
+                assert_eq!(r.new_val, pid_off as u64);
+                assert_eq!(r.outcome, Outcome::Poisoned(PoisonReason::MemSizeAdjust));
+                assert_eq!((i.code, i.imm), (0x85, POISON_IMM));
+                // libbpf rewrites the verifier's complaint about this insn
+                // into "failed to resolve CO-RE relocation <spec>": the spec
+                // text is ours, in libbpf's format
+                assert_eq!(
+                    r.local_spec,
+                    "<byte_off> [6] struct task_struct.pid (0:1 @ offset 8)"
+                );
+                if let Some(load) = load_tp_btf(&p.name, &p, 16, "task_newtask") {
+                    let err = load.expect_err("reachable poisoned load");
+                    assert!(err.contains("invalid func unknown#195896080"), "{err}");
+                }
+            }
+            other => panic!("unexpected program {other}"),
+        }
+    }
+}
