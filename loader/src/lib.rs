@@ -4,8 +4,10 @@
 //! [`Loader::load`] relocates it and creates its BTF, maps and programs in the kernel, returning a
 //! [`Loaded`] that owns every file descriptor.
 
+pub mod attach;
 pub mod diagnose;
 pub mod error;
+pub mod externs;
 mod features;
 pub mod insn;
 mod load;

@@ -251,6 +251,17 @@ impl<'l, 't> CoreRelocator<'l, 't> {
     }
 }
 
+/// libbpf's `bpf_core_types_are_compat` between a local and a target BTF (used outside CO-RE for
+/// typed ksyms and kfunc prototypes). Names of the top-level types are not compared.
+pub fn types_are_compat(
+    local: &crate::Btf<'_>,
+    local_id: u32,
+    targ: &crate::Btf<'_>,
+    targ_id: u32,
+) -> Result<bool, ViewError> {
+    compat::types_are_compat(local, local_id, targ, targ_id)
+}
+
 /// Relocates one program with a fresh candidate cache. See [`CoreRelocator`].
 pub fn relocate_program<I: CoreInsn>(
     local: &crate::Btf<'_>,
