@@ -692,7 +692,10 @@ pub fn relocate<'r>(
                 insns[idx].imm = fd;
                 insns[idx + 1].imm = *data_off as i32;
             }
-            (ExternKind::Ksym { .. }, ExternValue::BtfVar { btf_id, src }) => {
+            (
+                ExternKind::Ksym { .. },
+                ExternValue::BtfVar { btf_id, src } | ExternValue::Kfunc { btf_id, src, .. },
+            ) => {
                 insns[idx].src = PSEUDO_BTF_ID;
                 insns[idx].imm = btf_id as i32;
                 insns[idx + 1].imm = kernel

@@ -1,0 +1,461 @@
+//! Externs (kconfig, ksyms, kfuncs), attach-BTF targets and struct_ops against the running
+//! kernel. Expected values come from the kernel itself: /proc/config.gz, /proc/kallsyms, uname
+//! and a separate lookup in /sys/kernel/btf/vmlinux.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use bpfload::attach::{self, AttachBtf};
+use bpfload::externs::{
+    self, BtfSource, ExternTable, ExternValue, KernelBtfs, Resolution, ResolveInputs,
+};
+use bpfload::{Insn, Object};
+use bpfload_btf::{Btf, Kind};
+use bpfload_syscall::uapi::{bpf_insn, bpf_map_type};
+use bpfload_syscall::{map, prog, Errno, LogOptions, MapCreateAttr, ProgLoadAttr};
+use bpfload_tests::{fixture, require_root};
+
+fn open(name: &str) -> Object {
+    Object::open_file(fixture(name)).unwrap_or_else(|e| panic!("open {name}: {e}"))
+}
+
+fn to_uapi(insns: &[Insn]) -> Vec<bpf_insn> {
+    insns
+        .iter()
+        .map(|i| {
+            let mut b = bpf_insn {
+                code: i.code,
+                _bitfield_align_1: [],
+                _bitfield_1: Default::default(),
+                off: i.off,
+                imm: i.imm,
+            };
+            b.set_dst_reg(i.dst);
+            b.set_src_reg(i.src);
+            b
+        })
+        .collect()
+}
+
+fn inputs() -> ResolveInputs<'static> {
+    let probes = bpfload_probe::Probes::global();
+    ResolveInputs {
+        kconfig: None,
+        kernel_version: bpfload_syscall::util::kernel_version().unwrap_or(0),
+        has_bpf_cookie: probes.supported(bpfload_probe::Feature::BpfCookie),
+        has_syscall_wrapper: probes.supported(bpfload_probe::Feature::SyscallWrapper),
+    }
+}
+
+struct Prepared {
+    obj: Object,
+    table: ExternTable,
+    res: Resolution,
+}
+
+fn prepare(
+    obj: Object,
+    kernel: &KernelBtfs<'_>,
+    inputs: &ResolveInputs<'_>,
+) -> Result<Prepared, externs::ExternError> {
+    let btf = obj
+        .btf()
+        .map(|b| Btf::parse(b).expect("fixture BTF parses"));
+    let used = |i: usize| {
+        obj.programs().chain(obj.subprograms()).any(|p| p.relocations().iter().any(|r| matches!(r.kind, bpfload::RelocKind::ExternLd64 { ext } | bpfload::RelocKind::ExternCall { ext } if ext == i)))
+    };
+    let table = externs::classify(obj.externs(), btf.as_ref(), used)?;
+    let res = externs::resolve(&table, btf.as_ref(), inputs, Some(kernel))?;
+    Ok(Prepared { obj, table, res })
+}
+
+/// The `.kconfig` map as libbpf creates it: ARRAY, one value, read-only for programs, frozen.
+fn kconfig_map(p: &Prepared) -> Option<OwnedFd> {
+    if p.table.kconfig_size == 0 {
+        return None;
+    }
+    let fd = map::create(&MapCreateAttr {
+        map_type: bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+        key_size: 4,
+        value_size: p.table.kconfig_size,
+        max_entries: 1,
+        map_flags: 1 << 7, // BPF_F_RDONLY_PROG
+        name: Some("ext.kconfig"),
+        ..Default::default()
+    })
+    .expect("create .kconfig map");
+    map::update_elem(fd.as_fd(), &0u32.to_ne_bytes(), &p.res.kconfig_image, 0)
+        .expect("fill .kconfig");
+    map::freeze(fd.as_fd()).expect("freeze .kconfig");
+    Some(fd)
+}
+
+/// Relocates the externs of one program (the fixtures have no subprograms and no other maps)
+/// and returns its instructions.
+fn relocated(
+    p: &Prepared,
+    prog_name: &str,
+    kcfg: Option<&OwnedFd>,
+    kernel: &KernelBtfs<'_>,
+) -> Vec<Insn> {
+    let pr = p
+        .obj
+        .program(prog_name)
+        .unwrap_or_else(|| panic!("no program {prog_name}"));
+    let mut insns = pr.insns().to_vec();
+    let relos = pr.relocations().iter().map(|r| (r.insn_idx, r));
+    externs::relocate(
+        &mut insns,
+        relos,
+        &p.table,
+        &p.res,
+        kcfg.map(|f| f.as_raw_fd()),
+        Some(kernel),
+    )
+    .expect("relocate externs");
+    insns
+}
+
+fn load(
+    p: &Prepared,
+    prog_name: &str,
+    insns: &[Insn],
+    attach: Option<AttachBtf>,
+    kernel: &KernelBtfs<'_>,
+    fd_array: &[i32],
+) -> Result<OwnedFd, bpfload_syscall::ProgLoadError> {
+    let pr = p.obj.program(prog_name).unwrap();
+    let raw = to_uapi(insns);
+    let license = CString::new(p.obj.license()).unwrap();
+    let attr = ProgLoadAttr {
+        prog_type: pr.prog_type().expect("known section"),
+        expected_attach_type: pr.expected_attach_type(),
+        insns: &raw,
+        license: &license,
+        name: Some(prog_name),
+        attach_btf_id: attach.map_or(0, |a| a.btf_id),
+        attach_btf_obj_fd: attach.and_then(|a| a.src).and_then(|s| kernel.fd(s)),
+        fd_array: (!fd_array.is_empty()).then_some(fd_array),
+        ..Default::default()
+    };
+    prog::load(&attr, &LogOptions::default())
+}
+
+fn test_run(fd: &OwnedFd) -> u32 {
+    // A minimal Ethernet frame for socket filters.
+    let pkt = [0u8; 64];
+    prog::test_run(fd.as_fd(), &pkt, 1)
+        .expect("test_run")
+        .retval
+}
+
+fn system_kconfig() -> String {
+    externs::kconfig::read_system_kconfig().expect("system kconfig")
+}
+
+fn kconfig_value<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+}
+
+#[test]
+fn kconfig_values_match_the_kernels_kconfig() {
+    if !require_root("kconfig externs load") {
+        return;
+    }
+    let kernel = KernelBtfs::new(None).unwrap();
+    let inputs = inputs();
+    let p = prepare(open("ext_kconfig"), &kernel, &inputs).unwrap();
+    let kcfg = kconfig_map(&p);
+    let text = system_kconfig();
+    let tri = |v: Option<&str>| match v {
+        Some("y") => 1,
+        Some("m") => 2,
+        _ => 0,
+    };
+    let hz: u32 = kconfig_value(&text, "CONFIG_HZ")
+        .expect("CONFIG_HZ")
+        .parse()
+        .unwrap();
+    let expected = [
+        ("kconfig_tristate", tri(kconfig_value(&text, "CONFIG_BPF"))),
+        ("kconfig_hz", hz),
+        (
+            "kconfig_bool",
+            u32::from(kconfig_value(&text, "CONFIG_BPF_SYSCALL") == Some("y")),
+        ),
+        ("kconfig_version", inputs.kernel_version),
+        (
+            "kconfig_virtual",
+            u32::from(inputs.has_bpf_cookie) | (u32::from(inputs.has_syscall_wrapper) << 1),
+        ),
+        ("kconfig_weak_missing", 7),
+        (
+            "kconfig_string",
+            kconfig_value(&text, "CONFIG_LOCALVERSION").map_or(0, |s| {
+                s.trim_matches('"').bytes().next().unwrap_or(0) as u32
+            }),
+        ),
+    ];
+    for (name, want) in expected {
+        let insns = relocated(&p, name, kcfg.as_ref(), &kernel);
+        let fd =
+            load(&p, name, &insns, None, &kernel, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(test_run(&fd), want, "{name}");
+    }
+}
+
+#[test]
+fn user_kconfig_text_comes_first_and_strong_missing_is_an_error() {
+    let kernel = KernelBtfs::new(None).unwrap();
+    let mut inputs = inputs();
+    let user = "CONFIG_BPF=m\nCONFIG_HZ=123\nCONFIG_BPF_SYSCALL=n\nCONFIG_LOCALVERSION=\"-x\"\n";
+    inputs.kconfig = Some(user);
+    let p = prepare(open("ext_kconfig"), &kernel, &inputs).unwrap();
+    // Read back from the image at each extern's offset.
+    let val = |name: &str| {
+        let i = p.obj.externs().iter().position(|e| e.name == name).unwrap();
+        let d = p.table.descs[i].as_ref().unwrap();
+        let externs::ExternKind::Kconfig { data_off, size, .. } = d.kind else {
+            panic!()
+        };
+        p.res.kconfig_image[data_off as usize..(data_off + size) as usize].to_vec()
+    };
+    assert_eq!(val("CONFIG_BPF"), 2u32.to_ne_bytes());
+    assert_eq!(val("CONFIG_HZ"), 123u32.to_ne_bytes());
+    assert_eq!(val("CONFIG_BPF_SYSCALL"), [0]);
+    assert_eq!(&val("CONFIG_LOCALVERSION")[..3], b"-x\0");
+    // An out-of-range value names the extern.
+    inputs.kconfig = Some("CONFIG_HZ=0x100000000\n");
+    let e = prepare(open("ext_kconfig"), &kernel, &inputs)
+        .err()
+        .expect("range error");
+    assert!(
+        e.to_string().contains("CONFIG_HZ") && e.to_string().contains("doesn't fit"),
+        "{e}"
+    );
+}
+
+#[test]
+fn kconfig_layout_matches_libbpf_sorting() {
+    // cmp_externs: alignment descending, then size ascending, then name; offsets aligned.
+    let kernel = KernelBtfs::new(None).unwrap();
+    let p = prepare(open("ext_kconfig"), &kernel, &inputs()).unwrap();
+    let mut rows: Vec<(usize, String, u32)> = p
+        .table
+        .descs
+        .iter()
+        .flatten()
+        .filter_map(|d| match d.kind {
+            externs::ExternKind::Kconfig { data_off, .. } => {
+                Some((d.libbpf_idx, d.name.clone(), data_off))
+            }
+            _ => None,
+        })
+        .collect();
+    rows.sort();
+    let names: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    // 4-byte aligned ints/enums by name, then the bools, then the char array (align 1, size 32).
+    assert_eq!(
+        names,
+        [
+            "CONFIG_BPF",
+            "CONFIG_BPFLOAD_NO_SUCH_OPTION",
+            "CONFIG_HZ",
+            "LINUX_KERNEL_VERSION",
+            "CONFIG_BPF_SYSCALL",
+            "LINUX_HAS_BPF_COOKIE",
+            "LINUX_HAS_SYSCALL_WRAPPER",
+            "CONFIG_LOCALVERSION",
+        ]
+    );
+    let offs: Vec<u32> = rows.iter().map(|r| r.2).collect();
+    assert_eq!(offs, [0, 4, 8, 12, 16, 17, 18, 19]);
+    assert_eq!(p.table.kconfig_size, 19 + 32);
+}
+
+#[test]
+fn ksyms_resolve_through_btf_and_kallsyms() {
+    if !require_root("ksym externs load") {
+        return;
+    }
+    let kernel = KernelBtfs::new(None).unwrap();
+    let p = prepare(open("ext_ksym"), &kernel, &inputs()).unwrap();
+    // The typed ksym's id is the VAR in vmlinux.
+    let idx = |name: &str| p.obj.externs().iter().position(|e| e.name == name).unwrap();
+    let want = kernel
+        .vmlinux()
+        .find_by_name_kind("bpf_prog_active", Kind::Var)
+        .unwrap();
+    assert_eq!(
+        p.res.values[idx("bpf_prog_active")],
+        ExternValue::BtfVar {
+            btf_id: want,
+            src: BtfSource::Vmlinux
+        }
+    );
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap();
+    let stext = kallsyms
+        .lines()
+        .find_map(|l| {
+            let mut it = l.split_whitespace();
+            let (a, _, n) = (it.next()?, it.next()?, it.next()?);
+            (n == "_stext")
+                .then(|| u64::from_str_radix(a, 16).ok())
+                .flatten()
+        })
+        .expect("_stext in kallsyms");
+    assert_eq!(p.res.values[idx("_stext")], ExternValue::Addr(stext));
+    assert_eq!(p.res.values[idx("bpfload_no_such_var")], ExternValue::Unset);
+    assert_eq!(p.res.values[idx("bpfload_no_such_sym")], ExternValue::Unset);
+
+    // The typed ksym becomes ld_imm64 BPF_PSEUDO_BTF_ID with the vmlinux id.
+    let insns = relocated(&p, "ksym_typed", None, &kernel);
+    assert!(insns
+        .iter()
+        .any(|i| i.code == 0x18 && i.src == externs::PSEUDO_BTF_ID && i.imm == want as i32));
+    // The kernel then needs the variable's address from kallsyms: without CONFIG_KALLSYMS_ALL
+    // (this machine) it has none for data symbols and answers ENOENT, as it does for libbpf.
+    let in_kallsyms = kallsyms
+        .lines()
+        .any(|l| l.split_whitespace().nth(2) == Some("bpf_prog_active"));
+    match load(&p, "ksym_typed", &insns, None, &kernel, &[]) {
+        Ok(fd) => {
+            assert!(
+                in_kallsyms,
+                "loaded although the kernel has no address for bpf_prog_active"
+            );
+            assert_eq!(test_run(&fd), 1);
+        }
+        Err(e) => {
+            assert!(!in_kallsyms, "ksym_typed: {e}");
+            assert_eq!(e.errno(), Errno::ENOENT, "{e}");
+            assert!(e.log().contains("bpf_prog_active"), "{e}");
+        }
+    }
+    for (name, want) in [("ksym_typeless", stext as u32), ("ksym_weak_missing", 3)] {
+        let insns = relocated(&p, name, None, &kernel);
+        let fd =
+            load(&p, name, &insns, None, &kernel, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(test_run(&fd), want, "{name}");
+    }
+}
+
+#[test]
+fn kfuncs_tp_btf_and_iter_load() {
+    if !require_root("kfunc, tp_btf and iter loads") {
+        return;
+    }
+    let kernel = KernelBtfs::new(None).unwrap();
+    let p = prepare(open("ext_kfunc"), &kernel, &inputs()).unwrap();
+    let v = kernel.vmlinux();
+    let idx = |name: &str| p.obj.externs().iter().position(|e| e.name == name).unwrap();
+    for k in ["bpf_task_acquire", "bpf_task_release"] {
+        let id = v.find_by_name_kind(k, Kind::Func).unwrap();
+        assert_eq!(
+            p.res.values[idx(k)],
+            ExternValue::Kfunc {
+                btf_id: id,
+                fd_idx: 0,
+                src: BtfSource::Vmlinux
+            }
+        );
+    }
+    assert_eq!(
+        p.res.values[idx("bpfload_no_such_kfunc")],
+        ExternValue::Unset
+    );
+    assert!(p.res.fd_array(&kernel).is_empty());
+
+    for name in ["kfunc_acquire", "kfunc_weak_missing", "iter_task"] {
+        let pr = p.obj.program(name).unwrap();
+        let target = attach::resolve(
+            name,
+            pr.section(),
+            pr.prog_type().unwrap(),
+            pr.expected_attach_type(),
+            None,
+            Some(&kernel),
+            None,
+        )
+        .unwrap();
+        let (want_name, want_kind) = match name {
+            "iter_task" => ("bpf_iter_task", Kind::Func),
+            _ => ("btf_trace_task_newtask", Kind::Typedef),
+        };
+        assert_eq!(
+            target.btf_id,
+            v.find_by_name_kind(want_name, want_kind).unwrap(),
+            "{name}"
+        );
+        let insns = relocated(&p, name, None, &kernel);
+        if name == "kfunc_weak_missing" {
+            // libbpf's poison: call 2002000000 + the extern's index in libbpf's sorted order.
+            let ext = p.table.descs[idx("bpfload_no_such_kfunc")]
+                .as_ref()
+                .unwrap();
+            assert!(insns.iter().any(|i| i.code == 0x85
+                && i.imm == externs::POISON_CALL_KFUNC_BASE + ext.libbpf_idx as i32));
+        }
+        load(&p, name, &insns, Some(target), &kernel, &[])
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+#[test]
+fn trampoline_targets_resolve_and_eperm_is_reported() {
+    if !require_root("fentry/fexit/fmod_ret/lsm loads") {
+        return;
+    }
+    let kernel = KernelBtfs::new(None).unwrap();
+    let obj = open("ext_trampoline");
+    let v = kernel.vmlinux();
+    for (name, want) in [
+        ("on_entry", "bpf_fentry_test1"),
+        ("on_exit", "bpf_fentry_test1"),
+        ("mod_ret", "bpf_modify_return_test"),
+        ("lsm_open", "bpf_lsm_file_open"),
+    ] {
+        let pr = obj.program(name).unwrap();
+        let target = attach::resolve(
+            name,
+            pr.section(),
+            pr.prog_type().unwrap(),
+            pr.expected_attach_type(),
+            None,
+            Some(&kernel),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            target.btf_id,
+            v.find_by_name_kind(want, Kind::Func).unwrap(),
+            "{name}"
+        );
+        let p = Prepared {
+            obj: obj.clone(),
+            table: ExternTable::default(),
+            res: Resolution::default(),
+        };
+        match load(&p, name, pr.insns(), Some(target), &kernel, &[]) {
+            Ok(_) => eprintln!("{name}: this kernel allows trampolines; loaded"),
+            Err(e) => {
+                // This kernel refuses trampolines: the error must carry the kernel's EPERM.
+                assert_eq!(e.errno(), Errno::EPERM, "{name}: {e}");
+                assert!(e.to_string().contains("EPERM"), "{name}: {e}");
+            }
+        }
+    }
+    let pr = obj.program("no_target").unwrap();
+    let e = attach::resolve(
+        "no_target",
+        pr.section(),
+        pr.prog_type().unwrap(),
+        pr.expected_attach_type(),
+        None,
+        Some(&kernel),
+        None,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("set_attach_target"), "{e}");
+}
