@@ -174,3 +174,323 @@ fn harness_propagates_the_scenario_status() {
         .unwrap();
     assert_eq!(out.status.code(), Some(7));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Object-level scenarios (libbpf's obj_priv_* selftests, adapted), through `token-scenario`.
+
+const SCENARIO: &str = env!("CARGO_BIN_EXE_token-scenario");
+
+fn fixture(name: &str) -> String {
+    bpfload_tests::fixture(name).to_string_lossy().into_owned()
+}
+
+/// Runs `token-scenario OBJECT ARGS...` in a namespace and returns its JSON, after checking the
+/// invariants every scenario shares: nothing leaked, no token fd left after drop, and a held
+/// token is a close-on-exec `bpf-token` fd above 2.
+fn run_scenario(cmd: UsernsCommand) -> serde_json::Value {
+    let out = cmd.output().expect("spawn userns-helper");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "scenario failed to run ({:?}): {stderr}{stdout}",
+        out.status
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("bad scenario output ({e}): {stdout}\n{stderr}"));
+    check_hygiene(&v);
+    v
+}
+
+fn check_hygiene(v: &serde_json::Value) {
+    assert_eq!(v["leaked"], serde_json::json!([]), "fds leaked: {v}");
+    assert_eq!(v["fds_after"], v["fds_before"], "{v}");
+    assert_eq!(v["token_fds_after"], 0, "token fd not closed on drop: {v}");
+    if let Some(t) = v["token_fd"].as_object() {
+        assert!(t["fd"].as_i64().unwrap() > 2, "{v}");
+        assert_eq!(t["cloexec"], true, "{v}");
+        let target = t["target"].as_str().unwrap_or("");
+        assert!(target.contains("bpf-token"), "not a token: {target}");
+    }
+}
+
+fn scenario(d: Delegation, mount: MountAt, object: &str) -> UsernsCommand {
+    userns(SCENARIO)
+        .delegate(d)
+        .mount_at(mount)
+        .arg(fixture(object))
+}
+
+fn assert_loaded_with_token(v: &serde_json::Value, mode: &str) {
+    assert_eq!(v["ok"], true, "load failed: {v}");
+    assert_eq!(v["token"]["mode"], mode, "{v}");
+    assert_eq!(v["token"]["created"], true, "{v}");
+    assert!(
+        v["token_fd"].is_object(),
+        "no token held by the loaded object: {v}"
+    );
+    for p in v["programs"].as_array().unwrap() {
+        assert_eq!(p["loaded"], true, "{v}");
+    }
+}
+
+fn assert_failed_with(v: &serde_json::Value, needles: &[&str]) {
+    assert_eq!(v["ok"], false, "load succeeded unexpectedly: {v}");
+    let e = v["error"].as_str().unwrap_or("");
+    for n in needles {
+        assert!(e.contains(n), "error lacks {n:?}: {e}");
+    }
+}
+
+#[test]
+fn obj_priv_map_needs_map_create_and_queue() {
+    if !require_root("token scenario") {
+        return;
+    }
+    let d = Delegation::new("map_create", "queue", "", "");
+    let v = run_scenario(
+        scenario(d.clone(), MountAt::Fd, "token_map").args(["--token-path", "{bpffs}"]),
+    );
+    assert_loaded_with_token(&v, "explicit");
+    assert_eq!(v["maps"], serde_json::json!(["priv_map"]), "{v}");
+    // Without the token the namespace has no privilege at all.
+    let v = run_scenario(scenario(d, MountAt::Fd, "token_map").args(["--token-path", ""]));
+    assert_failed_with(&v, &["EPERM"]);
+}
+
+#[test]
+fn obj_priv_prog_xdp_with_prog_load_xdp_and_any_attach() {
+    if !require_root("token scenario") {
+        return;
+    }
+    let d = Delegation::new("prog_load", "", "xdp", "any");
+    let v = run_scenario(
+        scenario(d.clone(), MountAt::Fd, "token_xdp").args(["--token-path", "{bpffs}"]),
+    );
+    assert_loaded_with_token(&v, "explicit");
+    assert_eq!(v["programs"][0]["name"], "xdp_prog1");
+    let v = run_scenario(scenario(d, MountAt::Fd, "token_xdp").args(["--token-path", ""]));
+    assert_failed_with(&v, &["EPERM"]);
+}
+
+#[test]
+fn caller_token_fd_is_duplicated_and_outlives_the_callers_copy() {
+    if !require_root("token scenario") {
+        return;
+    }
+    let d = Delegation::new("prog_load", "", "xdp", "any");
+    let v =
+        run_scenario(scenario(d, MountAt::Fd, "token_xdp").args(["--token-fd-from", "{bpffs}"]));
+    assert_loaded_with_token(&v, "explicit");
+    assert_eq!(v["token"]["path"], serde_json::Value::Null, "{v}");
+}
+
+#[test]
+fn btf_load_delegated_vs_not_for_an_object_that_needs_btf() {
+    if !require_root("token scenario") {
+        return;
+    }
+    let with = Delegation::new("map_create:prog_load:btf_load", "array", "xdp", "any");
+    let v =
+        run_scenario(scenario(with, MountAt::Fd, "token_btf").args(["--token-path", "{bpffs}"]));
+    assert_loaded_with_token(&v, "explicit");
+    // Without btf_load the map loses its BTF and the verifier refuses bpf_spin_lock.
+    let without = Delegation::new("map_create:prog_load", "array", "xdp", "any");
+    let v =
+        run_scenario(scenario(without, MountAt::Fd, "token_btf").args(["--token-path", "{bpffs}"]));
+    assert_failed_with(&v, &["xdp_locked", "spin_lock"]);
+}
+
+#[test]
+fn implicit_token_from_sys_fs_bpf_and_the_empty_path_overrides() {
+    if !require_root("token scenario") {
+        return;
+    }
+    let d = Delegation::new("map_create:prog_load:btf_load", "queue", "xdp", "any");
+    // Neither option nor variable: implicit mode finds the delegated /sys/fs/bpf.
+    let v = run_scenario(scenario(d.clone(), MountAt::SysFsBpf, "token_map"));
+    assert_loaded_with_token(&v, "implicit");
+    assert_eq!(v["token"]["path"], "/sys/fs/bpf");
+    // LIBBPF_BPF_TOKEN_PATH="" disables tokens: the load fails for lack of privilege.
+    let v = run_scenario(
+        scenario(d.clone(), MountAt::SysFsBpf, "token_map").env("LIBBPF_BPF_TOKEN_PATH", ""),
+    );
+    assert_failed_with(&v, &["EPERM"]);
+    // --token-path "" beats a variable that names a good bpffs.
+    let v = run_scenario(
+        scenario(d.clone(), MountAt::SysFsBpf, "token_map")
+            .env("LIBBPF_BPF_TOKEN_PATH", "/sys/fs/bpf")
+            .args(["--token-path", ""]),
+    );
+    assert_failed_with(&v, &["EPERM"]);
+    // And the variable alone (explicit mode) works.
+    let v = run_scenario(
+        scenario(d, MountAt::SysFsBpf, "token_map").env("LIBBPF_BPF_TOKEN_PATH", "/sys/fs/bpf"),
+    );
+    assert_loaded_with_token(&v, "explicit");
+}
+
+#[test]
+fn envvar_pointing_at_a_custom_directory() {
+    if !require_root("token scenario") {
+        return;
+    }
+    let dir = TempDir::new("envvar");
+    let dirs = dir.0.to_string_lossy().into_owned();
+    let d = Delegation::new("map_create", "queue", "", "");
+    // The delegated bpffs is not at /sys/fs/bpf: implicit mode silently finds no token there.
+    let v = run_scenario(scenario(
+        d.clone(),
+        MountAt::Dir(dir.0.clone()),
+        "token_map",
+    ));
+    assert_failed_with(&v, &["EPERM"]);
+    let v = run_scenario(
+        scenario(d.clone(), MountAt::Dir(dir.0.clone()), "token_map")
+            .env("LIBBPF_BPF_TOKEN_PATH", &dirs),
+    );
+    assert_loaded_with_token(&v, "explicit");
+    assert_eq!(v["token"]["path"], dirs.as_str());
+    // The empty option beats the variable.
+    let v = run_scenario(
+        scenario(d, MountAt::Dir(dir.0.clone()), "token_map")
+            .env("LIBBPF_BPF_TOKEN_PATH", &dirs)
+            .args(["--token-path", ""]),
+    );
+    assert_failed_with(&v, &["EPERM"]);
+}
+
+#[test]
+fn explicit_path_missing_or_not_delegated_fails_naming_path_and_errno() {
+    if !require_root("token scenario") {
+        return;
+    }
+    let d = Delegation::new("map_create", "queue", "", "");
+    let v = run_scenario(
+        scenario(d, MountAt::SysFsBpf, "token_map").args(["--token-path", "/nonexistent/bpffs"]),
+    );
+    assert_failed_with(&v, &["/nonexistent/bpffs", "ENOENT", "does not exist"]);
+    assert_eq!(v["token"]["mode"], "explicit", "{v}");
+    assert_eq!(v["token"]["created"], false, "{v}");
+    // A bpffs with no delegation at all: BPF_TOKEN_CREATE says ENOENT.
+    let v = run_scenario(
+        scenario(Delegation::none(), MountAt::Fd, "token_map").args(["--token-path", "{bpffs}"]),
+    );
+    assert_failed_with(&v, &["/proc/self/fd/", "ENOENT", "delegates nothing"]);
+    // Through the variable, a directory that is not a bpffs: EINVAL.
+    let v = run_scenario(
+        scenario(Delegation::none(), MountAt::NoBpffs, "token_map")
+            .env("LIBBPF_BPF_TOKEN_PATH", "/tmp"),
+    );
+    assert_failed_with(&v, &["/tmp", "EINVAL", "LIBBPF_BPF_TOKEN_PATH"]);
+    // The host's bpffs belongs to the initial user namespace: EPERM from inside ours.
+    let v = run_scenario(
+        scenario(Delegation::none(), MountAt::NoBpffs, "token_map")
+            .args(["--token-path", "/sys/fs/bpf"]),
+    );
+    assert_failed_with(&v, &["/sys/fs/bpf", "EPERM", "different user namespace"]);
+}
+
+#[test]
+fn implicit_mode_as_root_in_the_initial_namespace_still_loads_quietly() {
+    if !require_root("token scenario") {
+        return;
+    }
+    let out = std::process::Command::new(SCENARIO)
+        .arg(fixture("token_narrow"))
+        .env_remove("LIBBPF_BPF_TOKEN_PATH")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    check_hygiene(&v);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["token"]["mode"], "implicit");
+    assert_eq!(v["token"]["created"], false);
+    assert!(v["token_fd"].is_null());
+    // The report says why (EOPNOTSUPP in the initial namespace), nothing is printed.
+    assert!(
+        v["token"]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("EOPNOTSUPP"),
+        "{v}"
+    );
+    assert!(!stderr.to_lowercase().contains("token"), "{stderr}");
+    // Explicitly asking for a token here is an error (EOPNOTSUPP), never a silent fallback.
+    let out = std::process::Command::new(SCENARIO)
+        .arg(fixture("token_narrow"))
+        .args(["--token-path", "/sys/fs/bpf"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    check_hygiene(&v);
+    assert_failed_with(&v, &["/sys/fs/bpf", "EOPNOTSUPP", "initial user namespace"]);
+}
+
+#[test]
+fn narrow_delegation_covering_exactly_global_data_hash_and_xdp_loads() {
+    if !require_root("token scenario") {
+        return;
+    }
+    // Exactly what token_narrow.bpf.o needs: no socket_filter program type, so libbpf's
+    // probes (socket_filter + array) cannot run under this token; libbpf 1.7 fails here in
+    // bpf_object__probe_loading() with EPERM.
+    let d = Delegation::new("map_create:prog_load:btf_load", "array:hash", "xdp", "xdp");
+    let v = run_scenario(scenario(d, MountAt::SysFsBpf, "token_narrow"));
+    assert_loaded_with_token(&v, "implicit");
+    let maps = v["maps"].as_array().unwrap();
+    assert!(maps.iter().any(|m| m == "by_len"), "{v}");
+    assert!(
+        maps.iter()
+            .any(|m| m.as_str().unwrap().ends_with(".rodata")),
+        "{v}"
+    );
+    assert!(
+        maps.iter().any(|m| m.as_str().unwrap().ends_with(".data")),
+        "{v}"
+    );
+    assert!(
+        maps.iter().any(|m| m.as_str().unwrap().ends_with(".bss")),
+        "{v}"
+    );
+}
+
+#[test]
+fn delegation_missing_one_program_type_names_it() {
+    if !require_root("token scenario") {
+        return;
+    }
+    let d = Delegation::new(
+        "map_create:prog_load:btf_load",
+        "array:hash",
+        "socket_filter",
+        "xdp",
+    );
+    let v = run_scenario(scenario(d, MountAt::SysFsBpf, "token_narrow"));
+    assert_failed_with(
+        &v,
+        &["program 'handle_xdp' needs prog type xdp: add xdp to delegate_progs"],
+    );
+    // Missing the attach type instead.
+    let d = Delegation::new(
+        "map_create:prog_load:btf_load",
+        "array:hash",
+        "xdp",
+        "cgroup_inet_ingress",
+    );
+    let v = run_scenario(scenario(d, MountAt::SysFsBpf, "token_narrow"));
+    assert_failed_with(
+        &v,
+        &["program 'handle_xdp' needs attach type xdp: add xdp to delegate_attachs"],
+    );
+    // Missing a map type.
+    let d = Delegation::new("map_create:prog_load:btf_load", "array", "xdp", "xdp");
+    let v = run_scenario(scenario(d, MountAt::SysFsBpf, "token_narrow"));
+    assert_failed_with(
+        &v,
+        &["map 'by_len' needs map type hash: add hash to delegate_maps"],
+    );
+}
