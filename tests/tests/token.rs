@@ -494,3 +494,31 @@ fn delegation_missing_one_program_type_names_it() {
         &["map 'by_len' needs map type hash: add hash to delegate_maps"],
     );
 }
+
+#[test]
+fn eperm_despite_a_token_names_the_missing_delegation() {
+    if !require_root("token scenario") {
+        return;
+    }
+    // The pinned map might be reused from its pin, so the pre-load check only warns; no pin
+    // exists in the fresh bpffs, MAP_CREATE gets EPERM, and the error says what was missing.
+    let d = Delegation::new("map_create:prog_load:btf_load", "array", "xdp", "xdp");
+    let out = scenario(d, MountAt::SysFsBpf, "token_pinned").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    check_hygiene(&v);
+    assert_failed_with(
+        &v,
+        &[
+            "token_pinned_counts",
+            "EPERM",
+            "the token does not delegate map type hash: add hash to delegate_maps",
+        ],
+    );
+    // The warning came first, at load time.
+    assert!(
+        stderr.contains("map 'token_pinned_counts' needs map type hash"),
+        "{stderr}"
+    );
+}

@@ -38,11 +38,11 @@ fn is_token_target(t: &str) -> bool {
 
 /// Prints log records at `info` and above (or `BPFLOAD_SCENARIO_LOG=debug`) to stderr, so a
 /// test can check what a load says, e.g. that an implicit token failure stays quiet.
-struct StderrLog(log::LevelFilter);
+struct StderrLog;
 
 impl log::Log for StderrLog {
     fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.level() <= self.0
+        m.level() <= log::max_level()
     }
     fn log(&self, r: &log::Record<'_>) {
         if self.enabled(r.metadata()) {
@@ -57,7 +57,8 @@ fn main() {
         Ok("debug") => log::LevelFilter::Debug,
         _ => log::LevelFilter::Info,
     };
-    let _ = log::set_boxed_logger(Box::new(StderrLog(level)));
+    static LOGGER: StderrLog = StderrLog;
+    let _ = log::set_logger(&LOGGER);
     log::set_max_level(level);
 
     let mut args = std::env::args_os().skip(1);
