@@ -503,10 +503,12 @@ fn eperm_despite_a_token_names_the_missing_delegation() {
     // The pinned map might be reused from its pin, so the pre-load check only warns; no pin
     // exists in the fresh bpffs, MAP_CREATE gets EPERM, and the error says what was missing.
     let d = Delegation::new("map_create:prog_load:btf_load", "array", "xdp", "xdp");
-    let out = scenario(d, MountAt::SysFsBpf, "token_pinned").output().unwrap();
+    let out = scenario(d, MountAt::SysFsBpf, "token_pinned")
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
     check_hygiene(&v);
     assert_failed_with(
         &v,
@@ -521,4 +523,185 @@ fn eperm_despite_a_token_names_the_missing_delegation() {
         stderr.contains("map 'token_pinned_counts' needs map type hash"),
         "{stderr}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conformance with libbpf 1.7 in the same namespaces, through compat's `libbpf-dump` (outside
+// the default build: it links C). Set BPFLOAD_LIBBPF_DUMP to its path to run this, e.g.
+// `BPFLOAD_LIBBPF_DUMP=$CARGO_TARGET_DIR/debug/libbpf-dump` after
+// `cd compat && cargo build --bin libbpf-dump`.
+
+/// One object, one namespace setup: whether libbpf loads it, and whether bpfload does.
+struct Case {
+    what: &'static str,
+    delegation: Delegation,
+    mount: MountAt,
+    env: Option<&'static str>,
+    object: &'static str,
+    /// libbpf's answer is the right one (bpfload must agree); false where libbpf fails only
+    /// because of its own limitation (bpfload must load, libbpf must fail).
+    libbpf_right: bool,
+}
+
+fn libbpf_loads(dump: &str, c: &Case) -> bool {
+    let out_dir = std::env::temp_dir().join(format!(
+        "bpfload-libbpf-{}-{}",
+        c.object,
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let mut cmd = userns(dump)
+        .delegate(c.delegation.clone())
+        .mount_at(c.mount.clone())
+        .arg(fixture(c.object))
+        .arg(&out_dir);
+    if let Some(e) = c.env {
+        cmd = cmd.env("LIBBPF_BPF_TOKEN_PATH", e);
+    }
+    let out = cmd.output().unwrap();
+    assert_ne!(
+        out.status.code(),
+        Some(HARNESS_FAILURE),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = std::fs::read_to_string(out_dir.join("summary.json"))
+        .unwrap_or_else(|e| panic!("{}: no libbpf summary ({e})", c.what));
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let v: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    let progs = v["programs"].as_array().unwrap();
+    !progs.is_empty() && progs.iter().all(|p| p["result"] == "ok")
+}
+
+fn bpfload_loads(c: &Case) -> bool {
+    let mut cmd = scenario(c.delegation.clone(), c.mount.clone(), c.object);
+    if let Some(e) = c.env {
+        cmd = cmd.env("LIBBPF_BPF_TOKEN_PATH", e);
+    }
+    run_scenario(cmd)["ok"] == true
+}
+
+#[test]
+fn libbpf_agrees_where_it_is_right() {
+    let Ok(dump) = std::env::var("BPFLOAD_LIBBPF_DUMP") else {
+        eprintln!("SKIP libbpf conformance: BPFLOAD_LIBBPF_DUMP is not set (compat's libbpf-dump)");
+        return;
+    };
+    if !require_root("libbpf token conformance") {
+        return;
+    }
+    let dir = TempDir::new("libbpf");
+    let dir_s: &'static str = Box::leak(dir.0.to_string_lossy().into_owned().into_boxed_str());
+    let any = Delegation::any;
+    let cases = [
+        Case {
+            what: "implicit token, broad delegation",
+            delegation: any(),
+            mount: MountAt::SysFsBpf,
+            env: None,
+            object: "token_narrow",
+            libbpf_right: true,
+        },
+        Case {
+            what: "implicit token, object needing BTF",
+            delegation: any(),
+            mount: MountAt::SysFsBpf,
+            env: None,
+            object: "token_btf",
+            libbpf_right: true,
+        },
+        Case {
+            what: "BTF load not delegated",
+            delegation: Delegation::new("map_create:prog_load", "any", "any", "any"),
+            mount: MountAt::SysFsBpf,
+            env: None,
+            object: "token_btf",
+            libbpf_right: true,
+        },
+        Case {
+            what: "xdp not delegated",
+            delegation: Delegation::new("any", "any", "socket_filter", "any"),
+            mount: MountAt::SysFsBpf,
+            env: None,
+            object: "token_narrow",
+            libbpf_right: true,
+        },
+        Case {
+            what: "LIBBPF_BPF_TOKEN_PATH=\"\"",
+            delegation: any(),
+            mount: MountAt::SysFsBpf,
+            env: Some(""),
+            object: "token_narrow",
+            libbpf_right: true,
+        },
+        Case {
+            what: "LIBBPF_BPF_TOKEN_PATH missing",
+            delegation: any(),
+            mount: MountAt::SysFsBpf,
+            env: Some("/nonexistent"),
+            object: "token_narrow",
+            libbpf_right: true,
+        },
+        Case {
+            what: "custom dir, no variable",
+            delegation: any(),
+            mount: MountAt::Dir(dir.0.clone()),
+            env: None,
+            object: "token_narrow",
+            libbpf_right: true,
+        },
+        Case {
+            what: "custom dir through the variable",
+            delegation: any(),
+            mount: MountAt::Dir(dir.0.clone()),
+            env: Some(dir_s),
+            object: "token_narrow",
+            libbpf_right: true,
+        },
+        Case {
+            what: "no bpffs, not a bpffs in the variable",
+            delegation: Delegation::none(),
+            mount: MountAt::NoBpffs,
+            env: Some("/tmp"),
+            object: "token_narrow",
+            libbpf_right: true,
+        },
+        // libbpf 1.7 runs bpf_object__probe_loading() (a socket_filter program) under the
+        // token and fails with EPERM when the token delegates only what the object needs.
+        Case {
+            what: "narrow delegation",
+            delegation: Delegation::new(
+                "map_create:prog_load:btf_load",
+                "array:hash",
+                "xdp",
+                "xdp",
+            ),
+            mount: MountAt::SysFsBpf,
+            env: None,
+            object: "token_narrow",
+            libbpf_right: false,
+        },
+        Case {
+            what: "xdp-only token",
+            delegation: Delegation::new("prog_load", "", "xdp", "xdp"),
+            mount: MountAt::SysFsBpf,
+            env: None,
+            object: "token_xdp",
+            libbpf_right: false,
+        },
+    ];
+    for c in &cases {
+        let l = libbpf_loads(&dump, c);
+        let b = bpfload_loads(c);
+        if c.libbpf_right {
+            assert_eq!(b, l, "{}: bpfload loads={b}, libbpf loads={l}", c.what);
+        } else {
+            assert!(
+                b && !l,
+                "{}: expected bpfload to load (got {b}) where libbpf fails (libbpf loads={l})",
+                c.what
+            );
+        }
+        eprintln!("{}: libbpf {}, bpfload {}", c.what, l, b);
+    }
 }
