@@ -541,6 +541,39 @@ pub(crate) fn needs_of(
     }
 }
 
+/// Explains an EPERM the kernel gave despite a token (a map create or program load in the
+/// fail-fast path): wraps the error with which delegation was missing.
+pub(crate) fn annotate_eperm(
+    e: crate::LoadError,
+    delegation: Option<&Delegation>,
+    needs: &ObjectNeeds,
+) -> crate::LoadError {
+    use crate::LoadError;
+    const EPERM: i32 = 1;
+    let hint = match &e {
+        LoadError::Map { map, source, .. } if source.errno().raw() == EPERM => needs
+            .maps
+            .iter()
+            .find(|m| &m.name == map)
+            .map(|m| explain_eperm(EpermSubject::Map(m), delegation, names())),
+        LoadError::Program {
+            program, source, ..
+        } if source.errno().raw() == EPERM => needs
+            .programs
+            .iter()
+            .find(|p| &p.name == program)
+            .map(|p| explain_eperm(EpermSubject::Program(p), delegation, names())),
+        _ => None,
+    };
+    match hint {
+        Some(hint) => LoadError::TokenDenied {
+            source: Box::new(e),
+            hint,
+        },
+        None => e,
+    }
+}
+
 /// The load stops before any syscall: the token cannot grant what the object needs and the
 /// process has no privilege the kernel could fall back to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -814,6 +847,36 @@ mod tests {
         assert_eq!(n.programs[0].expected_attach_type, 0);
         assert_eq!(n.btf, BtfNeed::None);
         assert!(check(&n, &narrow(), &names(), Fallback::NONE).is_blocking());
+    }
+
+    #[test]
+    fn eperm_from_the_kernel_is_annotated_only_for_eperm() {
+        use bpfload_syscall::{Errno, SysError};
+        let needs = narrow_needs();
+        let mut del = narrow();
+        del.maps = bit(2);
+        let e = crate::LoadError::Map {
+            map: "by_len".into(),
+            step: "create",
+            source: SysError::kernel("BPF_MAP_CREATE", Errno::EPERM),
+        };
+        let s = annotate_eperm(e, Some(&del), &needs).to_string();
+        assert!(s.starts_with("map 'by_len': create failed"), "{s}");
+        assert!(
+            s.ends_with(
+                "BPF token: the token does not delegate map type hash: add hash to delegate_maps"
+            ),
+            "{s}"
+        );
+        let e = crate::LoadError::Map {
+            map: "by_len".into(),
+            step: "create",
+            source: SysError::kernel("BPF_MAP_CREATE", Errno::EINVAL),
+        };
+        assert!(matches!(
+            annotate_eperm(e, Some(&del), &needs),
+            crate::LoadError::Map { .. }
+        ));
     }
 
     #[test]
