@@ -1088,3 +1088,35 @@ fn custom_instruction_type() {
         }
     );
 }
+
+#[test]
+fn func_proto_compatibility() {
+    // local: int (*)(struct s *, long); target variants
+    let mut l = B::new();
+    let int = l.int("int", 4, true);
+    let long = l.int("long", 8, true);
+    let s = l.st("s", 4, &[("a", int, 0, 0)]);
+    let ps = l.ptr(s);
+    let proto = l.proto(int, &[ps, long]);
+    let lb = l.finish();
+    let local = Btf::parse(&lb).unwrap();
+
+    let mut t = B::new();
+    let tint = t.int("int", 4, true);
+    let tlong = t.int("long", 8, true);
+    let ts = t.st("s", 64, &[("zzz", tint, 0, 0)]);
+    let tps = t.ptr(ts);
+    let tconst = t.konst(tlong);
+    let same = t.proto(tint, &[tps, tconst]); // modifiers are skipped, struct contents ignored
+    let fewer = t.proto(tint, &[tps]);
+    let wrong = t.proto(tint, &[tlong, tlong]); // pointer vs int
+    let bad_ret = t.proto(tps, &[tps, tlong]);
+    let tb = t.finish();
+    let targ = Btf::parse(&tb).unwrap();
+    assert_eq!(types_are_compat(&local, proto, &targ, same), Ok(true));
+    assert_eq!(types_are_compat(&local, proto, &targ, fewer), Ok(false));
+    assert_eq!(types_are_compat(&local, proto, &targ, wrong), Ok(false));
+    assert_eq!(types_are_compat(&local, proto, &targ, bad_ret), Ok(false));
+    // a bogus target id is an error, not a panic
+    assert!(types_are_compat(&local, proto, &targ, 9999).is_err());
+}
