@@ -5,7 +5,7 @@ use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 use crate::error::BtfError;
-use crate::index::NameIndex;
+use crate::index::{KeyCollector, NameIndex};
 use crate::raw::{
     info_kflag, info_kind, info_vlen, Endian, FuncLinkage, Header, Kind, VarLinkage, BTF_MAGIC,
     BTF_VERSION, HEADER_LEN, MAX_NAME_OFFSET, MAX_RESOLVE_DEPTH, MAX_TYPE_ID, TYPE_HEADER_LEN,
@@ -116,48 +116,96 @@ pub(crate) fn parse_header(data: &[u8]) -> Result<Header, BtfError> {
     Ok(h)
 }
 
+/// Bytes after the 12-byte header for each kind value: (fixed, per vlen entry); kinds 0 (only
+/// valid as the implicit void) and > 19 are marked invalid with `u8::MAX`.
+const EXTRA: [(u8, u8); 32] = {
+    let mut t = [(u8::MAX, 0u8); 32];
+    let mut k = 1;
+    while k < Kind::ALL.len() {
+        t[k] = match Kind::ALL[k] {
+            Kind::Int | Kind::Var | Kind::DeclTag => (4, 0),
+            Kind::Array => (12, 0),
+            Kind::Struct | Kind::Union | Kind::DataSec | Kind::Enum64 => (0, 12),
+            Kind::Enum | Kind::FuncProto => (0, 8),
+            _ => (0, 0),
+        };
+        k += 1;
+    }
+    t
+};
+
 /// One pass over the type section: the offset of every type, with each record bounds-checked.
-fn scan_types(types: &[u8], endian: Endian, start_id: u32) -> Result<Vec<u32>, BtfError> {
+/// Specialised per byte order so the hot loop has no endianness branch.
+/// `on_type(index, name_off, info)` sees every type as it is scanned (used to build the name
+/// index in the same pass; a no-op closure compiles away).
+fn scan_types(
+    types: &[u8],
+    endian: Endian,
+    start_id: u32,
+    on_type: impl FnMut(usize, u32, u32),
+) -> Result<Vec<u32>, BtfError> {
+    match endian {
+        Endian::Little => scan_types_impl::<false>(types, start_id, on_type),
+        Endian::Big => scan_types_impl::<true>(types, start_id, on_type),
+    }
+}
+
+fn scan_types_impl<const BIG: bool>(
+    types: &[u8],
+    start_id: u32,
+    mut on_type: impl FnMut(usize, u32, u32),
+) -> Result<Vec<u32>, BtfError> {
     // The smallest record is 12 bytes, so this capacity is bounded by the input size.
     let mut offsets = Vec::with_capacity(types.len() / TYPE_HEADER_LEN);
+    let len = types.len();
     let mut off = 0usize;
-    let max_own = MAX_TYPE_ID.saturating_sub(start_id) as usize + 1;
-    while off < types.len() {
-        let id = start_id + offsets.len() as u32;
-        let left = types.len() - off;
-        if left < TYPE_HEADER_LEN {
-            return Err(BtfError::TypeTruncated {
-                id,
-                offset: off,
-                needed: TYPE_HEADER_LEN,
-                available: left,
-            });
-        }
-        if offsets.len() >= max_own {
-            return Err(BtfError::TooManyTypes { max: MAX_TYPE_ID });
-        }
-        let info = endian.u32_in(types, off + 4);
-        let kind = match Kind::from_u32(info_kind(info)) {
-            Some(k) if k != Kind::Void => k,
-            _ => {
-                return Err(BtfError::UnknownKind {
-                    id,
-                    offset: off,
-                    kind: info_kind(info),
-                })
-            }
+    while off < len {
+        let left = len - off;
+        let bad = |needed| BtfError::TypeTruncated {
+            id: start_id.saturating_add(offsets.len() as u32),
+            offset: off,
+            needed,
+            available: left,
         };
-        let needed = TYPE_HEADER_LEN + kind.extra_len(info_vlen(info));
-        if left < needed {
-            return Err(BtfError::TypeTruncated {
-                id,
+        if left < TYPE_HEADER_LEN {
+            return Err(bad(TYPE_HEADER_LEN));
+        }
+        let w: [u8; 4] = [
+            types[off + 4],
+            types[off + 5],
+            types[off + 6],
+            types[off + 7],
+        ];
+        let info = if BIG {
+            u32::from_be_bytes(w)
+        } else {
+            u32::from_le_bytes(w)
+        };
+        let kind = info_kind(info);
+        let (fixed, per) = EXTRA[kind as usize];
+        if fixed == u8::MAX {
+            return Err(BtfError::UnknownKind {
+                id: start_id.saturating_add(offsets.len() as u32),
                 offset: off,
-                needed,
-                available: left,
+                kind,
             });
         }
+        let needed = TYPE_HEADER_LEN + fixed as usize + per as usize * info_vlen(info) as usize;
+        if left < needed {
+            return Err(bad(needed));
+        }
+        let w0: [u8; 4] = [types[off], types[off + 1], types[off + 2], types[off + 3]];
+        let name_off = if BIG {
+            u32::from_be_bytes(w0)
+        } else {
+            u32::from_le_bytes(w0)
+        };
+        on_type(offsets.len(), name_off, info);
         offsets.push(off as u32);
         off += needed;
+    }
+    if offsets.len() as u64 + start_id as u64 > MAX_TYPE_ID as u64 + 1 {
+        return Err(BtfError::TooManyTypes { max: MAX_TYPE_ID });
     }
     Ok(offsets)
 }
@@ -582,7 +630,70 @@ impl<'a> Btf<'a> {
     }
 }
 
+/// libbpf's `btf_parse_str_sec`: non-empty (may be empty for split BTF), within the name-offset
+/// limit, NUL-terminated, and starting with "" for base BTF.
+fn check_strings(s: &[u8], split: bool) -> Result<(), BtfError> {
+    if split && s.is_empty() {
+        return Ok(());
+    }
+    if s.is_empty() || s.len() as u64 - 1 > MAX_NAME_OFFSET as u64 {
+        return Err(BtfError::BadStrings {
+            reason: "empty or larger than the maximum name offset",
+        });
+    }
+    if s[s.len() - 1] != 0 {
+        return Err(BtfError::BadStrings {
+            reason: "last byte is not NUL",
+        });
+    }
+    if !split && s[0] != 0 {
+        return Err(BtfError::BadStrings {
+            reason: "first byte is not NUL (split BTF without its base?)",
+        });
+    }
+    Ok(())
+}
+
 impl Layout {
+    /// Parses base BTF and builds its name index in the same pass over the types (what the
+    /// kernel's BTF gets: it is always looked up by name).
+    pub(crate) fn new_indexed(data: &[u8]) -> Result<Arc<Layout>, BtfError> {
+        // Validate header and strings exactly as `new` does, on an empty scan of no types.
+        let header = parse_header(data)?;
+        let hdr_len = header.hdr_len as usize;
+        let types = hdr_len + header.type_off as usize
+            ..hdr_len + header.type_off as usize + header.type_len as usize;
+        let strs = hdr_len + header.str_off as usize
+            ..hdr_len + header.str_off as usize + header.str_len as usize;
+        check_strings(&data[strs.clone()], false)?;
+        let s = &data[strs.clone()];
+        let mut keys = KeyCollector::new(types.len() / TYPE_HEADER_LEN / 2);
+        let offsets = scan_types(
+            &data[types.clone()],
+            header.endian,
+            1,
+            |idx, name_off, info| {
+                if name_off != 0 {
+                    keys.push(idx, KeyCollector::name_in(s, name_off), info);
+                }
+            },
+        )?;
+        keys.set_type_count(offsets.len());
+        let layout = Arc::new(Layout {
+            header,
+            types,
+            strs,
+            offsets,
+            start_id: 1,
+            start_str_off: 0,
+            index: OnceLock::new(),
+        });
+        let view = Btf::from_parts(data, Arc::clone(&layout), None);
+        let index = NameIndex::from_keys(&view, keys);
+        let _ = layout.index.set(index);
+        Ok(layout)
+    }
+
     pub(crate) fn new(data: &[u8], base: Option<&Btf<'_>>) -> Result<Layout, BtfError> {
         let header = parse_header(data)?;
         let hdr_len = header.hdr_len as usize;
@@ -600,30 +711,13 @@ impl Layout {
             }
             None => (1, 0),
         };
-        // libbpf's btf_parse_str_sec.
-        if !(base.is_some() && s.is_empty()) {
-            if s.is_empty() || s.len() as u64 - 1 > MAX_NAME_OFFSET as u64 {
-                return Err(BtfError::BadStrings {
-                    reason: "empty or larger than the maximum name offset",
-                });
-            }
-            if s[s.len() - 1] != 0 {
-                return Err(BtfError::BadStrings {
-                    reason: "last byte is not NUL",
-                });
-            }
-            if base.is_none() && s[0] != 0 {
-                return Err(BtfError::BadStrings {
-                    reason: "first byte is not NUL (split BTF without its base?)",
-                });
-            }
-        }
+        check_strings(s, base.is_some())?;
         if start_str_off as u64 + s.len() as u64 > u32::MAX as u64 {
             return Err(BtfError::BadStrings {
                 reason: "split string offsets overflow 32 bits",
             });
         }
-        let offsets = scan_types(&data[types.clone()], header.endian, start_id)?;
+        let offsets = scan_types(&data[types.clone()], header.endian, start_id, |_, _, _| {})?;
         Ok(Layout {
             header,
             types,

@@ -29,6 +29,18 @@ impl BtfData {
         })
     }
 
+    /// Parses base BTF and builds its name index in the same pass (for BTF that will be looked
+    /// up by name, like the kernel's; otherwise the index is built on first lookup).
+    pub fn parse_indexed(bytes: impl Into<Bytes>) -> Result<BtfData, BtfError> {
+        let bytes = bytes.into();
+        let layout = Layout::new_indexed(&bytes)?;
+        Ok(BtfData {
+            bytes,
+            layout,
+            base: None,
+        })
+    }
+
     /// Parses split BTF (module BTF) on top of `base`.
     pub fn parse_split(bytes: impl Into<Bytes>, base: Arc<BtfData>) -> Result<BtfData, BtfError> {
         let bytes = bytes.into();

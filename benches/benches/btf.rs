@@ -1,0 +1,185 @@
+//! Kernel BTF readiness and name lookups: bpfload-btf vs aya-obj 0.3, side by side.
+//!
+//! Run: `cargo bench -p bpfload-benches --bench btf`
+//!
+//! - `vmlinux_ready/*`: from the file to "ready for name lookup". bpfload maps
+//!   `/sys/kernel/btf/vmlinux` and records type offsets; `+index` also builds the name index
+//!   that CO-RE candidate lookup uses; `cached` is every later use in the same process.
+//!   aya-obj reads the file and builds owned types (its only way).
+//! - `lookup/*`: `task_struct` (hit) and a missing name, by exact name and kind.
+//!
+//! Before the criterion groups, a CPU-time table is printed (per-thread user+system time from
+//! `/proc/thread-self/stat` over many iterations): on a shared machine wall time mostly measures
+//! the other processes, CPU time measures this code.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+use bpfload_btf::{kernel, Btf, BtfData, Kind};
+use criterion::{criterion_group, criterion_main, Criterion};
+
+fn vmlinux_ready(c: &mut Criterion) {
+    let path = Path::new(kernel::VMLINUX_PATH);
+    if !path.exists() {
+        eprintln!("SKIP btf benches: {} not present", path.display());
+        return;
+    }
+    let bytes = std::fs::read(path).unwrap();
+    let mut g = c.benchmark_group("vmlinux_ready");
+    g.sample_size(30).measurement_time(Duration::from_secs(5));
+    g.bench_function("bpfload mmap+offsets", |b| {
+        b.iter(|| {
+            let m = kernel::read_btf_bytes(path, true).unwrap();
+            black_box(BtfData::parse(m).unwrap())
+        })
+    });
+    g.bench_function("bpfload mmap+offsets+index (vmlinux first use)", |b| {
+        b.iter(|| black_box(kernel::load_vmlinux_uncached().unwrap()))
+    });
+    g.bench_function("bpfload parse (bytes in memory)", |b| {
+        b.iter(|| black_box(Btf::parse(black_box(&bytes)).unwrap().len()))
+    });
+    g.bench_function("bpfload parse+index (bytes in memory)", |b| {
+        let shared = bytes::Bytes::from(bytes.clone());
+        b.iter(|| black_box(BtfData::parse_indexed(shared.clone()).unwrap()))
+    });
+    kernel::vmlinux().unwrap().btf().build_index();
+    g.bench_function("bpfload cached (later uses)", |b| {
+        b.iter(|| black_box(kernel::vmlinux().unwrap()))
+    });
+    g.bench_function("aya-obj read+parse", |b| {
+        b.iter(|| {
+            let data = std::fs::read(path).unwrap();
+            black_box(aya_obj::btf::Btf::parse(&data, object::Endianness::Little).unwrap())
+        })
+    });
+    g.bench_function("aya-obj parse (bytes in memory)", |b| {
+        b.iter(|| {
+            black_box(
+                aya_obj::btf::Btf::parse(black_box(&bytes), object::Endianness::Little).unwrap(),
+            )
+        })
+    });
+    g.finish();
+}
+
+fn lookup(c: &mut Criterion) {
+    let path = Path::new(kernel::VMLINUX_PATH);
+    if !path.exists() {
+        return;
+    }
+    let data = kernel::vmlinux().unwrap();
+    let btf = data.btf();
+    btf.build_index();
+    let bytes = std::fs::read(path).unwrap();
+    let aya = aya_obj::btf::Btf::parse(&bytes, object::Endianness::Little).unwrap();
+    let mut g = c.benchmark_group("lookup");
+    g.sample_size(30).measurement_time(Duration::from_secs(3));
+    g.bench_function("bpfload task_struct hit", |b| {
+        b.iter(|| black_box(btf.find_by_name_kind(black_box("task_struct"), Kind::Struct)))
+    });
+    g.bench_function("bpfload miss", |b| {
+        b.iter(|| black_box(btf.find_by_name_kind(black_box("no_such_struct_xyz"), Kind::Struct)))
+    });
+    g.bench_function("aya-obj task_struct hit", |b| {
+        b.iter(|| {
+            black_box(
+                aya.id_by_type_name_kind(black_box("task_struct"), aya_obj::btf::BtfKind::Struct),
+            )
+        })
+    });
+    g.bench_function("aya-obj miss", |b| {
+        b.iter(|| {
+            black_box(
+                aya.id_by_type_name_kind(
+                    black_box("no_such_struct_xyz"),
+                    aya_obj::btf::BtfKind::Struct,
+                )
+                .is_err(),
+            )
+        })
+    });
+    g.finish();
+}
+
+/// This thread's user+system CPU time in clock ticks (fields 14 and 15 of `stat`).
+fn cpu_ticks() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let rest = s.get(s.rfind(')')? + 2..)?;
+    let f: Vec<&str> = rest.split(' ').collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// CPU milliseconds per call of `f`, over enough calls for the 10 ms tick to be precise.
+fn cpu_ms(iters: u32, mut f: impl FnMut()) -> Option<f64> {
+    f();
+    let c0 = cpu_ticks()?;
+    for _ in 0..iters {
+        f();
+    }
+    let c1 = cpu_ticks()?;
+    Some((c1 - c0) as f64 * 10.0 / iters as f64)
+}
+
+fn cpu_time_table() {
+    let path = Path::new(kernel::VMLINUX_PATH);
+    if !path.exists() {
+        return;
+    }
+    let bytes = std::fs::read(path).unwrap();
+    let rows: Vec<(&str, Option<f64>)> = vec![
+        (
+            "bpfload mmap+offsets",
+            cpu_ms(200, || {
+                let m = kernel::read_btf_bytes(path, true).unwrap();
+                black_box(BtfData::parse(m).unwrap());
+            }),
+        ),
+        (
+            "bpfload mmap+offsets+index (vmlinux first use)",
+            cpu_ms(200, || {
+                black_box(kernel::load_vmlinux_uncached().unwrap());
+            }),
+        ),
+        (
+            "bpfload cached (later uses), x1000",
+            cpu_ms(200, || {
+                for _ in 0..1000 {
+                    black_box(kernel::vmlinux().unwrap());
+                }
+            }),
+        ),
+        (
+            "aya-obj read+parse",
+            cpu_ms(30, || {
+                let d = std::fs::read(path).unwrap();
+                black_box(aya_obj::btf::Btf::parse(&d, object::Endianness::Little).unwrap());
+            }),
+        ),
+        (
+            "aya-obj parse (bytes in memory)",
+            cpu_ms(30, || {
+                black_box(aya_obj::btf::Btf::parse(&bytes, object::Endianness::Little).unwrap());
+            }),
+        ),
+    ];
+    println!("CPU time per call (user+system of this thread):");
+    for (name, ms) in rows {
+        match ms {
+            Some(ms) => println!("  {name:48} {ms:8.3} ms"),
+            None => println!("  {name:48} (no /proc/thread-self/stat)"),
+        }
+    }
+}
+
+criterion_group!(benches, vmlinux_ready, lookup);
+
+fn main() {
+    // `cargo bench` passes `--bench`; skip the table when criterion is only listing/testing.
+    if std::env::args().any(|a| a == "--bench") {
+        cpu_time_table();
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
