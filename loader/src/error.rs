@@ -65,6 +65,9 @@ pub enum ProgramError {
     /// Relocation (calls, CO-RE) failed.
     #[error("relocation failed: {0}")]
     Reloc(String),
+    /// The BTF attach target (fentry/fexit/fmod_ret/lsm/tp_btf/iter/freplace) was not found.
+    #[error(transparent)]
+    Attach(#[from] crate::attach::AttachError),
     /// The kernel refused the program.
     #[error("{source}{}", hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
     Kernel {
@@ -83,6 +86,8 @@ impl ProgramError {
             ProgramError::UnknownSection { .. } => Errno::EINVAL,
             ProgramError::Unsupported(_) => Errno::EOPNOTSUPP,
             ProgramError::Reloc(_) => Errno::EINVAL,
+            ProgramError::Attach(crate::attach::AttachError::NotFound { .. }) => Errno::ESRCH,
+            ProgramError::Attach(_) => Errno::EINVAL,
             ProgramError::Kernel { source, .. } => source.errno(),
         }
     }
@@ -150,6 +155,15 @@ pub enum LoadError {
         what: String,
     },
     /// The object's BTF could not be prepared (fix-up, sanitization, encoding).
+    /// An extern (kconfig, ksym, kfunc) could not be classified or resolved.
+    #[error("object '{object}': {source}")]
+    Extern {
+        /// Object name.
+        object: String,
+        /// What went wrong, naming the extern.
+        #[source]
+        source: crate::externs::ExternError,
+    },
     #[error("object '{object}': preparing BTF failed: {msg}")]
     Btf {
         /// The object name.

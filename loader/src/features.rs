@@ -23,6 +23,10 @@ pub(crate) enum Feature {
     /// `FEAT_UPROBE_MULTI_LINK` (USDT programs): not probed by the probe crate yet, so USDT
     /// programs keep expected_attach_type 0, which every kernel accepts.
     UprobeMultiLink,
+    /// `FEAT_BPF_COOKIE` (the `LINUX_HAS_BPF_COOKIE` kconfig extern).
+    BpfCookie,
+    /// `FEAT_SYSCALL_WRAPPER` (the `LINUX_HAS_SYSCALL_WRAPPER` kconfig extern).
+    SyscallWrapper,
 }
 
 /// Feature answers for one load.
@@ -54,6 +58,8 @@ impl Features {
             Feature::ExpAttachType => P::ExpAttachType,
             Feature::ProgBindMap => P::ProgBindMap,
             Feature::UprobeMultiLink => return false,
+            Feature::BpfCookie => P::BpfCookie,
+            Feature::SyscallWrapper => P::SyscallWrapper,
         };
         self.probes.supported(p)
     }

@@ -35,17 +35,24 @@ pub(crate) fn load_program(
     btf: Option<BorrowedFd<'_>>,
     rodata: &[BorrowedFd<'_>],
     log: &LogOptions,
+    ext: &crate::externs::wire::ObjExterns<'_>,
 ) -> Result<OwnedFd, ProgramError> {
     let p = &obj.programs[l.prog];
     let def = p.sec_def.ok_or_else(|| ProgramError::UnknownSection {
         section: p.sec_name().to_string(),
     })?;
-    if def.flags & SEC_ATTACH_BTF != 0 {
-        return Err(ProgramError::Unsupported(format!(
-            "attach BTF target resolution for section '{}'",
-            p.sec_name()
-        )));
-    }
+    // SEC_ATTACH_BTF: attach_btf_id (+ module BTF fd, or the target program for freplace).
+    let attach = if def.flags & SEC_ATTACH_BTF != 0 {
+        Some(ext.attach_target(
+            &p.name,
+            p.sec_name(),
+            def.prog_type,
+            def.expected_attach_type,
+        )?)
+    } else {
+        None
+    };
+    let fd_array = ext.fd_array();
     if def.prog_type == pt::BPF_PROG_TYPE_STRUCT_OPS as u32 {
         return Err(ProgramError::Unsupported(
             "struct_ops programs (no struct_ops map support)".into(),
@@ -81,6 +88,14 @@ pub(crate) fn load_program(
         token,
         ..Default::default()
     };
+    if let Some((btf_id, obj_fd, prog_fd)) = attach {
+        attr.attach_btf_id = btf_id;
+        attr.attach_btf_obj_fd = obj_fd;
+        attr.attach_prog_fd = prog_fd;
+    }
+    if !fd_array.is_empty() {
+        attr.fd_array = Some(&fd_array);
+    }
     if let Some(btf) = btf.filter(|_| features.has(Feature::BtfFunc)) {
         attr.btf_fd = Some(btf);
         if let Some(fi) = &l.func_info {

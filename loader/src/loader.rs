@@ -36,6 +36,8 @@ pub struct Loader {
     pub(crate) token: Result<TokenRequest, TokenError>,
     pub(crate) keep_going: bool,
     pub(crate) log: LogOptions,
+    pub(crate) kconfig: Option<String>,
+    pub(crate) attach_targets: Vec<crate::externs::wire::AttachTargetOpt>,
 }
 
 impl Default for Loader {
@@ -50,6 +52,8 @@ impl Default for Loader {
             token: Ok(TokenRequest::Default),
             keep_going: false,
             log: LogOptions::default(),
+            kconfig: None,
+            attach_targets: Vec::new(),
         }
     }
 }
@@ -130,6 +134,41 @@ impl Loader {
     /// Verifier log options for program loads (default: libbpf's, log only on failure).
     pub fn log_options(mut self, log: LogOptions) -> Self {
         self.log = log;
+        self
+    }
+
+    /// Kconfig text (`CONFIG_FOO=y` lines) for `__kconfig` externs, consulted before the system's
+    /// kconfig (`/boot/config-$(uname -r)`, then `/proc/config.gz`), like libbpf's `kconfig` option.
+    pub fn kconfig(mut self, text: &str) -> Self {
+        self.kconfig = Some(text.to_string());
+        self
+    }
+
+    /// Sets the attach target of a BTF-attached program before load (libbpf's
+    /// `bpf_program__set_attach_target`): `target_prog` is the program to replace or trace
+    /// (required for `freplace`; the fd is duplicated), `function` the target function (`None`:
+    /// from the section name, as in `SEC("fentry/do_unlinkat")`; `"module:function"` restricts
+    /// the kernel search to one module).
+    pub fn set_attach_target(
+        mut self,
+        program: &str,
+        target_prog: Option<BorrowedFd<'_>>,
+        function: Option<&str>,
+    ) -> Self {
+        let prog_fd = match target_prog.map(bpfload_syscall::fd::dup_good) {
+            Some(Ok(fd)) => Some(fd),
+            Some(Err(e)) => {
+                log::warn!("set_attach_target('{program}'): cannot duplicate the target fd: {e}");
+                None
+            }
+            None => None,
+        };
+        self.attach_targets
+            .push(crate::externs::wire::AttachTargetOpt {
+                program: program.to_string(),
+                prog_fd,
+                func: function.map(str::to_string),
+            });
         self
     }
 

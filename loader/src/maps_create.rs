@@ -251,7 +251,7 @@ fn populate_internal(m: &Map, fd: BorrowedFd<'_>) -> Result<(), LoadError> {
         step: "set initial value",
         source,
     })?;
-    if m.kind == MapKind::Rodata {
+    if matches!(m.kind, MapKind::Rodata | MapKind::Kconfig) {
         map::freeze(fd).map_err(|source| LoadError::Map {
             map: m.name.clone(),
             step: "freeze",

@@ -23,6 +23,7 @@ use bpfload_btf::{sanitize, Btf, BtfExt, BtfModel};
 use bpfload_syscall::LogOptions;
 
 use crate::error::{LoadError, ProgramError};
+use crate::externs::wire::ObjExterns;
 use crate::features::{Feature, Features};
 use crate::insn::{self, Insn};
 use crate::loaded::{Loaded, LoadedProgram};
@@ -92,6 +93,18 @@ fn load_inner(
         crate::diagnose::preflight(token_report.path.as_deref(), features.delegation(), &needs)?;
     }
     check_unsupported(&obj)?;
+    // bpf_object__resolve_externs (adds the .kconfig map) and the kernel BTFs for attach targets.
+    let ext = ObjExterns::prepare(
+        &mut obj,
+        opts.kconfig.as_deref(),
+        &features,
+        tok,
+        &opts.attach_targets,
+    )
+    .map_err(|source| LoadError::Extern {
+        object: obj.name.clone(),
+        source,
+    })?;
     let local_btf = parse_local_btf(&obj);
     let btf_ext = obj
         .btf_ext
@@ -137,7 +150,7 @@ fn load_inner(
         linked.push((m, r));
     }
 
-    let btf_fd = load_btf(&obj, local_btf.as_ref(), &features, tok)?;
+    let btf_fd = load_btf(&obj, local_btf.as_ref(), &features, tok, &ext)?;
     let btf_borrowed = btf_fd.as_ref().map(|f| f.as_fd());
 
     let mut pins = maps_create::PinGuard::default();
@@ -153,14 +166,24 @@ fn load_inner(
     let mut programs = Vec::with_capacity(linked.len());
     for (m, r) in linked {
         let p = &obj.programs[m];
-        let result = r.map(|mut l| {
+        let result = r.and_then(|mut l| {
             data::relocate(&mut l, |i| maps[i].as_ref().map(|lm| lm.fd.as_raw_fd()));
-            l
+            ext.relocate(&mut l, |i| maps[i].as_ref().map(|lm| lm.fd.as_raw_fd()))
+                .map_err(|e| ProgramError::Reloc(e.to_string()))?;
+            Ok(l)
         });
         let (insns, result) = match result {
             Ok(l) => {
-                let res =
-                    load::load_program(&obj, &l, &features, tok, btf_borrowed, &rodata, &opts.log);
+                let res = load::load_program(
+                    &obj,
+                    &l,
+                    &features,
+                    tok,
+                    btf_borrowed,
+                    &rodata,
+                    &opts.log,
+                    &ext,
+                );
                 (l.insns, res)
             }
             Err(e) => (Vec::new(), Err(e)),
@@ -287,13 +310,6 @@ fn check_unsupported(obj: &Object) -> Result<(), LoadError> {
     if let Some(what) = obj.unsupported.first() {
         return Err(unsupported(what.clone()));
     }
-    if let Some(e) = obj.externs.first() {
-        let kind = if e.weak { "weak extern" } else { "extern" };
-        return Err(unsupported(format!(
-            "{kind} '{}' (kconfig/ksym/kfunc resolution)",
-            e.name
-        )));
-    }
     if let Some(m) = obj.maps.iter().find(|m| {
         m.autocreate
             && m.def.map_type == aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_ARENA as u32
@@ -406,6 +422,7 @@ fn load_btf(
     local: Option<&Btf<'_>>,
     features: &Features,
     token: Option<BorrowedFd<'_>>,
+    ext: &ObjExterns<'_>,
 ) -> Result<Option<std::os::fd::OwnedFd>, LoadError> {
     let Some(local) = local else { return Ok(None) };
     if !features.has(Feature::Btf) {
@@ -420,6 +437,7 @@ fn load_btf(
         msg,
     };
     let mut model = BtfModel::from_btf(local).map_err(|e| btf_err(e.to_string()))?;
+    crate::externs::btf_fixup::rewrite_extern_btf(&mut model, &ext.table);
     fixup_datasecs(
         &mut model,
         |name| obj.sec_sizes.get(name).copied(),

@@ -459,3 +459,100 @@ fn trampoline_targets_resolve_and_eperm_is_reported() {
     .unwrap_err();
     assert!(e.to_string().contains("set_attach_target"), "{e}");
 }
+
+// ---- Through the loader pipeline (Loader::load) ----
+
+use bpfload::Loader;
+
+fn loader_run(l: &bpfload::Loaded, prog: &str) -> u32 {
+    let p = l
+        .program(prog)
+        .unwrap_or_else(|| panic!("no program {prog}"));
+    let fd = p.result().unwrap_or_else(|e| panic!("{prog}: {e}"));
+    prog::test_run(fd, &[0u8; 64], 1).expect("test_run").retval
+}
+
+#[test]
+fn loader_fills_kconfig_map_and_patches_externs() {
+    if !require_root("Loader kconfig load") {
+        return;
+    }
+    let inputs = inputs();
+    let text = system_kconfig();
+    let hz: u32 = kconfig_value(&text, "CONFIG_HZ").unwrap().parse().unwrap();
+    let l = Loader::new()
+        .load(&open("ext_kconfig"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        l.btf_fd().is_some(),
+        "object BTF (with .kconfig rewritten) was refused"
+    );
+    assert_eq!(loader_run(&l, "kconfig_hz"), hz);
+    assert_eq!(loader_run(&l, "kconfig_version"), inputs.kernel_version);
+    assert_eq!(loader_run(&l, "kconfig_weak_missing"), 7);
+    let m = l
+        .maps()
+        .iter()
+        .find(|m| m.real_name() == ".kconfig")
+        .expect(".kconfig map");
+    assert_eq!(m.kind(), bpfload::MapKind::Kconfig);
+    // User text wins over the system kconfig.
+    let l = Loader::new()
+        .kconfig("CONFIG_HZ=321\n")
+        .load(&open("ext_kconfig"))
+        .unwrap();
+    assert_eq!(loader_run(&l, "kconfig_hz"), 321);
+}
+
+#[test]
+fn loader_ksyms_kfuncs_tp_btf_iter() {
+    if !require_root("Loader ksym/kfunc loads") {
+        return;
+    }
+    let l = Loader::new()
+        .only_programs(["ksym_typeless", "ksym_weak_missing"])
+        .load(&open("ext_ksym"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loader_run(&l, "ksym_weak_missing"), 3);
+    let l = Loader::new()
+        .load(&open("ext_kfunc"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The object's BTF, with .ksyms rewritten as libbpf rewrites it, is accepted by the kernel.
+    assert!(l.btf_fd().is_some(), "object BTF was refused");
+    for p in ["kfunc_acquire", "kfunc_weak_missing", "iter_task"] {
+        assert!(l.program(p).unwrap().is_loaded(), "{p}");
+    }
+}
+
+#[test]
+fn loader_reports_trampoline_eperm_and_missing_target() {
+    if !require_root("Loader trampoline loads") {
+        return;
+    }
+    let obj = open("ext_trampoline");
+    let l = Loader::new()
+        .keep_going(true)
+        .load(&obj)
+        .unwrap_or_else(|e| panic!("{e}"));
+    for p in ["on_entry", "on_exit", "mod_ret", "lsm_open"] {
+        match l.program(p).unwrap().result() {
+            Ok(_) => eprintln!("{p}: trampolines allowed on this kernel"),
+            Err(e) => {
+                assert_eq!(e.errno(), Errno::EPERM, "{p}: {e}");
+                assert!(e.to_string().contains("EPERM"), "{p}: {e}");
+            }
+        }
+    }
+    let e = l.program("no_target").unwrap().result().unwrap_err();
+    assert!(e.to_string().contains("set_attach_target"), "{e}");
+    // With the API, the same program resolves its target (and then meets the kernel's EPERM).
+    let l = Loader::new()
+        .only_programs(["no_target"])
+        .keep_going(true)
+        .set_attach_target("no_target", None, Some("bpf_fentry_test1"))
+        .load(&obj)
+        .unwrap();
+    if let Err(e) = l.program("no_target").unwrap().result() {
+        assert_eq!(e.errno(), Errno::EPERM, "{e}");
+    }
+}

@@ -14,6 +14,7 @@ pub mod kallsyms;
 pub mod kconfig;
 pub mod kernel_btf;
 pub mod ksym;
+pub mod wire;
 
 use std::os::fd::{AsRawFd, RawFd};
 

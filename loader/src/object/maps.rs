@@ -19,12 +19,17 @@ pub enum MapKind {
     Rodata,
     /// `.bss` / `.bss.*`.
     Bss,
+    /// `.kconfig`: values of `__kconfig` externs (read-only for programs, frozen).
+    Kconfig,
 }
 
 impl MapKind {
     /// Whether this map holds global data (an "internal" map in libbpf's terms).
     pub fn is_internal(self) -> bool {
-        matches!(self, MapKind::Data | MapKind::Rodata | MapKind::Bss)
+        matches!(
+            self,
+            MapKind::Data | MapKind::Rodata | MapKind::Bss | MapKind::Kconfig
+        )
     }
 }
 

@@ -122,6 +122,8 @@ pub(crate) fn collect(obj: &mut Object, elf: &ElfFile<'_>) -> Result<(), OpenErr
             MapKind::Data | MapKind::Rodata | MapKind::Bss => {
                 index.data_by_sec.insert(m.sec_idx, i);
             }
+            // Added at load time, never referenced by a relocation.
+            MapKind::Kconfig => {}
         }
     }
     for (i, e) in obj.externs.iter().enumerate() {

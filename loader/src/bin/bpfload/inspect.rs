@@ -53,6 +53,7 @@ fn map_kind(kind: MapKind) -> &'static str {
         MapKind::Data => "data",
         MapKind::Rodata => "rodata",
         MapKind::Bss => "bss",
+        MapKind::Kconfig => "kconfig",
     }
 }
 

@@ -1,0 +1,230 @@
+//! The load pipeline's view of externs and attach targets: one value built during prepare
+//! ([`ObjExterns::prepare`]) and consulted while relocating and loading each program.
+
+use std::cell::OnceCell;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+
+use bpfload_btf::{Btf, Kind};
+
+use super::{
+    classify, relocate, resolve, ExternError, ExternTable, KernelBtfs, Resolution, ResolveInputs,
+    KCONFIG_SEC,
+};
+use crate::attach::{self, AttachBtf, UserTarget};
+use crate::features::{Feature, Features};
+use crate::object::data::BPF_F_MMAPABLE;
+use crate::object::maps::{Map, MapDef, MapKind, Pinning};
+use crate::object::relocs::RelocKind;
+use crate::object::Object;
+use crate::reloc::Linked;
+
+/// `BPF_F_RDONLY_PROG`.
+const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+
+/// A user-set attach target (see `Loader::set_attach_target`).
+#[derive(Debug)]
+pub struct AttachTargetOpt {
+    /// Program name.
+    pub program: String,
+    /// Target program fd (freplace, or tracing a BPF program).
+    pub prog_fd: Option<OwnedFd>,
+    /// Target function name (`None`: from the section name).
+    pub func: Option<String>,
+}
+
+/// Extern values, the `.kconfig` map index and the kernel BTFs of one load.
+pub struct ObjExterns<'t> {
+    /// Classified externs.
+    pub table: ExternTable,
+    /// Resolved values.
+    pub res: Resolution,
+    /// Index of the `.kconfig` map in the object's maps, if created.
+    pub kconfig_map: Option<usize>,
+    kernel: OnceCell<Result<KernelBtfs<'t>, ExternError>>,
+    token: Option<BorrowedFd<'t>>,
+    targets: &'t [AttachTargetOpt],
+}
+
+impl std::fmt::Debug for ObjExterns<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjExterns")
+            .field("table", &self.table)
+            .field("res", &self.res)
+            .finish()
+    }
+}
+
+fn uses_extern(obj: &Object, ext: usize) -> bool {
+    obj.programs.iter().filter(|p| p.autoload || p.is_subprog).any(|p| {
+        p.relocs.iter().any(|r| matches!(r.kind, RelocKind::ExternLd64 { ext: e } | RelocKind::ExternCall { ext: e } if e == ext))
+    })
+}
+
+impl<'t> ObjExterns<'t> {
+    /// Classifies and resolves the object's externs and appends the `.kconfig` map to `obj`'s
+    /// maps (after the global data maps, as libbpf orders them).
+    pub(crate) fn prepare(
+        obj: &mut Object,
+        kconfig: Option<&str>,
+        features: &Features,
+        token: Option<BorrowedFd<'t>>,
+        targets: &'t [AttachTargetOpt],
+    ) -> Result<Self, ExternError> {
+        let mut this = ObjExterns {
+            table: ExternTable::default(),
+            res: Resolution::default(),
+            kconfig_map: None,
+            kernel: OnceCell::new(),
+            token,
+            targets,
+        };
+        if obj.externs.is_empty() {
+            return Ok(this);
+        }
+        let raw = obj.btf.clone();
+        let btf = raw.as_deref().and_then(|r| Btf::parse(r).ok());
+        this.table = classify(&obj.externs, btf.as_ref(), |i| uses_extern(obj, i))?;
+        let needs_kernel = this
+            .table
+            .descs
+            .iter()
+            .flatten()
+            .any(|d| matches!(d.kind, super::ExternKind::Ksym { type_id, .. } if type_id != 0));
+        // Probe only for the virtual externs the object declares.
+        let declares = |n: &str| this.table.descs.iter().flatten().any(|d| d.name == n);
+        let inputs = ResolveInputs {
+            kconfig,
+            kernel_version: bpfload_syscall::util::kernel_version().unwrap_or(0),
+            has_bpf_cookie: declares("LINUX_HAS_BPF_COOKIE") && features.has(Feature::BpfCookie),
+            has_syscall_wrapper: declares("LINUX_HAS_SYSCALL_WRAPPER")
+                && features.has(Feature::SyscallWrapper),
+        };
+        let kernel = if needs_kernel {
+            Some(this.kernel()?)
+        } else {
+            None
+        };
+        let res = resolve(&this.table, btf.as_ref(), &inputs, kernel)?;
+        this.res = res;
+        if this.table.kconfig_size > 0 {
+            let value_type_id = btf
+                .as_ref()
+                .and_then(|b| b.find_by_name_kind(KCONFIG_SEC, Kind::DataSec))
+                .unwrap_or(0);
+            this.kconfig_map = Some(obj.maps.len());
+            obj.maps.push(kconfig_map(
+                &obj.name,
+                this.table.kconfig_size,
+                value_type_id,
+                this.res.kconfig_image.clone(),
+            ));
+        }
+        Ok(this)
+    }
+
+    /// The kernel BTFs (vmlinux, modules on demand), read on first use.
+    pub fn kernel(&self) -> Result<&KernelBtfs<'t>, ExternError> {
+        match self.kernel.get_or_init(|| KernelBtfs::new(self.token)) {
+            Ok(k) => Ok(k),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// Patches the extern references of one linked program.
+    pub(crate) fn relocate(
+        &self,
+        l: &mut Linked,
+        map_fd: impl Fn(usize) -> Option<RawFd>,
+    ) -> Result<(), ExternError> {
+        if self.table.is_empty() {
+            return Ok(());
+        }
+        let kcfg = self.kconfig_map.and_then(&map_fd);
+        let kernel = self.kernel.get().and_then(|k| k.as_ref().ok());
+        relocate(
+            &mut l.insns,
+            l.relos.iter().map(|(i, r)| (*i, r)),
+            &self.table,
+            &self.res,
+            kcfg,
+            kernel,
+        )
+    }
+
+    /// The `fd_array` for program loads (empty when no module kfunc is called).
+    pub fn fd_array(&self) -> Vec<RawFd> {
+        match self.kernel.get().and_then(|k| k.as_ref().ok()) {
+            Some(k) => self.res.fd_array(k),
+            None => Vec::new(),
+        }
+    }
+
+    /// The attach target of a `SEC_ATTACH_BTF` program: (BTF id, `attach_btf_obj_fd`,
+    /// `attach_prog_fd`).
+    pub(crate) fn attach_target(
+        &self,
+        prog: &str,
+        section: &str,
+        prog_type: u32,
+        attach_type: u32,
+    ) -> Result<(u32, Option<BorrowedFd<'_>>, Option<BorrowedFd<'_>>), attach::AttachError> {
+        let user = self.targets.iter().rev().find(|t| t.program == prog);
+        let user_target = user.map(|u| UserTarget {
+            prog_fd: u.prog_fd.as_ref().map(|f| f.as_fd()),
+            func: u.func.as_deref(),
+        });
+        let needs_kernel = !(prog_type
+            == aya_obj::generated::bpf_prog_type::BPF_PROG_TYPE_EXT as u32
+            || user_target.is_some_and(|u| u.prog_fd.is_some()));
+        let kernel = if needs_kernel {
+            Some(
+                self.kernel()
+                    .map_err(|source| attach::AttachError::KernelBtf {
+                        prog: prog.into(),
+                        source,
+                    })?,
+            )
+        } else {
+            None
+        };
+        let AttachBtf { btf_id, src } = attach::resolve(
+            prog,
+            section,
+            prog_type,
+            attach_type,
+            user_target,
+            kernel,
+            self.token,
+        )?;
+        let obj_fd = src.and_then(|s| kernel.and_then(|k| k.fd(s)));
+        Ok((btf_id, obj_fd, user_target.and_then(|u| u.prog_fd)))
+    }
+}
+
+/// libbpf's `init_kconfig_map`: ARRAY of one value, read-only for programs, mmapable.
+fn kconfig_map(obj_name: &str, size: u32, value_type_id: u32, image: Vec<u8>) -> Map {
+    Map {
+        name: crate::object::data::internal_map_name(obj_name, KCONFIG_SEC),
+        real_name: KCONFIG_SEC.to_string(),
+        kind: MapKind::Kconfig,
+        sec_idx: usize::MAX,
+        sec_offset: 0,
+        def: MapDef {
+            map_type: aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+            key_size: 4,
+            value_size: size,
+            max_entries: 1,
+            map_flags: BPF_F_RDONLY_PROG | BPF_F_MMAPABLE,
+            numa_node: 0,
+            map_extra: 0,
+            pinning: Pinning::None,
+        },
+        btf_key_type_id: 0,
+        btf_value_type_id: value_type_id,
+        inner: None,
+        init_slots: Vec::new(),
+        values_off: None,
+        image: Some(image),
+        autocreate: true,
+    }
+}
