@@ -87,6 +87,9 @@ pub struct ObjectNeeds {
     pub programs: Vec<ProgNeed>,
     pub maps: Vec<MapNeed>,
     pub btf: BtfNeed,
+    /// Parts whose kernel behaviour depends on the object BTF without making it strictly
+    /// required (e.g. "map 'locked' holds bpf_spin_lock"): named in the btf_load warning.
+    pub btf_users: Vec<String>,
 }
 
 /// Whether the kernel could accept without the token (its fallback to capabilities).
@@ -283,9 +286,17 @@ pub fn check(
                 Subject::Btf,
                 MaskKind::Cmds,
                 BPF_BTF_LOAD,
-                "the token does not delegate btf_load, so the object's BTF will not be loaded \
-                 (maps and programs go without it)"
-                    .to_string(),
+                if needs.btf_users.is_empty() {
+                    "the token does not delegate btf_load, so the object's BTF will not be \
+                     loaded (maps and programs go without it)"
+                        .to_string()
+                } else {
+                    format!(
+                        "the token does not delegate btf_load, so the object's BTF will not be \
+                         loaded, and {} needs it; programs using it will be refused",
+                        needs.btf_users.join(", ")
+                    )
+                },
             ),
             BtfNeed::Required(why) => push(
                 sev(false),
@@ -514,8 +525,21 @@ pub(crate) fn needs_of(
             })
         })
         .collect();
+    let local_btf = obj
+        .btf
+        .as_deref()
+        .and_then(|b| bpfload_btf::Btf::parse(b).ok());
+    let mut btf_users = Vec::new();
+    let mut required = Vec::new();
     let mut maps = Vec::new();
     for m in obj.maps.iter().filter(|m| m.autocreate) {
+        if BTF_REQUIRED_MAP_TYPES.contains(&m.def.map_type) {
+            required.push(format!("map '{}' of a type that needs BTF", m.name));
+        } else if let (Some(btf), true) = (&local_btf, m.btf_value_type_id != 0) {
+            if let Some(field) = special_field(btf, m.btf_value_type_id, 0) {
+                btf_users.push(format!("map '{}' (its value holds {field})", m.name));
+            }
+        }
         let pinned = m.def.pinning != crate::object::maps::Pinning::None;
         maps.push(MapNeed {
             name: m.name.clone(),
@@ -533,45 +557,83 @@ pub(crate) fn needs_of(
     ObjectNeeds {
         programs,
         maps,
-        btf: if obj.btf.is_some() && btf_will_load {
-            BtfNeed::Optional
-        } else {
+        btf: if obj.btf.is_none() || !btf_will_load {
             BtfNeed::None
+        } else if !required.is_empty() {
+            BtfNeed::Required(required.join(", "))
+        } else {
+            BtfNeed::Optional
         },
+        btf_users,
     }
 }
 
-/// Explains an EPERM the kernel gave despite a token (a map create or program load in the
-/// fail-fast path): wraps the error with which delegation was missing.
-pub(crate) fn annotate_eperm(
-    e: crate::LoadError,
-    delegation: Option<&Delegation>,
-    needs: &ObjectNeeds,
-) -> crate::LoadError {
-    use crate::LoadError;
-    const EPERM: i32 = 1;
-    let hint = match &e {
-        LoadError::Map { map, source, .. } if source.errno().raw() == EPERM => needs
-            .maps
-            .iter()
-            .find(|m| &m.name == map)
-            .map(|m| explain_eperm(EpermSubject::Map(m), delegation, names())),
-        LoadError::Program {
-            program, source, ..
-        } if source.errno().raw() == EPERM => needs
-            .programs
-            .iter()
-            .find(|p| &p.name == program)
-            .map(|p| explain_eperm(EpermSubject::Program(p), delegation, names())),
-        _ => None,
-    };
-    match hint {
-        Some(hint) => LoadError::TokenDenied {
-            source: Box::new(e),
-            hint,
-        },
-        None => e,
+// Map types MAP_CREATE refuses without BTF: sk/inode/task/cgrp local storage, struct_ops.
+const BTF_REQUIRED_MAP_TYPES: &[u32] = &[24, 26, 28, 29, 32];
+
+/// The first special field (kernel `btf_parse_fields`: locks, timers, graph roots and nodes,
+/// refcounts, kptrs) found in a map value type, looking through typedefs, modifiers, arrays
+/// and nested structs (bounded depth: hostile BTF cannot make this loop).
+fn special_field(btf: &bpfload_btf::Btf<'_>, id: u32, depth: u32) -> Option<String> {
+    use bpfload_btf::types::Type;
+    const SPECIAL: &[&str] = &[
+        "bpf_spin_lock",
+        "bpf_res_spin_lock",
+        "bpf_timer",
+        "bpf_wq",
+        "bpf_task_work",
+        "bpf_list_head",
+        "bpf_list_node",
+        "bpf_rb_root",
+        "bpf_rb_node",
+        "bpf_refcount",
+    ];
+    if depth > 8 {
+        return None;
     }
+    match btf.type_by_id(id).ok()? {
+        Type::Struct(c) | Type::Union(c) => {
+            let name = btf.name(id).unwrap_or("");
+            if SPECIAL.contains(&name) {
+                return Some(name.to_string());
+            }
+            c.members()
+                .find_map(|m| special_field(btf, m.type_id, depth + 1))
+        }
+        Type::Array(a) => special_field(btf, a.elem, depth + 1),
+        Type::Ptr { target } => {
+            // kptr: a pointer whose target carries a `kptr`-like type tag.
+            match btf.type_by_id(target).ok()? {
+                Type::TypeTag { .. } => {
+                    let tag = btf.name(target).unwrap_or("");
+                    matches!(tag, "kptr" | "kptr_untrusted" | "percpu_kptr" | "uptr")
+                        .then(|| format!("a {tag} pointer"))
+                }
+                _ => None,
+            }
+        }
+        Type::Typedef { target }
+        | Type::Volatile { target }
+        | Type::Const { target }
+        | Type::Restrict { target } => special_field(btf, target, depth + 1),
+        _ => None,
+    }
+}
+
+/// For a program the verifier refused in a load with a token whose BTF was not loaded: when
+/// the token lacks btf_load and the verifier log mentions BTF (e.g. "map 'x' has to have BTF in
+/// order to use bpf_spin_lock"), says that the token kept the object BTF out and how to grant it.
+pub fn btf_hint(
+    btf_loaded: bool,
+    delegation: Option<&Delegation>,
+    verifier_log: &str,
+) -> Option<String> {
+    let d = delegation?;
+    (!btf_loaded && !d.allows_cmd(BPF_BTF_LOAD) && verifier_log.contains("BTF")).then(|| {
+        "the object's BTF was not loaded because the token does not delegate btf_load: add \
+         btf_load to delegate_cmds"
+            .to_string()
+    })
 }
 
 /// The load stops before any syscall: the token cannot grant what the object needs and the
@@ -673,6 +735,7 @@ mod tests {
                 },
             ],
             btf: BtfNeed::Optional,
+            btf_users: vec![],
         }
     }
 
@@ -740,6 +803,7 @@ mod tests {
             }],
             maps: vec![],
             btf: BtfNeed::Required("struct_ops".into()),
+            btf_users: vec![],
         };
         let del = Delegation {
             cmds: bit(5),
@@ -850,33 +914,16 @@ mod tests {
     }
 
     #[test]
-    fn eperm_from_the_kernel_is_annotated_only_for_eperm() {
-        use bpfload_syscall::{Errno, SysError};
-        let needs = narrow_needs();
+    fn btf_hint_only_when_the_token_kept_btf_out() {
+        let log = "map 'locked' has to have BTF in order to use bpf_spin_lock";
         let mut del = narrow();
-        del.maps = bit(2);
-        let e = crate::LoadError::Map {
-            map: "by_len".into(),
-            step: "create",
-            source: SysError::kernel("BPF_MAP_CREATE", Errno::EPERM),
-        };
-        let s = annotate_eperm(e, Some(&del), &needs).to_string();
-        assert!(s.starts_with("map 'by_len': create failed"), "{s}");
-        assert!(
-            s.ends_with(
-                "BPF token: the token does not delegate map type hash: add hash to delegate_maps"
-            ),
-            "{s}"
-        );
-        let e = crate::LoadError::Map {
-            map: "by_len".into(),
-            step: "create",
-            source: SysError::kernel("BPF_MAP_CREATE", Errno::EINVAL),
-        };
-        assert!(matches!(
-            annotate_eperm(e, Some(&del), &needs),
-            crate::LoadError::Map { .. }
-        ));
+        assert_eq!(btf_hint(false, Some(&del), log), None);
+        del.cmds &= !bit(18);
+        let h = btf_hint(false, Some(&del), log).unwrap();
+        assert!(h.ends_with("add btf_load to delegate_cmds"), "{h}");
+        assert_eq!(btf_hint(true, Some(&del), log), None);
+        assert_eq!(btf_hint(false, Some(&del), "R1 invalid mem access"), None);
+        assert_eq!(btf_hint(false, None, log), None);
     }
 
     #[test]

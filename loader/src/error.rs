@@ -133,19 +133,6 @@ pub enum LoadError {
     /// An explicit token request failed.
     #[error(transparent)]
     Token(#[from] TokenError),
-    /// The token cannot grant what the object needs, and the process has no privilege the
-    /// kernel could fall back to (checked before anything is created).
-    #[error(transparent)]
-    Delegation(#[from] crate::diagnose::MissingDelegation),
-    /// The kernel answered EPERM despite a token: the failed step, and which delegation was
-    /// missing (or that the token delegates everything and the refusal comes from elsewhere).
-    #[error("{source}\nBPF token: {hint}")]
-    TokenDenied {
-        /// The failed step.
-        source: Box<LoadError>,
-        /// What to check.
-        hint: String,
-    },
     /// The object needs something this loader does not support yet.
     #[error("object '{object}' needs {what}, which this loader does not support yet")]
     Unsupported {

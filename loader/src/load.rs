@@ -123,6 +123,14 @@ pub(crate) fn load_program(
                     crate::diagnose::names(),
                 )
             });
+        // Or the verifier needed the object BTF that the token kept out.
+        let hint = hint.or_else(|| {
+            token.and(crate::diagnose::btf_hint(
+                btf.is_some(),
+                features.delegation(),
+                source.log(),
+            ))
+        });
         ProgramError::Kernel { source, hint }
     })?;
 

@@ -38,27 +38,6 @@ use crate::reloc::{data, Linked};
 use crate::{load, maps_create, token};
 
 pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> {
-    let mut token_check = None;
-    load_inner(opts, object, &mut token_check).map_err(|e| match &token_check {
-        Some((delegation, needs)) => {
-            crate::diagnose::annotate_eperm(e, delegation.as_ref(), needs)
-        }
-        None => e,
-    })
-}
-
-/// What a load with a token needs and what the token delegates: for the pre-load check and to
-/// explain an EPERM afterwards.
-type TokenCheck = (
-    Option<bpfload_probe::Delegation>,
-    crate::diagnose::ObjectNeeds,
-);
-
-fn load_inner(
-    opts: &Loader,
-    object: &Object,
-    token_check: &mut Option<TokenCheck>,
-) -> Result<Loaded, LoadError> {
     check_endianness(object)?;
     let mut obj = object.clone();
     apply_options(opts, &mut obj)?;
@@ -67,20 +46,6 @@ fn load_inner(
     let (token_fd, token_report) = token::acquire(req)?;
     let tok = token_fd.as_ref().map(|t| t.as_fd());
     let features = Features::for_token(tok);
-    // With a token: compare what the object needs with what the token delegates before
-    // anything is created (diagnose.rs); an EPERM later is explained with the same data.
-    *token_check = tok.map(|t| {
-        let delegation = bpfload_probe::token_delegation(t).ok().map(|(d, _)| d);
-        let needs = crate::diagnose::needs_of(
-            &obj,
-            features.has(Feature::Btf),
-            features.has(Feature::ExpAttachType),
-        );
-        (delegation, needs)
-    });
-    if let Some((delegation, needs)) = token_check.as_ref() {
-        crate::diagnose::preflight(token_report.path.as_deref(), delegation.as_ref(), needs)?;
-    }
 
     if tok.is_some() {
         // Compare what the object needs with what the token delegates; only gaps the kernel is
