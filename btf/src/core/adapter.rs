@@ -1,7 +1,7 @@
 //! The engine's [`View`] over the parser's [`Btf`], and [`Targets`]: the
 //! ordered target BTFs (main, then modules loaded only when needed).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crate::kernel::ModuleBtf;
 use crate::raw::Kind;
@@ -164,6 +164,14 @@ impl View for Btf<'_> {
         self.layout().index.get().is_some()
     }
 
+    fn build_name_index(&self) {
+        self.build_index();
+    }
+
+    fn scanned_before(&self) -> bool {
+        scanned_before(self)
+    }
+
     fn scan_candidates(&self, wanted: &[(&str, u8)]) -> Result<Vec<Vec<u32>>, ViewError> {
         let mut out = vec![Vec::new(); wanted.len()];
         let enumish = |kd: u8| kd == k::ENUM || kd == k::ENUM64;
@@ -221,6 +229,24 @@ impl View for Btf<'_> {
         }
         Ok(out)
     }
+}
+
+/// Whether a CO-RE pass already scanned this BTF blob in this process
+/// (recording it if not). Blobs are told apart by their parse result, held
+/// weakly so a dropped blob's address cannot be mistaken for a new one.
+fn scanned_before(btf: &Btf<'_>) -> bool {
+    static SCANNED: Mutex<Vec<Weak<crate::btf::Layout>>> = Mutex::new(Vec::new());
+    let mut seen = SCANNED.lock().unwrap_or_else(|p| p.into_inner());
+    seen.retain(|w| w.strong_count() > 0);
+    let me = btf.layout();
+    if seen
+        .iter()
+        .any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(me)))
+    {
+        return true;
+    }
+    seen.push(Arc::downgrade(me));
+    false
 }
 
 /// A module BTF as a view (a fresh [`Btf`] view per access: module

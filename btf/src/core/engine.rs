@@ -33,6 +33,18 @@ pub(crate) struct Cand {
 #[derive(Default, Debug)]
 pub struct CandCache {
     map: HashMap<u32, Vec<Cand>>,
+    lookup: Lookup,
+}
+
+/// How this pass finds candidates in the main target.
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+enum Lookup {
+    #[default]
+    Undecided,
+    /// One pass over the types per batch of new local types.
+    Scan,
+    /// Through the name index.
+    Index,
 }
 
 impl CandCache {
@@ -90,8 +102,25 @@ pub(crate) fn prefetch<'r>(
     cache: &mut CandCache,
 ) {
     let main = targets.main().1;
-    if main.has_name_index() {
-        return;
+    match cache.lookup {
+        Lookup::Index => return,
+        Lookup::Scan => {}
+        Lookup::Undecided => {
+            // The first pass over a BTF in the process scans (about 1 ms on
+            // vmlinux, against about 10 ms to build the index); a later pass
+            // builds the index, which makes every further load's lookups
+            // take microseconds. Decided once per pass.
+            if main.has_name_index() {
+                cache.lookup = Lookup::Index;
+                return;
+            }
+            if main.scanned_before() {
+                main.build_name_index();
+                cache.lookup = Lookup::Index;
+                return;
+            }
+            cache.lookup = Lookup::Scan;
+        }
     }
     // distinct (essential name, kind) keys, each with the local ids asking
     let mut keys: Vec<(String, u8, Vec<u32>)> = Vec::new();

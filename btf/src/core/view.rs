@@ -164,6 +164,13 @@ pub(crate) trait View {
     fn has_name_index(&self) -> bool {
         true
     }
+    /// Builds the name index now (no-op where there is none to build).
+    fn build_name_index(&self) {}
+    /// Whether an earlier CO-RE pass in this process already scanned this
+    /// BTF (and records that one did now).
+    fn scanned_before(&self) -> bool {
+        false
+    }
     /// Candidates for several `(essential name, kind)` keys at once, in one
     /// pass over this BTF's own types: `result[i]` holds what
     /// `find_candidates(wanted[i])` would return.
