@@ -39,7 +39,7 @@ pub(crate) struct LoadError {
 /// below this size, so the log never truncates (which the kernel would report as ENOSPC).
 const PROBE_LOG: LogOptions = LogOptions {
     level: 1,
-    size_limit: 64 * 1024,
+    size_limit: 16 * 1024,
 };
 
 fn load_impl(s: &ProgSpec<'_>, log: &LogOptions) -> Result<Fd, LoadError> {
