@@ -206,6 +206,11 @@ fn check_hygiene(v: &serde_json::Value) {
     assert_eq!(v["leaked"], serde_json::json!([]), "fds leaked: {v}");
     assert_eq!(v["fds_after"], v["fds_before"], "{v}");
     assert_eq!(v["token_fds_after"], 0, "token fd not closed on drop: {v}");
+    if v["ok"] == true {
+        // The loaded object holds exactly one token fd (its own), or none.
+        let held = v["token_fds_loaded"].as_u64().unwrap();
+        assert_eq!(held, v["token_fd"].is_object() as u64, "{v}");
+    }
     if let Some(t) = v["token_fd"].as_object() {
         assert!(t["fd"].as_i64().unwrap() > 2, "{v}");
         assert_eq!(t["cloexec"], true, "{v}");
@@ -298,7 +303,14 @@ fn btf_load_delegated_vs_not_for_an_object_that_needs_btf() {
     let without = Delegation::new("map_create:prog_load", "array", "xdp", "any");
     let v =
         run_scenario(scenario(without, MountAt::Fd, "token_btf").args(["--token-path", "{bpffs}"]));
-    assert_failed_with(&v, &["xdp_locked", "spin_lock"]);
+    assert_failed_with(
+        &v,
+        &[
+            "xdp_locked",
+            "has to have BTF in order to use bpf_spin_lock",
+            "the object's BTF was not loaded because the token does not delegate btf_load: add btf_load to delegate_cmds",
+        ],
+    );
 }
 
 #[test]

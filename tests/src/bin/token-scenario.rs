@@ -6,7 +6,7 @@
 //!  "token_fd": {"fd": n, "target": "anon_inode:bpf-token", "cloexec": bool} | null,
 //!  "programs": [{"name", "loaded", "error"}], "maps": [name...],
 //!  "fds_before": n, "fds_loaded": n, "fds_after": n, "leaked": [target...],
-//!  "token_fds_after": n}
+//!  "token_fds_loaded": n, "token_fds_after": n}
 //! ```
 //!
 //! `fds_after`/`leaked` are measured after the loaded object (or the error) is dropped, so any
@@ -162,6 +162,10 @@ fn main() {
         .collect();
     out["fds_before"] = json!(before.len());
     out["fds_loaded"] = json!(loaded_fds.len());
+    out["token_fds_loaded"] = json!(loaded_fds
+        .iter()
+        .filter(|(_, t)| is_token_target(t))
+        .count());
     out["fds_after"] = json!(after.len());
     out["leaked"] = json!(leaked);
     out["token_fds_after"] = json!(after.iter().filter(|(_, t)| is_token_target(t)).count());
