@@ -132,9 +132,8 @@ impl Resolved {
     }
 }
 
-/// Attach types aya-obj knows, by value (the token check wants a bit the token allows).
+/// The attach type for bit `v`, if it is one we may pick for a type that ignores it.
 fn attach_from_u32(v: u32) -> Option<A> {
-    // Every value below __MAX_BPF_ATTACH_TYPE is a declared variant of the generated enum.
     ATTACH_TYPES.iter().copied().find(|a| *a as u32 == v)
 }
 
@@ -154,41 +153,44 @@ const ATTACH_TYPES: &[A] = &[
 ];
 
 fn resolve(c: Cand, d: Option<&Delegation>) -> Resolved {
-    let attach = match c.prog.map(|p| p.attach) {
+    let attach = match c.prog {
         None => A::BPF_CGROUP_INET_INGRESS,
-        Some(Attach::Ignored(pref)) => match d {
+        Some(ProgCand {
+            ty,
+            attach: Attach::Ignored(pref),
+        }) => match d {
             // Only worth deviating from libbpf's value when the program type is delegated.
             Some(d)
-                if d.progs & (1u64 << (c.prog.unwrap().ty as u32)) != 0
-                    && !d.allows_prog(c.prog.unwrap().ty as u32, pref as u32) =>
+                if d.progs & (1u64 << (ty as u32)) != 0
+                    && !d.allows_prog(ty as u32, pref as u32) =>
             {
                 (0..64)
                     .filter(|b| d.attachs & (1u64 << b) != 0)
                     .find_map(attach_from_u32)
-                    .filter(|a| ATTACH_TYPES.contains(a))
                     .unwrap_or(pref)
             }
             _ => pref,
         },
-        Some(Attach::OneOf(list)) => match d {
-            Some(d) => list
-                .iter()
-                .copied()
-                .find(|a| d.allows_prog(c.prog.unwrap().ty as u32, *a as u32))
-                .unwrap_or(list[0]),
-            None => list[0],
-        },
+        Some(ProgCand {
+            ty,
+            attach: Attach::OneOf(list),
+        }) => d
+            .and_then(|d| {
+                list.iter()
+                    .copied()
+                    .find(|a| d.allows_prog(ty as u32, *a as u32))
+            })
+            .unwrap_or(list[0]),
     };
     let delegated = match d {
         None => false,
         Some(d) => {
-            (c.prog.is_none()
-                || (d.allows_cmd(bpf_cmd::BPF_PROG_LOAD as u32)
-                    && d.allows_prog(c.prog.unwrap().ty as u32, attach as u32)))
-                && c.map.is_none_or(|m| {
-                    d.allows_cmd(bpf_cmd::BPF_MAP_CREATE as u32) && d.allows_map(m as u32)
-                })
-                && (!c.btf || d.allows_cmd(bpf_cmd::BPF_BTF_LOAD as u32))
+            c.prog.is_none_or(|p| {
+                d.allows_cmd(bpf_cmd::BPF_PROG_LOAD as u32)
+                    && d.allows_prog(p.ty as u32, attach as u32)
+            }) && c.map.is_none_or(|m| {
+                d.allows_cmd(bpf_cmd::BPF_MAP_CREATE as u32) && d.allows_map(m as u32)
+            }) && (!c.btf || d.allows_cmd(bpf_cmd::BPF_BTF_LOAD as u32))
         }
     };
     Resolved {
