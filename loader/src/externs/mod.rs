@@ -143,6 +143,9 @@ pub struct ExternDesc {
     /// Index in libbpf's sorted extern array (kconfig first by alignment, size, name; then
     /// ksyms by name): the number in a poisoned kfunc call.
     pub libbpf_idx: usize,
+    /// Referenced by a relocation of a program that is loaded. libbpf resolves every extern and
+    /// fails the whole object on any strong one it cannot resolve; here an unused one only logs.
+    pub used: bool,
 }
 
 /// All externs of an object, indexed like [`Object::externs`](crate::Object::externs).
@@ -268,7 +271,10 @@ pub fn classify(
     for (i, e) in externs.iter().enumerate() {
         let desc = classify_one(e, btf);
         match desc {
-            Ok(d) => descs.push(Some(d)),
+            Ok(mut d) => {
+                d.used = used(i);
+                descs.push(Some(d));
+            }
             Err(err @ ExternError::NoBtf { .. }) => {
                 if used(i) {
                     return Err(err);
@@ -375,6 +381,7 @@ fn classify_one(e: &Extern, btf: Option<&Btf<'_>>) -> Result<ExternDesc, ExternE
         btf_id: id,
         kind,
         libbpf_idx: 0,
+        used: true,
     })
 }
 
@@ -564,13 +571,20 @@ pub fn resolve(
             kernel.ok_or_else(|| ExternError::KernelBtf("typed ksyms need kernel BTF".into()))?;
         for &i in &typed {
             let d = table.descs[i].as_ref().expect("typed ksyms are classified");
-            res.values[i] = ksym::resolve_typed(d, local, kernel, &mut res.fd_array_modules)?;
+            res.values[i] = match ksym::resolve_typed(d, local, kernel, &mut res.fd_array_modules) {
+                Ok(v) => v,
+                Err(e) if !d.used => {
+                    log::info!("{e} (no loaded program uses it; ignored)");
+                    ExternValue::Unset
+                }
+                Err(e) => return Err(e),
+            };
         }
     }
     for (i, d) in table.descs.iter().enumerate() {
         let Some(d) = d else { continue };
         if res.values[i] == ExternValue::Unset {
-            if !d.weak {
+            if !d.weak && d.used {
                 return Err(ExternError::Unresolved {
                     name: d.name.clone(),
                 });
