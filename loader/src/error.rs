@@ -141,7 +141,6 @@ pub enum LoadError {
         /// The missing capability.
         what: String,
     },
-    /// The object's BTF could not be prepared (fix-up, sanitization, encoding).
     /// An extern (kconfig, ksym, kfunc) could not be classified or resolved.
     #[error("object '{object}': {source}")]
     Extern {
@@ -151,6 +150,7 @@ pub enum LoadError {
         #[source]
         source: crate::externs::ExternError,
     },
+    /// The object's BTF could not be prepared (fix-up, sanitization, encoding).
     #[error("object '{object}': preparing BTF failed: {msg}")]
     Btf {
         /// The object name.

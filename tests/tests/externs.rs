@@ -556,3 +556,100 @@ fn loader_reports_trampoline_eperm_and_missing_target() {
         assert_eq!(e.errno(), Errno::EPERM, "{e}");
     }
 }
+
+// ---- Corpus: cilium/ebpf test objects, compared with libbpf 1.7's results (corpus README) ----
+
+fn corpus(name: &str) -> Option<Object> {
+    let Some(dir) = bpfload_tests::corpus_dir() else {
+        bpfload_tests::skip_or_panic("externs corpus", "corpus directory absent");
+        return None;
+    };
+    Some(
+        Object::open_file(dir.join("cilium-ebpf/testdata").join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}")),
+    )
+}
+
+/// Loads one program alone (as the README's libbpf runs did) and returns the per-program result
+/// or the object-level error text.
+fn load_alone(obj: &Object, prog: &str) -> Result<(), (Option<Errno>, String)> {
+    match Loader::new()
+        .token_path("")
+        .only_programs([prog])
+        .keep_going(true)
+        .load(obj)
+    {
+        Ok(l) => match l.program(prog).unwrap().result() {
+            Ok(_) => Ok(()),
+            Err(e) => Err((Some(e.errno()), e.to_string())),
+        },
+        Err(e) => Err((None, e.to_string())),
+    }
+}
+
+#[test]
+fn corpus_externs_match_libbpf() {
+    if !require_root("externs corpus loads") {
+        return;
+    }
+    // kconfig-el: libbpf loads `kconfig`.
+    if let Some(o) = corpus("kconfig-el.elf") {
+        load_alone(&o, "kconfig").unwrap_or_else(|e| panic!("kconfig: {e:?}"));
+    }
+    // kfunc-el: libbpf loads call_kfunc, weak_kfunc_missing, call_weak_kfunc; benchmark
+    // (fentry) gets the kernel's EPERM.
+    if let Some(o) = corpus("kfunc-el.elf") {
+        for p in ["call_kfunc", "weak_kfunc_missing", "call_weak_kfunc"] {
+            load_alone(&o, p).unwrap_or_else(|e| panic!("{p}: {e:?}"));
+        }
+        let e = load_alone(&o, "benchmark").unwrap_err();
+        assert_eq!(e.0, Some(Errno::EPERM), "benchmark: {e:?}");
+    }
+    // fentry_fexit-el: target loads; the trampolines get EPERM.
+    if let Some(o) = corpus("fentry_fexit-el.elf") {
+        load_alone(&o, "target").unwrap();
+        for p in ["trace_on_entry", "trace_on_exit"] {
+            assert_eq!(load_alone(&o, p).unwrap_err().0, Some(Errno::EPERM), "{p}");
+        }
+    }
+    // freplace-el: the raw_tracepoint loads; `replacement` has no target program: EINVAL with a
+    // message naming the API.
+    if let Some(o) = corpus("freplace-el.elf") {
+        load_alone(&o, "sched_process_exec").unwrap();
+        let e = load_alone(&o, "replacement").unwrap_err();
+        assert_eq!(e.0, Some(Errno::EINVAL), "{e:?}");
+        assert!(e.1.contains("set_attach_target"), "{e:?}");
+    }
+    // ksym-el: libbpf fails every program (EINVAL) because it resolves all externs of the
+    // object and two strong ones do not exist. Here only programs using a missing strong extern
+    // fail (naming it); the others load, or meet the kernel's own answer (ENOENT for a typed
+    // ksym whose variable /proc/kallsyms does not list, as without CONFIG_KALLSYMS_ALL).
+    if let Some(o) = corpus("ksym-el.elf") {
+        for (p, missing) in [
+            ("missing_ksym_test", "missing_ksym"),
+            ("missing_typed_ksym_test", "missing_typed_ksym"),
+        ] {
+            let e = load_alone(&o, p).unwrap_err();
+            assert!(e.0.is_none() && e.1.contains(missing), "{p}: {e:?}");
+        }
+        for p in [
+            "ksym_test",
+            "missing_weak_ksym_test",
+            "typed_ksym_mod_var_test",
+            "missing_weak_typed_ksym_test",
+        ] {
+            load_alone(&o, p).unwrap_or_else(|e| panic!("{p}: {e:?}"));
+        }
+        match load_alone(&o, "typed_ksym_test") {
+            Ok(()) => {}
+            Err(e) => assert_eq!(e.0, Some(Errno::ENOENT), "typed_ksym_test: {e:?}"),
+        }
+    }
+    // fwd_decl-el: libbpf fails open: "failed to find BTF for extern 'fwd'". The extern is
+    // called, so the load fails with the same reason.
+    if let Some(o) = corpus("fwd_decl-el.elf") {
+        let p = o.programs().next().unwrap().name().to_string();
+        let e = load_alone(&o, &p).unwrap_err();
+        assert!(e.1.contains("failed to find BTF for extern 'fwd'"), "{e:?}");
+    }
+}
