@@ -85,7 +85,7 @@ pub(crate) fn parse_header(data: &[u8]) -> Result<Header, BtfError> {
             ),
         });
     }
-    if h.type_off % 4 != 0 {
+    if !h.type_off.is_multiple_of(4) {
         return Err(BtfError::BadHeader {
             reason: format!("type section offset {} is not 4-byte aligned", h.type_off),
         });

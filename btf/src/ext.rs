@@ -201,7 +201,7 @@ impl<'a, R: ExtRecord> ExtInfo<'a, R> {
             .u32_at(sub, 0)
             .ok_or_else(|| bad("too short for the record size".into()))?
             as usize;
-        if record_size < R::MIN_SIZE || record_size % 4 != 0 {
+        if record_size < R::MIN_SIZE || !record_size.is_multiple_of(4) {
             return Err(bad(format!("bad record size {record_size}")));
         }
         if endian != Endian::NATIVE && record_size != R::MIN_SIZE {
@@ -380,7 +380,7 @@ impl<'a> BtfExt<'a> {
             if len == 0 {
                 return Ok(&[]);
             }
-            if off % 4 != 0 {
+            if !off.is_multiple_of(4) {
                 return Err(bad(format!("{what} offset {off} is not 4-byte aligned")));
             }
             body.get(off..off.saturating_add(len))

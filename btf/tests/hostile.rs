@@ -348,7 +348,7 @@ fn random_mutations_never_panic() {
                 _ => b[i] ^ (1 << (rng.next() % 8)),
             };
         }
-        if rng.next() % 8 == 0 {
+        if rng.next().is_multiple_of(8) {
             let cut = (rng.next() as usize) % b.len();
             b.truncate(cut);
         }

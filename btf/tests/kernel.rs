@@ -68,3 +68,46 @@ fn vmlinux_read_and_mmap_agree() {
     let a = Btf::parse(&read).unwrap();
     assert_eq!(a.len(), kernel::vmlinux().unwrap().btf().len());
 }
+
+#[test]
+fn module_btf_is_split_on_vmlinux() {
+    if !vmlinux_present() {
+        return;
+    }
+    let base = kernel::vmlinux().unwrap();
+    let mods = kernel::modules().unwrap();
+    // This machine may have no modules with BTF; each one present must be split on vmlinux.
+    for m in mods.iter() {
+        let btf = m.data.btf();
+        assert_eq!(btf.start_id(), base.btf().len(), "{}", m.name);
+        assert!(btf.len() >= btf.start_id());
+        assert!(Arc::ptr_eq(m.data.base().unwrap(), &base));
+        let again = kernel::module(&m.name).unwrap().unwrap();
+        assert!(Arc::ptr_eq(&again, m), "module BTF is cached");
+    }
+    assert!(kernel::module("no_such_module_xyz").unwrap().is_none());
+    assert!(kernel::module("../etc/passwd").unwrap().is_none());
+    assert!(kernel::module("vmlinux").unwrap().is_none());
+}
+
+#[test]
+fn custom_btf_file_replaces_the_kernels() {
+    if !vmlinux_present() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("btf-custom-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let raw = dir.join("vmlinux.btf");
+    std::fs::copy(kernel::VMLINUX_PATH, &raw).unwrap();
+    let target = kernel::TargetBtf::Custom(raw.clone());
+    let custom = target.load().unwrap();
+    assert!(!Arc::ptr_eq(&custom, &kernel::vmlinux().unwrap()));
+    assert_eq!(custom.btf().len(), kernel::vmlinux().unwrap().btf().len());
+    let elf = dir.join("obj.o");
+    std::fs::write(&elf, b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0").unwrap();
+    let err = kernel::custom(&elf).unwrap_err().to_string();
+    assert!(err.contains("ELF"), "{err}");
+    let err = kernel::custom(dir.join("missing")).unwrap_err().to_string();
+    assert!(err.contains("missing"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

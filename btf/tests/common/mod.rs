@@ -65,8 +65,11 @@ pub fn elf_section(data: &[u8], name: &str) -> Option<Vec<u8>> {
         .map(<[u8]>::to_vec)
 }
 
+/// (path, .BTF, .BTF.ext) of one object.
+pub type ObjectBtf = (PathBuf, Vec<u8>, Option<Vec<u8>>);
+
 /// (path, .BTF, .BTF.ext) for every corpus object that has a .BTF section.
-pub fn corpus_btf() -> Option<Vec<(PathBuf, Vec<u8>, Option<Vec<u8>>)>> {
+pub fn corpus_btf() -> Option<Vec<ObjectBtf>> {
     let objs = corpus_objects()?;
     Some(
         objs.into_iter()
