@@ -155,18 +155,34 @@ impl TokenReport {
     }
 }
 
+/// One line for people. An implicit attempt that found no delegated bpffs is the normal case
+/// outside containers, so its line carries no errno: libbpf's "failed (-95) to create BPF token"
+/// lines in that situation are routinely mistaken for the cause of unrelated failures. The
+/// errno stays in [`TokenReport::error`] (and `--json`).
 impl fmt::Display for TokenReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.mode)?;
-        if let Some(p) = &self.path {
-            write!(f, " {}", p.display())?;
-        }
-        if self.created {
-            f.write_str(": token created")
-        } else if let Some(e) = &self.error {
-            write!(f, ": no token ({e})")
-        } else {
-            f.write_str(": no token")
+        match (self.mode, &self.path, self.created) {
+            (TokenMode::Disabled, _, _) => f.write_str("disabled"),
+            (mode, None, true) => write!(f, "{mode}: the caller's token"),
+            (mode, Some(p), true) => write!(f, "{mode} {}: token created", p.display()),
+            (TokenMode::Implicit, p, false) => write!(
+                f,
+                "implicit{}: none (no delegated bpffs; using the process's own privileges)",
+                p.as_ref()
+                    .map(|p| format!(" {}", p.display()))
+                    .unwrap_or_default()
+            ),
+            (TokenMode::Explicit, p, false) => {
+                if let Some(p) = p {
+                    write!(f, "explicit {}: ", p.display())?;
+                } else {
+                    f.write_str("explicit: ")?;
+                }
+                match &self.error {
+                    Some(e) => write!(f, "failed ({e})"),
+                    None => f.write_str("no token"),
+                }
+            }
         }
     }
 }
@@ -658,6 +674,29 @@ mod tests {
         };
         let j = r.to_json();
         assert!(j["path"].is_null() && j["error"].is_null());
+    }
+
+    #[test]
+    fn implicit_failure_line_has_no_errno() {
+        let r = TokenReport {
+            mode: TokenMode::Implicit,
+            path: Some("/sys/fs/bpf".into()),
+            created: false,
+            error: Some("BPF_TOKEN_CREATE on /sys/fs/bpf: EOPNOTSUPP (errno 95)".into()),
+        };
+        let line = r.to_string();
+        assert!(
+            !line.contains("EOPNOTSUPP") && !line.contains("errno"),
+            "{line}"
+        );
+        assert!(line.starts_with("implicit /sys/fs/bpf: none"), "{line}");
+        let r = TokenReport {
+            mode: TokenMode::Explicit,
+            path: Some("/x".into()),
+            created: false,
+            error: Some("ENOENT".into()),
+        };
+        assert_eq!(r.to_string(), "explicit /x: failed (ENOENT)");
     }
 
     #[test]

@@ -717,3 +717,206 @@ fn libbpf_agrees_where_it_is_right() {
         eprintln!("{}: libbpf {}, bpfload {}", c.what, l, b);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The `bpfload` command in the same namespaces: `load --token-path`, LIBBPF_BPF_TOKEN_PATH,
+// `--json`'s token report, and `bpfload token`.
+
+/// The `bpfload` binary of this build (target/<profile>/bpfload, next to our helper). It is
+/// built by `cargo test --workspace`; when only this crate's tests were built, build it now.
+fn bpfload_bin() -> PathBuf {
+    let dir = std::path::Path::new(HELPER).parent().unwrap().to_path_buf();
+    let bin = dir.join("bpfload");
+    let target_dir = dir.parent().unwrap();
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "-p", "bpfload", "--bin", "bpfload"])
+        .env("CARGO_TARGET_DIR", target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo build for the bpfload binary");
+    assert!(status.success(), "building the bpfload binary failed");
+    assert!(bin.is_file(), "no bpfload binary at {}", bin.display());
+    bin
+}
+
+/// Exit status, stdout as JSON (Null if it is not), and stdout + stderr as text.
+fn cli_json(cmd: UsernsCommand) -> (Option<i32>, serde_json::Value, String) {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_ne!(out.status.code(), Some(HARNESS_FAILURE), "{stderr}");
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    // Without --json the command reports a failed load on stdout: return both streams.
+    let text = format!("{}{stderr}", String::from_utf8_lossy(&out.stdout));
+    (out.status.code(), v, text)
+}
+
+#[test]
+fn cli_load_with_token_path_env_and_json_report() {
+    if !require_root("token CLI scenario") {
+        return;
+    }
+    let bin = bpfload_bin();
+    let bin = bin.to_str().unwrap();
+    let d = Delegation::new("map_create:prog_load:btf_load", "array:hash", "xdp", "xdp");
+    let obj = fixture("token_narrow");
+    // Implicit mode from the delegated /sys/fs/bpf.
+    let (code, v, err) = cli_json(
+        userns(bin)
+            .delegate(d.clone())
+            .mount_at(MountAt::SysFsBpf)
+            .args(["load", &obj, "--json"]),
+    );
+    assert_eq!(code, Some(0), "{err}{v}");
+    assert_eq!(v["token"]["mode"], "implicit", "{v}");
+    assert_eq!(v["token"]["created"], true, "{v}");
+    assert_eq!(v["token"]["path"], "/sys/fs/bpf", "{v}");
+    // Explicit --token-path to the fd mount.
+    let (code, v, err) = cli_json(userns(bin).delegate(d.clone()).mount_at(MountAt::Fd).args([
+        "load",
+        &obj,
+        "--json",
+        "--token-path",
+        "{bpffs}",
+    ]));
+    assert_eq!(code, Some(0), "{err}{v}");
+    assert_eq!(v["token"]["mode"], "explicit", "{v}");
+    // The variable, and --token-path "" beating it.
+    let (code, v, err) = cli_json(
+        userns(bin)
+            .delegate(d.clone())
+            .mount_at(MountAt::SysFsBpf)
+            .env("LIBBPF_BPF_TOKEN_PATH", "/sys/fs/bpf")
+            .args(["load", &obj, "--json"]),
+    );
+    assert_eq!(code, Some(0), "{err}{v}");
+    assert_eq!(v["token"]["mode"], "explicit", "{v}");
+    let (code, v, err) = cli_json(
+        userns(bin)
+            .delegate(d.clone())
+            .mount_at(MountAt::SysFsBpf)
+            .env("LIBBPF_BPF_TOKEN_PATH", "/sys/fs/bpf")
+            .args(["load", &obj, "--json", "--token-path", ""]),
+    );
+    assert_ne!(
+        code,
+        Some(0),
+        "loaded without a token in a user namespace: {err}{v}"
+    );
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(v["error"].as_str().unwrap_or("").contains("EPERM"), "{v}");
+    // A missing explicit path fails and says which path and errno.
+    let (code, _, err) = cli_json(
+        userns(bin)
+            .delegate(d.clone())
+            .mount_at(MountAt::SysFsBpf)
+            .args(["load", &obj, "--token-path", "/nonexistent/bpffs"]),
+    );
+    assert_ne!(code, Some(0));
+    assert!(
+        err.contains("/nonexistent/bpffs") && err.contains("ENOENT"),
+        "{err}"
+    );
+    // A missing program type is named before anything is loaded.
+    let (code, _, err) = cli_json(
+        userns(bin)
+            .delegate(Delegation::new("any", "any", "socket_filter", "any"))
+            .mount_at(MountAt::SysFsBpf)
+            .args(["load", &obj]),
+    );
+    assert_ne!(code, Some(0));
+    assert!(
+        err.contains("program 'handle_xdp' needs prog type xdp: add xdp to delegate_progs"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cli_load_as_root_in_the_initial_namespace_prints_nothing_about_tokens() {
+    if !require_root("token CLI scenario") {
+        return;
+    }
+    let out = std::process::Command::new(bpfload_bin())
+        .args(["load", &fixture("token_narrow"), "--json"])
+        .env_remove("LIBBPF_BPF_TOKEN_PATH")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["token"]["mode"], "implicit", "{v}");
+    assert_eq!(v["token"]["created"], false, "{v}");
+    // libbpf prints "failed (-95) to create BPF token ... skipping optional step"; we do not.
+    assert!(!stderr.to_lowercase().contains("token"), "{stderr}");
+    // The text report's token line does not show the implicit attempt's errno either.
+    let out = std::process::Command::new(bpfload_bin())
+        .args(["load", &fixture("token_narrow")])
+        .env_remove("LIBBPF_BPF_TOKEN_PATH")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        !text.contains("EOPNOTSUPP") && !text.contains("errno"),
+        "{text}"
+    );
+}
+
+#[test]
+fn cli_token_command_reports_delegation_by_name() {
+    if !require_root("token CLI scenario") {
+        return;
+    }
+    let bin = bpfload_bin();
+    let d = Delegation::new("map_create:prog_load", "hash:queue", "xdp", "any");
+    let (code, v, err) = cli_json(
+        userns(bin.to_str().unwrap())
+            .delegate(d)
+            .mount_at(MountAt::SysFsBpf)
+            .args(["token", "--json"]),
+    );
+    assert_eq!(code, Some(0), "{err}{v}");
+    assert_eq!(v["created"], true, "{v}");
+    for src in [&v["mount"]["delegation"], &v["token"]["delegation"]] {
+        assert_eq!(
+            src["cmds"]["names"],
+            serde_json::json!(["map_create", "prog_load"]),
+            "{v}"
+        );
+        assert_eq!(
+            src["maps"]["names"],
+            serde_json::json!(["hash", "queue"]),
+            "{v}"
+        );
+        assert_eq!(src["progs"]["names"], serde_json::json!(["xdp"]), "{v}");
+        assert_eq!(src["attachs"]["names"], serde_json::json!(["any"]), "{v}");
+    }
+    assert_eq!(v["token"]["source"], "bpf_token_info", "{v}");
+    // Not delegated: exit status 1 and the reason.
+    let (code, v, _) = cli_json(
+        userns(bin.to_str().unwrap())
+            .delegate(Delegation::none())
+            .mount_at(MountAt::SysFsBpf)
+            .args(["token", "--json"]),
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(v["errno"], "ENOENT", "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("delegates nothing"),
+        "{v}"
+    );
+    // Root in the initial namespace: EOPNOTSUPP, explained.
+    let out = std::process::Command::new(&bin)
+        .args(["token", "/sys/fs/bpf"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("EOPNOTSUPP") && text.contains("initial user namespace"),
+        "{text}"
+    );
+}

@@ -31,8 +31,10 @@ pub struct LoadArgs {
     pub emit_insns: Option<PathBuf>,
     /// Create a BPF token from this bpffs mount ("" disables tokens; default: libbpf's implicit
     /// /sys/fs/bpf, or LIBBPF_BPF_TOKEN_PATH).
+    /// (An OsString, not a PathBuf: clap's path parser refuses the empty value that disables
+    /// tokens.)
     #[arg(long, value_name = "PATH")]
-    pub token_path: Option<PathBuf>,
+    pub token_path: Option<std::ffi::OsString>,
 }
 
 pub fn run(args: LoadArgs) -> Result<ExitCode, String> {
