@@ -907,12 +907,20 @@ fn index_candidates_equal_a_linear_scan_on_vmlinux() {
     }
 }
 
+/// vmlinux parsed without its name index (the process-wide one is indexed
+/// during parsing), like a custom BTF or one read by an older path.
+fn unindexed_vmlinux() -> bpfload_btf::BtfData {
+    let bytes =
+        kernel::read_btf_bytes(Path::new("/sys/kernel/btf/vmlinux"), false).expect("vmlinux BTF");
+    bpfload_btf::BtfData::parse(bytes).expect("vmlinux parses")
+}
+
 /// The engine looks candidates up with one pass over vmlinux when it has no
 /// name index yet (first load), and through the index afterwards: both must
 /// give identical results for every fixture and corpus object.
 #[test]
 fn scan_and_index_paths_agree_on_vmlinux() {
-    let indexed = kernel::load_vmlinux_uncached().expect("vmlinux BTF");
+    let indexed = unindexed_vmlinux();
     indexed.btf().build_index();
     let mut objects = vec![
         Obj::open(&fixture("core_task.bpf.o")),
@@ -923,7 +931,7 @@ fn scan_and_index_paths_agree_on_vmlinux() {
     }
     for obj in &objects {
         // a BTF nobody scanned yet: the first pass over it scans
-        let fresh = kernel::load_vmlinux_uncached().expect("vmlinux BTF");
+        let fresh = unindexed_vmlinux();
         let local = obj.btf();
         let run = |vm: &bpfload_btf::BtfData| {
             let targets = Targets::new("vmlinux", vm.btf());
@@ -1076,7 +1084,7 @@ fn load_size_adjustment_against_running_kernel() {
 /// All three ways give the same answers.
 #[test]
 fn second_pass_builds_the_name_index() {
-    let vm = kernel::load_vmlinux_uncached().expect("vmlinux BTF");
+    let vm = unindexed_vmlinux();
     let obj = Obj::open(&fixture("core_task.bpf.o"));
     let local = obj.btf();
     let targets = Targets::new("vmlinux", vm.btf());
