@@ -765,6 +765,49 @@ pub(crate) fn decide(probes: &Probes, feature: Feature) -> FeatureResult {
             })
         }
         Feature::SyscallWrapper => kernel_facts::syscall_wrapper(),
+        Feature::UprobeMultiLink => {
+            const UPROBE_MULTI: &[A] = &[A::BPF_TRACE_UPROBE_MULTI];
+            let cands = [cand(
+                prog(P::BPF_PROG_TYPE_KPROBE, Attach::OneOf(UPROBE_MULTI)),
+                None,
+                false,
+                true,
+            )];
+            run(ctx, feature, &cands, |ctx, r| {
+                let prog = match load(ctx, r, &insn::ret0()) {
+                    Ok(p) => p,
+                    Err(e) => return classify(e),
+                };
+                uprobe_multi_outcome(ops::uprobe_multi_link(&prog, 0), || {
+                    ops::uprobe_multi_link(&prog, u32::MAX)
+                })
+            })
+        }
+    }
+}
+
+/// libbpf's two-step UPROBE_MULTI_LINK test: a uprobe_multi link on "/" must fail with EBADF
+/// (the link type exists, the path is not a regular file), and then the same with pid -1 must
+/// fail with EINVAL (the 6.10 PID-filtering fix validates the pid first).
+pub(crate) fn uprobe_multi_outcome(
+    on_dir: Result<ops::Fd, Errno>,
+    with_bad_pid: impl FnOnce() -> Result<ops::Fd, Errno>,
+) -> Outcome {
+    match on_dir {
+        Ok(_) => return Outcome::No(None, Some("link on \"/\" unexpectedly created".into())),
+        Err(e) if e == Errno::EBADF => {}
+        Err(e) => {
+            return match classify(e) {
+                Outcome::NotPermitted(e) => Outcome::NotPermitted(e),
+                _ => Outcome::No(Some(e), Some("no uprobe_multi links".into())),
+            }
+        }
+    }
+    match with_bad_pid() {
+        Err(e) if e == Errno::EINVAL => Outcome::Yes,
+        Err(e) if e == Errno::EPERM || e == Errno::EACCES => Outcome::NotPermitted(e),
+        Err(e) => Outcome::No(Some(e), Some("uprobe_multi PID filtering not fixed".into())),
+        Ok(_) => Outcome::No(None, Some("uprobe_multi PID filtering not fixed".into())),
     }
 }
 
@@ -889,6 +932,32 @@ mod tests {
         assert!(matches!(
             setup_failure("x", Errno::EINVAL),
             Outcome::Inconclusive(..)
+        ));
+    }
+
+    #[test]
+    fn uprobe_multi_rules() {
+        let e = |e| -> Result<ops::Fd, Errno> { Err(e) };
+        // libbpf: EBADF on "/" (links exist), then EINVAL for pid -1 (PID filtering fixed).
+        assert!(matches!(
+            uprobe_multi_outcome(e(Errno::EBADF), || e(Errno::EINVAL)),
+            Outcome::Yes
+        ));
+        assert!(matches!(
+            uprobe_multi_outcome(e(Errno::EBADF), || e(Errno::EBADF)),
+            Outcome::No(..)
+        ));
+        assert!(matches!(
+            uprobe_multi_outcome(e(Errno::EINVAL), || e(Errno::EINVAL)),
+            Outcome::No(..)
+        ));
+        assert!(matches!(
+            uprobe_multi_outcome(e(Errno::EPERM), || e(Errno::EINVAL)),
+            Outcome::NotPermitted(_)
+        ));
+        assert!(matches!(
+            uprobe_multi_outcome(e(Errno::EBADF), || e(Errno::EACCES)),
+            Outcome::NotPermitted(_)
         ));
     }
 

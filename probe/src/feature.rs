@@ -5,8 +5,8 @@ use core::fmt;
 /// One kernel feature that the loader needs to know about.
 ///
 /// The set and the names follow libbpf's `enum kern_feature_id`; only the features that object
-/// loading consumes are here (attach-path features such as `PERF_LINK` or `UPROBE_MULTI_LINK`
-/// are not).
+/// loading consumes are here (attach-only features such as `PERF_LINK` or `UPROBE_SYSCALL` are
+/// not).
 #[derive(Debug, Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Feature {
@@ -46,6 +46,9 @@ pub enum Feature {
     BtfEnum64,
     /// The kernel uses arch syscall wrappers (`__<arch>_sys_bpf`).
     SyscallWrapper,
+    /// uprobe_multi links with working PID filtering (USDT programs are loaded with
+    /// `expected_attach_type = BPF_TRACE_UPROBE_MULTI` when present).
+    UprobeMultiLink,
     /// Kernel-side `__arg_ctx` (`arg:ctx` decl tag) for global subprogram arguments.
     ArgCtxTag,
     /// BTF `DATASEC` names that start with `?`.
@@ -56,7 +59,7 @@ pub enum Feature {
 
 impl Feature {
     /// Every feature, in libbpf's enum order.
-    pub const ALL: [Feature; 21] = [
+    pub const ALL: [Feature; 22] = [
         Feature::ProgName,
         Feature::GlobalData,
         Feature::Btf,
@@ -75,6 +78,7 @@ impl Feature {
         Feature::BpfCookie,
         Feature::BtfEnum64,
         Feature::SyscallWrapper,
+        Feature::UprobeMultiLink,
         Feature::ArgCtxTag,
         Feature::BtfQmarkDatasec,
         Feature::Ldimm64FullRangeOff,
@@ -109,6 +113,7 @@ impl Feature {
             Feature::BpfCookie => "BPF_COOKIE",
             Feature::BtfEnum64 => "BTF_ENUM64",
             Feature::SyscallWrapper => "SYSCALL_WRAPPER",
+            Feature::UprobeMultiLink => "UPROBE_MULTI_LINK",
             Feature::ArgCtxTag => "ARG_CTX_TAG",
             Feature::BtfQmarkDatasec => "BTF_QMARK_DATASEC",
             Feature::Ldimm64FullRangeOff => "LDIMM64_FULL_RANGE_OFF",
@@ -136,6 +141,7 @@ impl Feature {
             Feature::BpfCookie => "BPF cookie support",
             Feature::BtfEnum64 => "BTF_KIND_ENUM64 support",
             Feature::SyscallWrapper => "Kernel using syscall wrapper",
+            Feature::UprobeMultiLink => "BPF multi-uprobe link support",
             Feature::ArgCtxTag => "kernel-side __arg_ctx tag",
             Feature::BtfQmarkDatasec => "BTF DATASEC names starting from '?'",
             Feature::Ldimm64FullRangeOff => "full range LDIMM64 support",
@@ -181,5 +187,9 @@ mod tests {
             );
         }
         assert_eq!(Feature::from_name("PERF_LINK"), None);
+        assert_eq!(
+            Feature::from_name("uprobe_multi_link"),
+            Some(Feature::UprobeMultiLink)
+        );
     }
 }

@@ -51,8 +51,11 @@ pub fn evidence_for(feature: Feature) -> Option<Evidence> {
         Feature::BtfEnum64 => anon("BTF_KIND_ENUM64"),
         Feature::SyscallWrapper => Func(syscall_wrapper_name()),
         Feature::ArgCtxTag => en("btf_arg_tag", "ARG_TAG_CTX"),
-        // Neither has a kernel type or constant of its own.
-        Feature::BtfQmarkDatasec | Feature::Ldimm64FullRangeOff => return None,
+        // None has a kernel type or constant of its own (for UPROBE_MULTI_LINK, libbpf also
+        // requires the 6.10 PID-filtering fix, which leaves no trace in BTF).
+        Feature::BtfQmarkDatasec | Feature::Ldimm64FullRangeOff | Feature::UprobeMultiLink => {
+            return None
+        }
     })
 }
 
@@ -353,7 +356,11 @@ mod tests {
             .collect();
         assert_eq!(
             without,
-            [Feature::BtfQmarkDatasec, Feature::Ldimm64FullRangeOff]
+            [
+                Feature::UprobeMultiLink,
+                Feature::BtfQmarkDatasec,
+                Feature::Ldimm64FullRangeOff
+            ]
         );
     }
 }

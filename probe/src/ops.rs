@@ -4,7 +4,7 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use aya_obj::generated::{bpf_attach_type, bpf_insn, bpf_map_type, bpf_prog_type};
-use bpfload_syscall::{btf, info, map, prog, Errno, LogOptions};
+use bpfload_syscall::{btf, info, link, map, prog, Errno, LogOptions};
 
 pub(crate) type Fd = OwnedFd;
 
@@ -108,4 +108,10 @@ pub(crate) fn bind_map(prog: &Fd, map: &Fd) -> Result<(), Errno> {
 /// kernels that know these fields are the ones with module BTF).
 pub(crate) fn btf_info_with_name(fd: &Fd) -> Result<(), Errno> {
     info::btf_info(fd.as_fd()).map(drop).map_err(|e| e.errno())
+}
+
+/// `BPF_LINK_CREATE` of a uprobe_multi link on "/" at offset 0 for `pid` (libbpf's probe: it must
+/// fail, and how it fails tells what the kernel supports).
+pub(crate) fn uprobe_multi_link(prog: &Fd, pid: u32) -> Result<Fd, Errno> {
+    link::create_uprobe_multi(prog.as_fd(), c"/", &[0], pid).map_err(|e| e.errno())
 }

@@ -7,9 +7,10 @@
 //! kernel requires of unused fields (`CHECK_ATTR`) and of bytes past its own `sizeof(union bpf_attr)`.
 
 use crate::uapi::{
-    bpf_attr, bpf_attr__bindgen_ty_1, bpf_attr__bindgen_ty_12, bpf_attr__bindgen_ty_19,
-    bpf_attr__bindgen_ty_2, bpf_attr__bindgen_ty_20, bpf_attr__bindgen_ty_4,
-    bpf_attr__bindgen_ty_5, bpf_attr__bindgen_ty_7, bpf_attr__bindgen_ty_8, bpf_attr__bindgen_ty_9,
+    bpf_attr, bpf_attr__bindgen_ty_1, bpf_attr__bindgen_ty_12, bpf_attr__bindgen_ty_14,
+    bpf_attr__bindgen_ty_19, bpf_attr__bindgen_ty_2, bpf_attr__bindgen_ty_20,
+    bpf_attr__bindgen_ty_4, bpf_attr__bindgen_ty_5, bpf_attr__bindgen_ty_7, bpf_attr__bindgen_ty_8,
+    bpf_attr__bindgen_ty_9,
 };
 
 /// Size of the attr buffer. Larger than any `union bpf_attr` so far (168 bytes); a wrapper never passes more
@@ -91,6 +92,8 @@ impl Attr {
         info, info_mut: bpf_attr__bindgen_ty_9;
         /// `BPF_BTF_LOAD` fields.
         btf_load, btf_load_mut: bpf_attr__bindgen_ty_12;
+        /// `BPF_LINK_CREATE` fields.
+        link_create, link_create_mut: bpf_attr__bindgen_ty_14;
         /// `BPF_PROG_BIND_MAP` fields.
         prog_bind_map, prog_bind_map_mut: bpf_attr__bindgen_ty_19;
         /// `BPF_TOKEN_CREATE` fields.

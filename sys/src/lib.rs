@@ -39,6 +39,7 @@ mod errno;
 mod error;
 pub mod fd;
 pub mod info;
+pub mod link;
 pub mod log;
 pub mod map;
 pub mod obj;
