@@ -74,8 +74,7 @@ fn harness_runs_as_namespace_root_with_the_parents_delegation() {
     // The kernel shows the options it parsed (names, lower case; `any` for all bits).
     let bpffs = out
         .lines()
-        .filter(|l| l.contains(" /sys/fs/bpf ") && l.contains(" - bpf "))
-        .last()
+        .rfind(|l| l.contains(" /sys/fs/bpf ") && l.contains(" - bpf "))
         .expect("a bpffs on /sys/fs/bpf");
     assert!(
         bpffs.contains(
