@@ -11,10 +11,19 @@
 //!   where nothing is permitted, the running kernel's BTF decides ([`kernel_facts`]).
 //! - [`report`]: what `bpfload probe [--token-path PATH] [--json]` prints.
 //!
-//! Beyond libbpf, in the tokenless (global) cache the probes are exactly libbpf's, and the
-//! kernel-BTF fallback is *not* used: without a token an unprivileged process cannot load
-//! anything, and its answers stay Unknown. SYSCALL_WRAPPER is always decided from kernel BTF /
-//! kallsyms instead of libbpf's perf kprobe (see [`kernel_facts`]).
+//! Differences from libbpf, on purpose:
+//! - In the tokenless (global) cache the probes are libbpf's, and the kernel-BTF fallback is
+//!   *not* used: without a token an unprivileged process cannot load anything, and its answers
+//!   stay Unknown ([`Probes::supported`] then says false, like libbpf's failed probes).
+//! - SYSCALL_WRAPPER is decided from kernel BTF / kallsyms (`__<arch>_sys_bpf`) instead of
+//!   libbpf's perf kprobe, which needs perf privileges and costs far more (see [`kernel_facts`]).
+//! - The BTF kinds are first tried together in one blob (one `BPF_BTF_LOAD` instead of nine);
+//!   if the kernel refuses it, libbpf's per-kind blobs decide each kind.
+//! - A probe attempt is exactly one syscall per object (probe loads log at level 1 from the
+//!   start, so a failure is not retried with a log).
+//!
+//! On the 6.18 development kernel every feature is Supported except LDIMM64_FULL_RANGE_OFF:
+//! libbpf's probe gets "direct value offset of 1073741824 is not allowed" from the verifier.
 
 mod blobs;
 mod cache;
