@@ -22,13 +22,16 @@ if [ $check = 1 ]; then
 	trap 'rm -rf "$out"' EXIT
 fi
 
+# Compile from inside the fixture directory with relative names: the DWARF and
+# the BTF line info (which embeds each source line's text, read back through
+# the recorded path) then do not depend on the checkout path or the caller's
+# working directory, so the objects are reproducible byte for byte.
+cd "$here"
 status=0
-for src in "$here"/*.bpf.c; do
+for src in *.bpf.c; do
 	name=$(basename "$src" .c)
-	# -fdebug-prefix-map keeps the build directory out of the DWARF, so the
-	# objects are reproducible from any checkout path.
 	"$CLANG" -O2 -g -target bpf -D__TARGET_ARCH_x86 \
-		-I"$arch_inc" -I"$here" \
+		-I"$arch_inc" -I. \
 		-fdebug-prefix-map="$here"=. -fdebug-compilation-dir=. \
 		-c "$src" -o "$out/$name.o"
 	if [ $check = 1 ] && ! cmp -s "$out/$name.o" "$here/$name.o"; then

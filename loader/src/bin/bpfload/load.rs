@@ -216,7 +216,7 @@ fn loaded_json(display: &str, loaded: &Loaded) -> Value {
 
 fn print_loaded(display: &str, loaded: &Loaded, emitted: &[PathBuf]) {
     outln!("object {display}");
-    outln!("token: {}", loaded.token_report());
+    outln!("token: {}", token_line(loaded.token_report()));
     for m in loaded.maps() {
         let d = m.def();
         let id = bpfload_syscall::info::map_info(m.fd())
@@ -277,6 +277,23 @@ fn print_loaded(display: &str, loaded: &Loaded, emitted: &[PathBuf]) {
         ok + failed,
         loaded.maps().len()
     );
+}
+
+/// The token report in one short line: the reason up to its first ';' (the full text, with the
+/// hint, is in `--json`).
+fn token_line(r: &bpfload::token::TokenReport) -> String {
+    let mut line = format!("{}", r.mode);
+    if let Some(p) = &r.path {
+        line.push_str(&format!(" {}", p.display()));
+    }
+    if r.created {
+        line.push_str(": token created");
+    } else if let Some(e) = &r.error {
+        line.push_str(&format!(": no token ({})", e.split(';').next().unwrap_or(e)));
+    } else {
+        line.push_str(": no token");
+    }
+    line
 }
 
 fn first_line(s: &str) -> &str {
