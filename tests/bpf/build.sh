@@ -10,9 +10,6 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# clang records source line text found through the remapped path, so the
-# output depends on the working directory: always build from the repo root.
-cd "$here/../.."
 CLANG=${CLANG:-clang}
 arch_inc=/usr/include/$(uname -m)-linux-gnu
 
