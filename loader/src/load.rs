@@ -27,16 +27,20 @@ fn host_kern_version() -> u32 {
     *V.get_or_init(|| bpfload_syscall::util::kernel_version().unwrap_or(0))
 }
 
-pub(crate) fn load_program(
+/// The serial part of a program load: its SEC() definition, attach target and `fd_array`. The
+/// extern state it reads is not shared across threads, so plans are made in program order before
+/// the loads run in parallel.
+pub(crate) struct Plan<'e> {
+    def: &'static crate::object::sec_def::SecDef,
+    attach: Option<(u32, Option<BorrowedFd<'e>>, Option<BorrowedFd<'e>>)>,
+    fd_array: Vec<std::os::fd::RawFd>,
+}
+
+pub(crate) fn plan_program<'e>(
     obj: &Object,
     l: &Linked,
-    features: &Features,
-    token: Option<BorrowedFd<'_>>,
-    btf: Option<BorrowedFd<'_>>,
-    rodata: &[BorrowedFd<'_>],
-    log: &LogOptions,
-    ext: &crate::externs::wire::ObjExterns<'_>,
-) -> Result<OwnedFd, ProgramError> {
+    ext: &'e crate::externs::wire::ObjExterns<'_>,
+) -> Result<Plan<'e>, ProgramError> {
     let p = &obj.programs[l.prog];
     let def = p.sec_def.ok_or_else(|| ProgramError::UnknownSection {
         section: p.sec_name().to_string(),
@@ -58,7 +62,29 @@ pub(crate) fn load_program(
             "struct_ops programs (no struct_ops map support)".into(),
         ));
     }
+    Ok(Plan {
+        def,
+        attach,
+        fd_array,
+    })
+}
 
+/// The kernel part of a program load (safe to run on several threads at once).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn load_program(
+    obj: &Object,
+    l: &Linked,
+    plan: &Plan<'_>,
+    features: &Features,
+    token: Option<BorrowedFd<'_>>,
+    btf: Option<BorrowedFd<'_>>,
+    rodata: &[BorrowedFd<'_>],
+    log: &LogOptions,
+) -> Result<OwnedFd, ProgramError> {
+    let p = &obj.programs[l.prog];
+    let def = plan.def;
+    let attach = plan.attach;
+    let fd_array = &plan.fd_array;
     // libbpf_prepare_prog_load.
     let mut expected_attach_type = def.expected_attach_type;
     if def.flags & SEC_EXP_ATTACH_OPT != 0 && !features.has(Feature::ExpAttachType) {
@@ -94,7 +120,7 @@ pub(crate) fn load_program(
         attr.attach_prog_fd = prog_fd;
     }
     if !fd_array.is_empty() {
-        attr.fd_array = Some(&fd_array);
+        attr.fd_array = Some(fd_array);
     }
     if let Some(btf) = btf.filter(|_| features.has(Feature::BtfFunc)) {
         attr.btf_fd = Some(btf);
@@ -143,4 +169,101 @@ pub(crate) fn load_program(
         }
     }
     Ok(fd)
+}
+
+/// Runs `f` over `items` on up to `threads` threads. Work is handed out in item order, so when
+/// `stop_on_error` is set and some item fails, every item before it was attempted: the first
+/// failure in item order is the same as in a serial run. Items not attempted are `None`.
+pub(crate) fn run_parallel<T, R, E>(
+    items: &[T],
+    threads: usize,
+    stop_on_error: bool,
+    f: impl Fn(&T) -> Result<R, E> + Sync,
+) -> Vec<Option<Result<R, E>>>
+where
+    T: Sync,
+    R: Send,
+    E: Send,
+{
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    let n = items.len();
+    let threads = threads.clamp(1, n.max(1));
+    if threads == 1 {
+        let mut out = Vec::with_capacity(n);
+        for it in items {
+            let r = f(it);
+            let failed = r.is_err();
+            out.push(Some(r));
+            if failed && stop_on_error {
+                break;
+            }
+        }
+        out.resize_with(n, || None);
+        return out;
+    }
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let slots: Vec<Mutex<Option<Result<R, E>>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                if stop_on_error && failed.load(Ordering::Acquire) {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::AcqRel);
+                if i >= n {
+                    break;
+                }
+                let r = f(&items[i]);
+                if r.is_err() {
+                    failed.store(true, Ordering::Release);
+                }
+                *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_parallel;
+
+    #[test]
+    fn parallel_results_keep_item_order_and_first_error() {
+        let items: Vec<u32> = (0..200).collect();
+        for threads in [1, 2, 4] {
+            let r = run_parallel(&items, threads, false, |&i| {
+                if i % 7 == 3 {
+                    Err(i)
+                } else {
+                    Ok(i * 2)
+                }
+            });
+            assert_eq!(r.len(), 200);
+            for (i, x) in r.iter().enumerate() {
+                let want = if i % 7 == 3 {
+                    Err(i as u32)
+                } else {
+                    Ok(i as u32 * 2)
+                };
+                assert_eq!(x.as_ref(), Some(&want));
+            }
+            // Stop on error: everything before the first failure was attempted.
+            let r = run_parallel(&items, threads, true, |&i| {
+                if i == 50 || i == 120 {
+                    Err(i)
+                } else {
+                    Ok(i)
+                }
+            });
+            assert!(r[..50].iter().all(|x| matches!(x, Some(Ok(_)))));
+            assert_eq!(r[50], Some(Err(50)));
+        }
+    }
 }

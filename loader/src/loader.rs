@@ -36,6 +36,7 @@ pub struct Loader {
     pub(crate) token: Result<TokenRequest, TokenError>,
     pub(crate) keep_going: bool,
     pub(crate) log: LogOptions,
+    pub(crate) threads: usize,
     pub(crate) kconfig: Option<String>,
     pub(crate) attach_targets: Vec<crate::externs::wire::AttachTargetOpt>,
 }
@@ -52,6 +53,9 @@ impl Default for Loader {
             token: Ok(TokenRequest::Default),
             keep_going: false,
             log: LogOptions::default(),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             kconfig: None,
             attach_targets: Vec::new(),
         }
@@ -169,6 +173,14 @@ impl Loader {
                 prog_fd,
                 func: function.map(str::to_string),
             });
+        self
+    }
+
+    /// Number of threads that load programs (default: the number of CPUs; 1 loads serially).
+    /// The kernel verifies programs independently, so loads run concurrently; results, errors
+    /// and instructions do not depend on the thread count.
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
         self
     }
 

@@ -128,31 +128,45 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
         .filter(|m| m.kind == MapKind::Rodata)
         .map(|m| m.fd.as_fd())
         .collect();
-    let mut programs = Vec::with_capacity(linked.len());
-    for (m, r) in linked {
+    // Relocate map, data and extern references, and plan each load (serial: the extern state is
+    // not shared across threads); then load on the thread pool, results in program order.
+    let planned: Vec<(usize, Result<(Linked, load::Plan<'_>), ProgramError>)> = linked
+        .into_iter()
+        .map(|(m, r)| {
+            let r = r.and_then(|mut l| {
+                data::relocate(&mut l, |i| maps[i].as_ref().map(|lm| lm.fd.as_raw_fd()));
+                ext.relocate(&mut l, |i| maps[i].as_ref().map(|lm| lm.fd.as_raw_fd()))
+                    .map_err(|e| ProgramError::Reloc(e.to_string()))?;
+                let plan = load::plan_program(&obj, &l, &ext)?;
+                Ok((l, plan))
+            });
+            (m, r)
+        })
+        .collect();
+    // A program whose relocation failed is the first error in fail-fast mode.
+    if !opts.keep_going {
+        if let Some((m, Err(e))) = planned.iter().find(|(_, r)| r.is_err()) {
+            return Err(program_error(&obj, *m, e.clone()));
+        }
+    }
+    let results = load::run_parallel(&planned, opts.threads, !opts.keep_going, |(_, r)| match r {
+        Ok((l, plan)) => load::load_program(
+            &obj,
+            l,
+            plan,
+            &features,
+            tok,
+            btf_borrowed,
+            &rodata,
+            &opts.log,
+        ),
+        Err(e) => Err(e.clone()),
+    });
+    let mut programs = Vec::with_capacity(planned.len());
+    for ((m, r), result) in planned.into_iter().zip(results) {
         let p = &obj.programs[m];
-        let result = r.and_then(|mut l| {
-            data::relocate(&mut l, |i| maps[i].as_ref().map(|lm| lm.fd.as_raw_fd()));
-            ext.relocate(&mut l, |i| maps[i].as_ref().map(|lm| lm.fd.as_raw_fd()))
-                .map_err(|e| ProgramError::Reloc(e.to_string()))?;
-            Ok(l)
-        });
-        let (insns, result) = match result {
-            Ok(l) => {
-                let res = load::load_program(
-                    &obj,
-                    &l,
-                    &features,
-                    tok,
-                    btf_borrowed,
-                    &rodata,
-                    &opts.log,
-                    &ext,
-                );
-                (l.insns, res)
-            }
-            Err(e) => (Vec::new(), Err(e)),
-        };
+        // Only programs after an earlier failure (fail-fast) are never attempted.
+        let Some(result) = result else { break };
         if let Err(e) = &result {
             if !opts.keep_going {
                 return Err(program_error(&obj, m, e.clone()));
@@ -162,7 +176,7 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
             name: p.name.clone(),
             section: p.section.clone(),
             prog_type: p.prog_type(),
-            insns,
+            insns: r.map(|(l, _)| l.insns).unwrap_or_default(),
             result,
         });
     }

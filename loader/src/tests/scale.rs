@@ -25,13 +25,16 @@ fn scale() {
             );
             continue;
         }
-        let t = Instant::now();
-        let loaded = Loader::new().load(&obj).unwrap();
-        let load = t.elapsed();
-        assert!(loaded.all_loaded());
-        eprintln!(
-            "{path}: {n} programs, {} maps: open {open:?}, load {load:?}",
-            obj.maps().len()
-        );
+        for threads in [1, 2] {
+            let t = Instant::now();
+            let loaded = Loader::new().threads(threads).load(&obj).unwrap();
+            let load = t.elapsed();
+            assert!(loaded.all_loaded());
+            drop(loaded);
+            eprintln!(
+                "{path}: {n} programs, {} maps: open {open:?}, load {load:?} ({threads} threads)",
+                obj.maps().len()
+            );
+        }
     }
 }
