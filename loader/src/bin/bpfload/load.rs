@@ -279,21 +279,12 @@ fn print_loaded(display: &str, loaded: &Loaded, emitted: &[PathBuf]) {
     );
 }
 
-/// The token report in one short line: the reason up to its first ';' (the full text, with the
-/// hint, is in `--json`).
+/// The token report in one short line (the full text, with the errno and hint, is in `--json`).
 fn token_line(r: &bpfload::token::TokenReport) -> String {
-    let mut line = format!("{}", r.mode);
-    if let Some(p) = &r.path {
-        line.push_str(&format!(" {}", p.display()));
-    }
-    if r.created {
-        line.push_str(": token created");
-    } else if let Some(e) = &r.error {
-        line.push_str(&format!(": no token ({})", e.split(';').next().unwrap_or(e)));
-    } else {
-        line.push_str(": no token");
-    }
-    line
+    // TokenReport's Display keeps an implicit miss free of errnos (libbpf's "failed (-95) to
+    // create BPF token" lines get mistaken for the cause of unrelated failures); the errno stays
+    // in --json's "error".
+    r.to_string()
 }
 
 fn first_line(s: &str) -> &str {
