@@ -150,8 +150,14 @@ pub fn find_prog_btf_id(
         return Err(err("the target program doesn't have BTF".into()));
     }
     let btf_fd = bpfload_syscall::btf::get_fd_by_id(info.btf_id, token).map_err(|e| {
+        // Under a token, BTF_GET_FD_BY_ID (19) must be delegated (kernel 6.15+).
+        let hint = (e.errno() == bpfload_syscall::Errno::EPERM)
+            .then(|| crate::diagnose::cmd_hint(token, 19))
+            .flatten()
+            .map(|h| format!("; {h}"))
+            .unwrap_or_default();
         err(format!(
-            "failed to get BTF {} of the program: {e}",
+            "failed to get BTF {} of the program: {e}{hint}",
             info.btf_id
         ))
     })?;

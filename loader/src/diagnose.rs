@@ -472,7 +472,8 @@ pub fn explain_eperm(
             "the token delegates everything this needs ({}), so the refusal comes from elsewhere: \
              capabilities inside the token's user namespace (CAP_BPF; CAP_PERFMON for tracing \
              helpers and pointer leaks; CAP_NET_ADMIN for networking maps; CAP_SYS_ADMIN for \
-             some map and program types), or a security module",
+             some map and program types), a security module, or the kernel itself refusing \
+             this program kind (try the same load as root outside the namespace)",
             summary(d, names)
         )
     } else {
@@ -633,6 +634,20 @@ pub fn btf_hint(
         "the object's BTF was not loaded because the token does not delegate btf_load: add \
          btf_load to delegate_cmds"
             .to_string()
+    })
+}
+
+/// For a command refused with EPERM under a token (e.g. BPF_BTF_GET_FD_BY_ID while resolving
+/// a freplace target): the hint when the token does not delegate that command. `cmd` is the
+/// `enum bpf_cmd` value.
+pub fn cmd_hint(token: Option<std::os::fd::BorrowedFd<'_>>, cmd: u32) -> Option<String> {
+    let (d, _) = bpfload_probe::token_delegation(token?).ok()?;
+    (!d.allows_cmd(cmd)).then(|| {
+        let grant = grant_for(MaskKind::Cmds, cmd, names());
+        format!(
+            "the token does not delegate command {grant}: {}",
+            add_hint(MaskKind::Cmds, &grant)
+        )
     })
 }
 

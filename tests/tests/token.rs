@@ -919,3 +919,65 @@ fn cli_token_command_reports_delegation_by_name() {
         "{text}"
     );
 }
+
+#[test]
+fn freplace_target_btf_is_read_through_the_token() {
+    if !require_root("token scenario") {
+        return;
+    }
+    // libbpf's obj_priv_freplace_prog: the target program's BTF is read with
+    // BPF_BTF_GET_FD_BY_ID, which under a token needs btf_get_fd_by_id (kernel 6.15+). bpfload
+    // resolves the target at load time, after the token exists, so libbpf's "set the target
+    // before prepare" failure (obj_priv_freplace_prog_fail) cannot happen.
+    //
+    // This machine's kernel refuses trampoline programs (fentry/fexit/freplace) with EPERM even
+    // to root, so with the command delegated the load gets as far as BPF_PROG_LOAD's EPERM,
+    // and the error says the token is not the reason.
+    let freplace = "token_xdp.bpf.o:xdp_prog1:new_xdp_prog2";
+    let root = std::process::Command::new(SCENARIO)
+        .arg(fixture("token_freplace"))
+        .args([
+            "--freplace",
+            &fixture("token_xdp").replace("token_xdp.bpf.o", freplace),
+        ])
+        .env_remove("LIBBPF_BPF_TOKEN_PATH")
+        .output()
+        .unwrap();
+    let root: serde_json::Value = serde_json::from_slice(&root.stdout).unwrap();
+    check_hygiene(&root);
+    let root_ok = root["ok"] == true;
+
+    let with = Delegation::new("btf_load:prog_load:btf_get_fd_by_id", "", "ext:xdp", "any");
+    let v = run_scenario(scenario(with, MountAt::Fd, "token_freplace").args([
+        "--token-path",
+        "{bpffs}",
+        "--freplace",
+        &fixture("token_xdp").replace("token_xdp.bpf.o", freplace),
+    ]));
+    if root_ok {
+        assert_loaded_with_token(&v, "explicit");
+    } else {
+        assert_failed_with(
+            &v,
+            &[
+                "new_xdp_prog2",
+                "BPF_PROG_LOAD failed: EPERM",
+                "comes from elsewhere",
+            ],
+        );
+    }
+    let without = Delegation::new("btf_load:prog_load", "", "ext:xdp", "any");
+    let v = run_scenario(scenario(without, MountAt::Fd, "token_freplace").args([
+        "--token-path",
+        "{bpffs}",
+        "--freplace",
+        &fixture("token_xdp").replace("token_xdp.bpf.o", freplace),
+    ]));
+    assert_failed_with(
+        &v,
+        &[
+            "BPF_BTF_GET_FD_BY_ID failed: EPERM",
+            "add btf_get_fd_by_id to delegate_cmds",
+        ],
+    );
+}

@@ -12,10 +12,12 @@
 //! `fds_after`/`leaked` are measured after the loaded object (or the error) is dropped, so any
 //! fd the load created and did not close, the token included, shows up in `leaked`.
 //!
-//! Usage: `token-scenario OBJECT [--token-path P] [--token-fd-from P]`
+//! Usage: `token-scenario OBJECT [--token-path P] [--token-fd-from P] [--freplace T:TP:EP]`
 //! - `--token-path P`: the loader's `token_path` option (`""` disables tokens);
 //! - `--token-fd-from P`: create a token from bpffs P here, hand it to the loader with
-//!   `token_fd`, and close ours before loading (the loader must hold its own duplicate).
+//!   `token_fd`, and close ours before loading (the loader must hold its own duplicate);
+//! - `--freplace TARGET_OBJ:TARGET_PROG:EXT_PROG`: load TARGET_OBJ first (same token options)
+//!   and aim OBJECT's EXT_PROG at its TARGET_PROG (`set_attach_target`).
 //!
 //! Exit status 0 when the JSON was printed (the test decides), 2 on usage errors.
 
@@ -28,7 +30,9 @@ use serde_json::{json, Value};
 
 fn usage(msg: &str) -> ! {
     eprintln!("token-scenario: {msg}");
-    eprintln!("usage: token-scenario OBJECT [--token-path P] [--token-fd-from P]");
+    eprintln!(
+        "usage: token-scenario OBJECT [--token-path P] [--token-fd-from P] [--freplace T:TP:EP]"
+    );
     std::process::exit(2);
 }
 
@@ -65,6 +69,7 @@ fn main() {
     let object = PathBuf::from(args.next().unwrap_or_else(|| usage("missing OBJECT")));
     let mut token_path: Option<PathBuf> = None;
     let mut token_fd_from: Option<PathBuf> = None;
+    let mut freplace: Option<String> = None;
     while let Some(a) = args.next() {
         let v = args
             .next()
@@ -72,6 +77,7 @@ fn main() {
         match a.to_str() {
             Some("--token-path") => token_path = Some(v.into()),
             Some("--token-fd-from") => token_fd_from = Some(v.into()),
+            Some("--freplace") => freplace = Some(v.to_string_lossy().into_owned()),
             _ => usage(&format!("unknown option {a:?}")),
         }
     }
@@ -96,6 +102,30 @@ fn main() {
                     p.display()
                 ))
             }
+        }
+    }
+
+    // freplace: load the target object first (same token options), then aim OBJECT's extension
+    // program at the target program; the target's BTF is read with BPF_BTF_GET_FD_BY_ID.
+    let mut target = None;
+    if let (Some(spec), None) = (&freplace, &setup_error) {
+        let parts: Vec<&str> = spec.splitn(3, ':').collect();
+        let [tobj, tprog, ext] = parts[..] else {
+            usage("--freplace needs TARGET_OBJ:TARGET_PROG:EXT_PROG")
+        };
+        let mut tl = Loader::new();
+        if let Some(p) = &token_path {
+            tl = tl.token_path(p);
+        }
+        match tl.load_file(tobj) {
+            Ok(t) => match t.program(tprog).map(|p| p.result()) {
+                Some(Ok(fd)) => {
+                    loader = loader.set_attach_target(ext, Some(fd), Some(tprog));
+                    target = Some(t);
+                }
+                _ => setup_error = Some(format!("target program {tprog} did not load")),
+            },
+            Err(e) => setup_error = Some(format!("loading the freplace target {tobj}: {e}")),
         }
     }
 
@@ -153,6 +183,7 @@ fn main() {
         }
     }
     drop(result);
+    drop(target);
 
     let after = open_fds().expect("list /proc/self/fd");
     let leaked: Vec<String> = after
