@@ -154,73 +154,97 @@ fn insns_of(obj: &OpenObject, name: &str) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// Loads program `target` of `path` alone and records its instructions and result.
-fn dump_one(path: &Path, target: &str) -> Result<ProgDump, Failure> {
+/// Which programs autoload.
+#[derive(Clone, Copy, Debug)]
+pub enum Autoload<'a> {
+    /// Only this program (each program alone, as the corpus README recorded libbpf's results).
+    Only(&'a str),
+    /// The object's own autoload flags (a whole-object load).
+    Default,
+}
+
+/// Loads `path` with libbpf and records, for every program that autoloads, its final
+/// instructions and result. In a whole-object load libbpf stops at the first failing program, so
+/// there a program's result is `Ok` when it got an fd, and otherwise the object's error.
+pub fn dump_with(path: &Path, mode: Autoload<'_>) -> Result<Vec<ProgDump>, Failure> {
     let mut obj = open(path)?;
-    let mut info = None;
+    let mut selected = Vec::new();
     for mut p in obj.progs_mut() {
-        let is_target = p.name().as_bytes() == target.as_bytes();
-        if is_target {
-            info = Some((
-                os(p.section()),
-                p.prog_type() as u32,
+        let on = match mode {
+            Autoload::Only(t) => p.name().as_bytes() == t.as_bytes(),
+            Autoload::Default => p.autoload(),
+        };
+        if on {
+            selected.push(ProgDump {
+                name: os(p.name()),
+                section: os(p.section()),
+                prog_type: p.prog_type() as u32,
                 // SAFETY: the program pointer is live while obj is.
-                unsafe {
+                expected_attach_type: unsafe {
                     libbpf_sys::bpf_program__expected_attach_type(p.as_libbpf_object().as_ptr())
                 },
-                p.autoload(),
-            ));
+                autoload: p.autoload(),
+                result: Ok(()),
+                insns_final: false,
+                insns: Vec::new(),
+                map_names: BTreeMap::new(),
+            });
         }
-        p.set_autoload(is_target);
+        p.set_autoload(on);
     }
-    let Some((section, prog_type, expected_attach_type, autoload)) = info else {
+    if let (Autoload::Only(t), true) = (mode, selected.is_empty()) {
         return Err(Failure {
             errno: libc::ENOENT,
-            message: format!("no program {target:?}"),
+            message: format!("no program {t:?}"),
         });
-    };
+    }
     let placeholders = placeholder_names(&obj);
     let raw = obj.as_libbpf_object();
     take_log();
     // SAFETY: raw is the live, not yet prepared object owned by obj.
     let err = unsafe { libbpf_sys::bpf_object__prepare(raw.as_ptr()) };
-    let mut dump = ProgDump {
-        name: target.to_string(),
-        section,
-        prog_type,
-        expected_attach_type,
-        autoload,
-        result: Ok(()),
-        insns_final: err == 0,
-        insns: insns_of(&obj, target),
-        map_names: BTreeMap::new(),
-    };
-    let fds = insn::decode(&dump.insns)
-        .map(|i| insn::map_fd_refs(&i))
-        .unwrap_or_default();
-    for fd in fds.into_values() {
-        // While prepared, the maps exist: prefer the kernel's own name for the map.
-        let name = if err == 0 { kernel::map_name(fd) } else { None };
-        if let Some(name) = name.or_else(|| placeholders.get(&fd).cloned()) {
-            dump.map_names.insert(fd, name);
+    for d in &mut selected {
+        d.insns_final = err == 0;
+        d.insns = insns_of(&obj, &d.name);
+        let fds = insn::decode(&d.insns)
+            .map(|i| insn::map_fd_refs(&i))
+            .unwrap_or_default();
+        for fd in fds.into_values() {
+            // While prepared, the maps exist: prefer the kernel's own name for the map.
+            let name = if err == 0 { kernel::map_name(fd) } else { None };
+            if let Some(name) = name.or_else(|| placeholders.get(&fd).cloned()) {
+                d.map_names.insert(fd, name);
+            }
         }
     }
     if err != 0 {
-        dump.result = Err(failure(err));
-        return Ok(dump);
+        let f = failure(err);
+        for d in &mut selected {
+            d.result = Err(f.clone());
+        }
+        return Ok(selected);
     }
     // SAFETY: raw is the live, prepared object owned by obj.
     let err = unsafe { libbpf_sys::bpf_object__load(raw.as_ptr()) };
-    if err != 0 {
-        dump.result = Err(failure(err));
-    } else {
-        // libbpf keeps the loaded instructions; they must be the ones captured after prepare.
-        let after = insns_of(&obj, target);
-        if after != dump.insns {
-            dump.insns = after;
+    let f = (err != 0).then(|| failure(err));
+    for d in &mut selected {
+        match &f {
+            // libbpf keeps the loaded instructions; they are the ones captured after prepare.
+            None => d.insns = insns_of(&obj, &d.name),
+            // After a failed load libbpf has closed every fd; whether a program had loaded before
+            // the failing one cannot be told any more, so each carries the object's error.
+            Some(f) => d.result = Err(f.clone()),
         }
     }
-    Ok(dump)
+    Ok(selected)
+}
+
+fn dump_one(path: &Path, target: &str) -> Result<ProgDump, Failure> {
+    let mut v = dump_with(path, Autoload::Only(target))?;
+    v.pop().ok_or_else(|| Failure {
+        errno: libc::ENOENT,
+        message: format!("no program {target:?}"),
+    })
 }
 
 /// Program names of an object in libbpf's order, or libbpf's open failure.
