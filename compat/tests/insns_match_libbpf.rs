@@ -4,6 +4,7 @@
 //! identity of the map they refer to (its kernel name). Needs root.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use bpfload_compat::insn::{self, Norm};
 use bpfload_compat::{bpfload_side, corpus, genobj, kernel, libbpf_side};
@@ -17,7 +18,7 @@ fn errno_str(e: i32) -> String {
     format!("{} ({e})", kernel::errno_name(e))
 }
 
-fn compare(path: &Path, out: &mut Vec<String>, stats: &mut (usize, usize)) {
+fn compare(path: &Path, r: &mut Report) {
     let what = path.display().to_string();
     let lib = libbpf_side::dump_object(path, &[]);
     if let Err(f) = &lib.open {
@@ -30,17 +31,18 @@ fn compare(path: &Path, out: &mut Vec<String>, stats: &mut (usize, usize)) {
     let obj = match bpfload::Object::open_file(path) {
         Ok(o) => o,
         Err(e) => {
-            out.push(format!("{what}: libbpf opens it, bpfload refuses: {e}"));
+            r.results
+                .push(format!("{what}: libbpf opens it, bpfload refuses: {e}"));
             return;
         }
     };
     for l in &lib.programs {
-        stats.0 += 1;
+        r.compared += 1;
         let ours = bpfload_side::load_one(&obj, &l.name);
         let theirs: Result<(), i32> = l.result.as_ref().map(|_| ()).map_err(|f| f.errno);
         let mine: Result<(), i32> = ours.result.as_ref().map(|_| ()).map_err(|(e, _)| *e);
         if theirs != mine {
-            out.push(format!(
+            r.results.push(format!(
                 "{what}: program {}: result: libbpf {} / bpfload {}",
                 l.name,
                 match &l.result {
@@ -61,7 +63,7 @@ fn compare(path: &Path, out: &mut Vec<String>, stats: &mut (usize, usize)) {
         if !l.insns_final || ours.insns.is_empty() {
             // One side stopped before its instructions were final: nothing to compare.
             if l.insns_final != !ours.insns.is_empty() {
-                out.push(format!(
+                r.results.push(format!(
                     "{what}: program {}: final instructions: libbpf {}, bpfload {}",
                     l.name,
                     if l.insns_final {
@@ -80,17 +82,17 @@ fn compare(path: &Path, out: &mut Vec<String>, stats: &mut (usize, usize)) {
             5,
         );
         if diffs.is_empty() {
-            stats.1 += 1;
+            r.identical += 1;
         }
         for d in diffs {
-            out.push(format!("{what}: program {}: {d}", l.name));
+            r.insns.push(format!("{what}: program {}: {d}", l.name));
         }
     }
 }
 
 /// The whole object with its own autoload flags: where libbpf loads every program, bpfload
 /// must too, with equal instructions; where libbpf's load fails, bpfload's must fail.
-fn compare_whole(path: &Path, out: &mut Vec<String>, stats: &mut (usize, usize)) {
+fn compare_whole(path: &Path, r: &mut Report) {
     let what = format!("{} (whole object)", path.display());
     let Ok(lib) = libbpf_side::dump_with(path, libbpf_side::Autoload::Default) else {
         return;
@@ -102,7 +104,7 @@ fn compare_whole(path: &Path, out: &mut Vec<String>, stats: &mut (usize, usize))
     let lib_ok = lib.iter().all(|p| p.result.is_ok());
     match (lib_ok, &ours) {
         (true, Err((e, m))) => {
-            out.push(format!(
+            r.results.push(format!(
                 "{what}: libbpf loads it, bpfload fails: {} [{}]",
                 errno_str(*e),
                 m.lines().next().unwrap_or("")
@@ -113,7 +115,7 @@ fn compare_whole(path: &Path, out: &mut Vec<String>, stats: &mut (usize, usize))
                 .iter()
                 .find_map(|p| p.result.as_ref().err())
                 .expect("a failure");
-            out.push(format!(
+            r.results.push(format!(
                 "{what}: libbpf fails ({} [{}]), bpfload loads every program",
                 errno_str(f.errno),
                 f.message.lines().last().unwrap_or("")
@@ -121,16 +123,16 @@ fn compare_whole(path: &Path, out: &mut Vec<String>, stats: &mut (usize, usize))
         }
         (true, Ok(progs)) => {
             for l in &lib {
-                stats.0 += 1;
+                r.compared += 1;
                 let Some((_, o)) = progs.iter().find(|(n, _)| *n == l.name) else {
-                    out.push(format!(
+                    r.results.push(format!(
                         "{what}: program {}: libbpf loads it, bpfload did not load it",
                         l.name
                     ));
                     continue;
                 };
                 if let Err((e, m)) = &o.result {
-                    out.push(format!(
+                    r.results.push(format!(
                         "{what}: program {}: libbpf ok / bpfload {} [{}]",
                         l.name,
                         errno_str(*e),
@@ -144,10 +146,10 @@ fn compare_whole(path: &Path, out: &mut Vec<String>, stats: &mut (usize, usize))
                     5,
                 );
                 if diffs.is_empty() {
-                    stats.1 += 1;
+                    r.identical += 1;
                 }
                 for d in diffs {
-                    out.push(format!("{what}: program {}: {d}", l.name));
+                    r.insns.push(format!("{what}: program {}: {d}", l.name));
                 }
             }
         }
@@ -155,47 +157,76 @@ fn compare_whole(path: &Path, out: &mut Vec<String>, stats: &mut (usize, usize))
     }
 }
 
+/// What the comparison found, computed once and shared by the tests below.
+#[derive(Default)]
+struct Report {
+    /// Result differences (ok vs errno, or different errno, or missing final instructions).
+    results: Vec<String>,
+    /// Instruction differences where both loaders produced final instructions.
+    insns: Vec<String>,
+    compared: usize,
+    identical: usize,
+}
+
+fn report() -> Option<&'static Report> {
+    static REPORT: OnceLock<Option<Report>> = OnceLock::new();
+    REPORT
+        .get_or_init(|| {
+            if !nix_is_root() {
+                assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must run this test as root");
+                eprintln!("SKIP: comparing loads with libbpf needs root");
+                return None;
+            }
+            libbpf_side::capture_libbpf_log();
+            let mut objects = corpus::fixtures();
+            let corpus = corpus::corpus_el_objects();
+            if corpus.is_empty() {
+                eprintln!("SKIP corpus part: no shared corpus found (set BPFLOAD_CORPUS)");
+            }
+            objects.extend(corpus);
+            // Generated CO-RE objects (the benchmark shapes): skipped with a message without clang.
+            for shape in [genobj::Shape::tracing(), genobj::Shape::programs(10)] {
+                match genobj::object(shape) {
+                    Ok(p) => objects.push(p),
+                    Err(e) => eprintln!("SKIP generated {}: {e}", shape.name()),
+                }
+            }
+            let mut r = Report::default();
+            for p in &objects {
+                compare(p, &mut r);
+                compare_whole(p, &mut r);
+            }
+            eprintln!(
+                "{} objects, {} program loads compared (alone and whole-object), {} with identical instructions",
+                objects.len(),
+                r.compared,
+                r.identical
+            );
+            Some(r)
+        })
+        .as_ref()
+}
+
+/// Where both produce final instructions, they are equal (map fds by map identity).
 #[test]
-fn instructions_and_results_match_libbpf() {
-    if !nix_is_root() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI must run this test as root"
-        );
-        eprintln!("SKIP instructions_and_results_match_libbpf: needs root to load programs");
-        return;
-    }
-    libbpf_side::capture_libbpf_log();
-    let mut objects = corpus::fixtures();
-    let corpus = corpus::corpus_el_objects();
-    if corpus.is_empty() {
-        eprintln!("SKIP corpus part: no shared corpus found (set BPFLOAD_CORPUS)");
-    }
-    objects.extend(corpus);
-    // Generated CO-RE objects (the benchmark shapes): skipped with a message without clang.
-    for shape in [genobj::Shape::tracing(), genobj::Shape::programs(10)] {
-        match genobj::object(shape) {
-            Ok(p) => objects.push(p),
-            Err(e) => eprintln!("SKIP generated {}: {e}", shape.name()),
-        }
-    }
-    let mut mismatches = Vec::new();
-    let mut stats = (0, 0);
-    for p in &objects {
-        compare(p, &mut mismatches, &mut stats);
-        compare_whole(p, &mut mismatches, &mut stats);
-    }
-    eprintln!(
-        "{} objects, {} program loads compared (alone and whole-object), {} with identical instructions, {} mismatches",
-        objects.len(),
-        stats.0,
-        stats.1,
-        mismatches.len()
-    );
+fn instructions_match_libbpf() {
+    let Some(r) = report() else { return };
+    assert!(r.identical > 0, "no program was compared");
     assert!(
-        mismatches.is_empty(),
-        "bpfload differs from libbpf:\n{}",
-        mismatches.join("\n")
+        r.insns.is_empty(),
+        "instructions differ from libbpf's:\n{}",
+        r.insns.join("\n")
+    );
+}
+
+/// Each program (alone, and in whole-object loads) has libbpf's result: ok, or the same errno.
+#[test]
+fn results_match_libbpf() {
+    let Some(r) = report() else { return };
+    assert!(
+        r.results.is_empty(),
+        "results differ from libbpf's:\n{}",
+        r.results.join("\n")
     );
 }
 
