@@ -150,6 +150,15 @@ pub enum LoadError {
         #[source]
         source: crate::externs::ExternError,
     },
+    /// A struct_ops map could not be matched with the kernel's type.
+    #[error("object '{object}': {source}")]
+    StructOps {
+        /// Object name.
+        object: String,
+        /// What went wrong, naming the map.
+        #[source]
+        source: crate::struct_ops::StructOpsError,
+    },
     /// The object's BTF could not be prepared (fix-up, sanitization, encoding).
     #[error("object '{object}': preparing BTF failed: {msg}")]
     Btf {

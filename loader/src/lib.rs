@@ -18,6 +18,7 @@ pub mod names;
 pub mod object;
 mod prepare;
 pub mod reloc;
+pub mod struct_ops;
 pub mod token;
 
 pub use error::{LoadError, OpenError, ProgramError};

@@ -34,6 +34,7 @@ pub(crate) struct Plan<'e> {
     def: &'static crate::object::sec_def::SecDef,
     attach: Option<(u32, Option<BorrowedFd<'e>>, Option<BorrowedFd<'e>>)>,
     fd_array: Vec<std::os::fd::RawFd>,
+    struct_ops: Option<crate::struct_ops::ProgAttach>,
 }
 
 pub(crate) fn plan_program<'e>(
@@ -57,15 +58,25 @@ pub(crate) fn plan_program<'e>(
         None
     };
     let fd_array = ext.fd_array();
-    if def.prog_type == pt::BPF_PROG_TYPE_STRUCT_OPS as u32 {
-        return Err(ProgramError::Unsupported(
-            "struct_ops programs (no struct_ops map support)".into(),
-        ));
-    }
+    // struct_ops: attach_btf_id = the kernel struct, expected attach type = member index.
+    let struct_ops = if def.prog_type == pt::BPF_PROG_TYPE_STRUCT_OPS as u32 {
+        match ext.struct_ops_attach.get(l.prog).copied().flatten() {
+            Some(a) => Some(a),
+            None => {
+                return Err(ProgramError::Reloc(format!(
+                    "struct_ops program '{}' is not referenced by any struct_ops map (EINVAL)",
+                    p.name
+                )))
+            }
+        }
+    } else {
+        None
+    };
     Ok(Plan {
         def,
         attach,
         fd_array,
+        struct_ops,
     })
 }
 
@@ -85,6 +96,7 @@ pub(crate) fn load_program(
     let def = plan.def;
     let attach = plan.attach;
     let fd_array = &plan.fd_array;
+    let struct_ops = plan.struct_ops;
     // libbpf_prepare_prog_load.
     let mut expected_attach_type = def.expected_attach_type;
     if def.flags & SEC_EXP_ATTACH_OPT != 0 && !features.has(Feature::ExpAttachType) {
@@ -114,6 +126,10 @@ pub(crate) fn load_program(
         token,
         ..Default::default()
     };
+    if let Some(a) = struct_ops {
+        attr.attach_btf_id = a.attach_btf_id;
+        attr.expected_attach_type = a.member_idx;
+    }
     if let Some((btf_id, obj_fd, prog_fd)) = attach {
         attr.attach_btf_id = btf_id;
         attr.attach_btf_obj_fd = obj_fd;

@@ -114,9 +114,21 @@ pub struct Loaded {
     pub(crate) btf: Option<OwnedFd>,
     pub(crate) maps: Vec<LoadedMap>,
     pub(crate) programs: Vec<LoadedProgram>,
+    /// struct_ops maps: (map name, kernel value with the member programs' fds).
+    pub(crate) struct_ops: Vec<(String, Vec<u8>)>,
 }
 
 impl Loaded {
+    /// The value to register a struct_ops map with (`BPF_MAP_UPDATE_ELEM` key 0, what libbpf's
+    /// `bpf_map__attach_struct_ops` writes): the kernel's `bpf_struct_ops_<type>` image with the
+    /// member programs' fds, valid while `self` holds them.
+    pub fn struct_ops_value(&self, map: &str) -> Option<&[u8]> {
+        self.struct_ops
+            .iter()
+            .find(|(n, _)| n == map)
+            .map(|(_, v)| v.as_slice())
+    }
+
     /// The object name.
     pub fn object_name(&self) -> &str {
         &self.object

@@ -109,6 +109,10 @@ fn create_one(ctx: &Ctx<'_>, m: &mut Map) -> Result<OwnedFd, LoadError> {
         m.btf_key_type_id = 0;
         m.btf_value_type_id = 0;
     }
+    if m.kind == MapKind::StructOps {
+        // STRUCT_OPS: the kernel's value type replaces the object's.
+        m.btf_value_type_id = 0;
+    }
     let name = ctx
         .features
         .has(Feature::ProgName)
@@ -123,6 +127,7 @@ fn create_one(ctx: &Ctx<'_>, m: &mut Map) -> Result<OwnedFd, LoadError> {
         numa_node: m.def.numa_node,
         name,
         map_extra: m.def.map_extra,
+        btf_vmlinux_value_type_id: m.btf_vmlinux_value_type_id,
         token: ctx.token,
         ..Default::default()
     };

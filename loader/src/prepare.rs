@@ -59,7 +59,7 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
     }
     check_unsupported(&obj)?;
     // bpf_object__resolve_externs (adds the .kconfig map) and the kernel BTFs for attach targets.
-    let ext = ObjExterns::prepare(
+    let mut ext = ObjExterns::prepare(
         &mut obj,
         opts.kconfig.as_deref(),
         &features,
@@ -67,6 +67,13 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
         &opts.attach_targets,
     )
     .map_err(|source| LoadError::Extern {
+        object: obj.name.clone(),
+        source,
+    })?;
+    ext.prepare_struct_ops(&mut obj, &|name| {
+        opts.only.is_some() || opts.autoload.iter().any(|(p, _)| p == name)
+    })
+    .map_err(|source| LoadError::StructOps {
         object: obj.name.clone(),
         source,
     })?;
@@ -182,6 +189,23 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
     }
 
     drop(rodata);
+    // bpf_object_prepare_struct_ops: program fds into the struct_ops value images.
+    let struct_ops = obj
+        .struct_ops
+        .iter()
+        .filter(|st| maps[st.map].is_some())
+        .filter_map(|st| {
+            let fd_of = |f: usize| {
+                let name = &obj.programs[f].name;
+                programs
+                    .iter()
+                    .find(|lp| &lp.name == name)
+                    .and_then(|lp| lp.result.as_ref().ok())
+                    .map(|fd| fd.as_raw_fd())
+            };
+            Some((obj.maps[st.map].name.clone(), st.value_with_fds(fd_of)?))
+        })
+        .collect();
     maps_create::init_prog_arrays(&obj, &maps, &programs, opts.keep_going)?;
     pins.disarm();
     Ok(Loaded {
@@ -191,6 +215,7 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
         btf: btf_fd,
         maps: maps.iter_mut().filter_map(Option::take).collect(),
         programs,
+        struct_ops,
     })
 }
 

@@ -645,11 +645,121 @@ fn corpus_externs_match_libbpf() {
             Err(e) => assert_eq!(e.0, Some(Errno::ENOENT), "typed_ksym_test: {e:?}"),
         }
     }
+    // struct_ops-el: bpf_testmod_ops exists only with the kernel's test module: ESRCH, naming it.
+    if let Some(o) = corpus("struct_ops-el.elf") {
+        let e = load_alone(&o, "test_1").unwrap_err();
+        assert!(
+            e.1.contains("bpf_testmod_ops") && e.1.contains("ESRCH"),
+            "{e:?}"
+        );
+    }
     // fwd_decl-el: libbpf fails open: "failed to find BTF for extern 'fwd'". The extern is
     // called, so the load fails with the same reason.
     if let Some(o) = corpus("fwd_decl-el.elf") {
         let p = o.programs().next().unwrap().name().to_string();
         let e = load_alone(&o, &p).unwrap_err();
         assert!(e.1.contains("failed to find BTF for extern 'fwd'"), "{e:?}");
+    }
+}
+
+// ---- struct_ops ----
+
+#[test]
+fn struct_ops_tcp_congestion_ops_loads() {
+    if !require_root("struct_ops load") {
+        return;
+    }
+    let obj = open("ext_struct_ops");
+    // Open: one STRUCT_OPS map per variable; `?.struct_ops.link` is not autocreated and has BPF_F_LINK.
+    let m = obj.map("bpfload_cc").expect("map bpfload_cc");
+    assert_eq!(m.map_type(), bpf_map_type::BPF_MAP_TYPE_STRUCT_OPS as u32);
+    assert!(m.autocreate());
+    let ml = obj.map("bpfload_cc_link").expect("map bpfload_cc_link");
+    assert!(!ml.autocreate());
+    assert_eq!(
+        ml.def().map_flags & bpfload::struct_ops::BPF_F_LINK,
+        bpfload::struct_ops::BPF_F_LINK
+    );
+
+    let l = Loader::new()
+        .keep_going(true)
+        .load(&obj)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let kernel = KernelBtfs::new(None).unwrap();
+    let v = kernel.vmlinux();
+    let kt = v
+        .find_by_name_kind("tcp_congestion_ops", Kind::Struct)
+        .unwrap();
+    let kvt = v
+        .find_by_name_kind("bpf_struct_ops_tcp_congestion_ops", Kind::Struct)
+        .unwrap();
+    // Member programs load with attach_btf_id = struct tcp_congestion_ops and expected attach type
+    // = the kernel member index (checked through the kernel's prog info).
+    let Ok(bpfload_btf::Type::Struct(c)) = v.type_by_id(kt) else {
+        panic!()
+    };
+    for (prog_name, member) in [
+        ("bpfload_ssthresh", "ssthresh"),
+        ("bpfload_cong_avoid", "cong_avoid"),
+        ("bpfload_undo_cwnd", "undo_cwnd"),
+    ] {
+        let p = l.program(prog_name).unwrap();
+        let fd = p.result().unwrap_or_else(|e| panic!("{prog_name}: {e}"));
+        let info = bpfload_syscall::info::prog_info(fd).unwrap();
+        assert_eq!(info.attach_btf_id, kt, "{prog_name}");
+        let idx = c
+            .members()
+            .position(|m| v.str_at(m.name_off).ok() == Some(member))
+            .unwrap();
+        let _ = idx; // the kernel does not report expected_attach_type; it accepted the member index
+    }
+    // Not used by any map: not autoloaded.
+    assert!(
+        l.program("bpfload_unused").is_none() || !l.program("bpfload_unused").unwrap().is_loaded()
+    );
+    // The map was created with the kernel's value type.
+    let lm = l.map("bpfload_cc").expect("struct_ops map created");
+    let mi = bpfload_syscall::info::map_info(lm.fd()).unwrap();
+    assert_eq!(mi.btf_vmlinux_value_type_id, kvt);
+    let Ok(bpfload_btf::Type::Struct(vt)) = v.type_by_id(kvt) else {
+        panic!()
+    };
+    assert_eq!(mi.value_size, vt.size);
+    assert!(l.map("bpfload_cc_link").is_none(), "autocreate off");
+
+    // The registration value: the kernel image with the `name` copied and each member's program fd.
+    let value = l.struct_ops_value("bpfload_cc").expect("struct_ops value");
+    assert_eq!(value.len(), vt.size as usize);
+    let data = vt.members().find(|m| m.type_id == kt).unwrap();
+    let data_off = (data.bit_offset / 8) as usize;
+    let member_off = |name: &str| {
+        let m = c
+            .members()
+            .find(|m| v.str_at(m.name_off).ok() == Some(name))
+            .unwrap();
+        data_off + (m.bit_offset / 8) as usize
+    };
+    let name_off = member_off("name");
+    assert_eq!(&value[name_off..name_off + 11], b"bpfload_cc\0");
+    for (prog_name, member) in [
+        ("bpfload_ssthresh", "ssthresh"),
+        ("bpfload_cong_avoid", "cong_avoid"),
+        ("bpfload_undo_cwnd", "undo_cwnd"),
+    ] {
+        let off = member_off(member);
+        let fd = u64::from_ne_bytes(value[off..off + 8].try_into().unwrap());
+        assert_eq!(
+            fd,
+            l.program(prog_name).unwrap().fd().as_raw_fd() as u64,
+            "{member}"
+        );
+    }
+    // Registering is attach-time work (as in libbpf); the kernel either accepts the value or, on
+    // a kernel that refuses trampolines, answers with its own error.
+    match map::update_elem(lm.fd(), &0u32.to_ne_bytes(), value, 0) {
+        Ok(()) => {
+            map::delete_elem(lm.fd(), &0u32.to_ne_bytes()).expect("unregister");
+        }
+        Err(e) => eprintln!("struct_ops registration refused by this kernel: {e}"),
     }
 }

@@ -40,6 +40,8 @@ pub struct ObjExterns<'t> {
     pub res: Resolution,
     /// Index of the `.kconfig` map in the object's maps, if created.
     pub kconfig_map: Option<usize>,
+    /// Per function: the struct_ops attach target decided at prepare.
+    pub struct_ops_attach: Vec<Option<crate::struct_ops::ProgAttach>>,
     kernel: OnceCell<Result<KernelBtfs<'t>, ExternError>>,
     token: Option<BorrowedFd<'t>>,
     targets: &'t [AttachTargetOpt],
@@ -74,6 +76,7 @@ impl<'t> ObjExterns<'t> {
             table: ExternTable::default(),
             res: Resolution::default(),
             kconfig_map: None,
+            struct_ops_attach: Vec::new(),
             kernel: OnceCell::new(),
             token,
             targets,
@@ -120,6 +123,30 @@ impl<'t> ObjExterns<'t> {
             ));
         }
         Ok(this)
+    }
+
+    /// struct_ops maps: kernel types, value images, member programs' attach targets and autoload
+    /// (`bpf_object__init_kern_struct_ops_maps` + `bpf_object_adjust_struct_ops_autoload`).
+    /// `user_autoload(name)`: the user set this program's autoload explicitly.
+    pub(crate) fn prepare_struct_ops(
+        &mut self,
+        obj: &mut Object,
+        user_autoload: &dyn Fn(&str) -> bool,
+    ) -> Result<(), crate::struct_ops::StructOpsError> {
+        if obj.struct_ops.is_empty() {
+            return Ok(());
+        }
+        let kernel =
+            self.kernel()
+                .map_err(|source| crate::struct_ops::StructOpsError::KernelBtf {
+                    map: obj.struct_ops[0].section.clone(),
+                    source,
+                })?;
+        let mut st = std::mem::take(&mut obj.struct_ops);
+        let r = crate::struct_ops::init_kern(obj, &mut st, kernel, user_autoload);
+        obj.struct_ops = st;
+        self.struct_ops_attach = r?;
+        Ok(())
     }
 
     /// The kernel BTFs (vmlinux, modules on demand), read on first use.
@@ -226,5 +253,6 @@ fn kconfig_map(obj_name: &str, size: u32, value_type_id: u32, image: Vec<u8>) ->
         values_off: None,
         image: Some(image),
         autocreate: true,
+        btf_vmlinux_value_type_id: 0,
     }
 }

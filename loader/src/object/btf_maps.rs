@@ -303,6 +303,7 @@ fn map_from_def(name: String, sec_idx: usize, sec_offset: u64, d: &BtfMapDef) ->
         values_off: None,
         image: None,
         autocreate: true,
+        btf_vmlinux_value_type_id: 0,
     }
 }
 

@@ -97,6 +97,7 @@ pub(crate) fn internal_map(
         values_off: None,
         image: data.map(|d| d.to_vec()),
         autocreate: true,
+        btf_vmlinux_value_type_id: 0,
     }
 }
 

@@ -21,6 +21,8 @@ pub enum MapKind {
     Bss,
     /// `.kconfig`: values of `__kconfig` externs (read-only for programs, frozen).
     Kconfig,
+    /// A struct_ops map (`.struct_ops`, `.struct_ops.link`): see `struct_ops.rs`.
+    StructOps,
 }
 
 impl MapKind {
@@ -92,6 +94,8 @@ pub struct Map {
     /// Initial value image of an internal map (`None` for `.bss`: all zeros).
     pub(crate) image: Option<Vec<u8>>,
     pub(crate) autocreate: bool,
+    /// STRUCT_OPS maps: the kernel's `bpf_struct_ops_<type>` id (set at prepare).
+    pub(crate) btf_vmlinux_value_type_id: u32,
 }
 
 impl Map {
@@ -229,6 +233,7 @@ pub(crate) fn parse_legacy(
             values_off: None,
             image: None,
             autocreate: true,
+            btf_vmlinux_value_type_id: 0,
         });
     }
     Ok(())

@@ -64,6 +64,8 @@ pub struct Object {
     pub(crate) sec_sizes: HashMap<String, u64>,
     /// GLOBAL/WEAK `STT_OBJECT` symbols by name: (value, hidden) (DATASEC fix-up).
     pub(crate) var_syms: HashMap<String, (u64, bool)>,
+    /// struct_ops maps' local definitions (see `crate::struct_ops`).
+    pub(crate) struct_ops: Vec<crate::struct_ops::StructOps>,
 }
 
 /// libbpf's object name: the file's base name up to the first '.', at most 15 bytes.
@@ -113,6 +115,7 @@ impl Object {
             unsupported: Vec::new(),
             sec_sizes: HashMap::new(),
             var_syms: HashMap::new(),
+            struct_ops: Vec::new(),
         };
         for s in &elf.sections {
             obj.sec_sizes.entry(s.name.to_string()).or_insert(s.size);
@@ -173,6 +176,10 @@ impl Object {
             maps::parse_legacy(&elf, idx, &mut obj.maps)?;
         }
         obj.init_global_data(&elf, btf.as_ref());
+        obj.struct_ops = crate::struct_ops::init_maps(&mut obj, &elf).map_err(|e| match e {
+            crate::struct_ops::StructOpsError::Object { map, msg } => OpenError::Map { map, msg },
+            other => OpenError::Btf(other.to_string()),
+        })?;
         relocs::collect(&mut obj, &elf)?;
         if let Some(idx) = obj.btf_maps_shndx {
             let btf = btf
@@ -232,8 +239,7 @@ impl Object {
                     } else if data::data_kind(s.name, false).is_some() {
                         self.data_shndx.push(idx);
                     } else if is_struct_ops(s.name) {
-                        self.unsupported
-                            .push(format!("struct_ops section '{}'", s.name));
+                        // Handled by crate::struct_ops after programs and global data.
                     } else if s.name == ".addr_space.1" {
                         self.unsupported
                             .push("arena global data ('.addr_space.1')".into());

@@ -123,7 +123,7 @@ pub(crate) fn collect(obj: &mut Object, elf: &ElfFile<'_>) -> Result<(), OpenErr
                 index.data_by_sec.insert(m.sec_idx, i);
             }
             // Added at load time, never referenced by a relocation.
-            MapKind::Kconfig => {}
+            MapKind::Kconfig | MapKind::StructOps => {}
         }
     }
     for (i, e) in obj.externs.iter().enumerate() {

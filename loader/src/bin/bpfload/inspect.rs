@@ -54,6 +54,7 @@ fn map_kind(kind: MapKind) -> &'static str {
         MapKind::Rodata => "rodata",
         MapKind::Bss => "bss",
         MapKind::Kconfig => "kconfig",
+        MapKind::StructOps => "struct_ops",
     }
 }
 
