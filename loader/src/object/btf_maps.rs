@@ -13,7 +13,7 @@ use crate::error::OpenError;
 
 use aya_obj::generated::bpf_map_type as mt;
 
-pub(crate) type ObjBtf = BtfView;
+pub(crate) type ObjBtf<'a> = BtfView<'a>;
 
 /// A parsed `struct { __uint(type, ...); ... }` definition (`struct btf_map_def`).
 #[derive(Debug, Default, Clone)]
@@ -88,7 +88,7 @@ pub(crate) fn adjust_max_entries(map_type: u32, max_entries: u32) -> u32 {
 }
 
 struct Ctx<'b> {
-    btf: &'b BtfView,
+    btf: &'b BtfView<'b>,
     map: String,
 }
 
@@ -161,7 +161,7 @@ impl Ctx<'_> {
     /// `parse_btf_map_def` (strict mode: unknown fields are errors).
     fn parse_def(
         &self,
-        def_t: &TypeRec,
+        def_t: TypeRec,
         is_inner: bool,
         inner: &mut BtfMapDef,
     ) -> Result<BtfMapDef, OpenError> {
@@ -327,7 +327,9 @@ pub(crate) fn parse(
     let ds = btf
         .find_datasec(".maps")
         .ok_or_else(|| OpenError::Btf("DATASEC '.maps' not found".into()))?;
-    let ds_rec = *btf.rec(ds).expect("found above");
+    let ds_rec = btf
+        .rec(ds)
+        .ok_or_else(|| OpenError::Btf("DATASEC '.maps' unreadable".into()))?;
     let syms = symbol_offsets(elf, sec_idx);
     let mut found = Vec::new();
     for (i, (var_id, btf_off, vsize)) in btf.datasec_vars(&ds_rec).into_iter().enumerate() {
@@ -400,7 +402,6 @@ pub(crate) fn parse(
 pub(crate) fn collect_slot_relocs(
     obj: &mut Object,
     elf: &ElfFile<'_>,
-    btf: &BtfView,
     sec_idx: usize,
 ) -> Result<(), OpenError> {
     let Some(rs) = elf.rel_sections.iter().find(|r| r.target == sec_idx) else {
@@ -511,7 +512,7 @@ pub(crate) fn datasec_info(
     sec_idx: usize,
     sec_name: &str,
 ) -> (u32, bool) {
-    let Some(id) = btf.find_by_name(sec_name) else {
+    let Some(id) = btf.find_datasec(sec_name) else {
         return (0, false);
     };
     let Some(r) = btf.rec(id) else {

@@ -64,3 +64,42 @@ fn every_corpus_object_opens_or_fails_cleanly() {
         objs.len()
     );
 }
+
+/// Big-endian objects open for inspection with the same programs, maps and relocations as their
+/// little-endian twins.
+#[test]
+fn big_endian_twins_parse_the_same() {
+    let objs = corpus_objects();
+    let mut compared = 0;
+    for le in objs
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with("-el.elf"))
+    {
+        let be = PathBuf::from(le.to_string_lossy().replace("-el.elf", "-eb.elf"));
+        let (Ok(a), Ok(b)) = (Object::open_file(le), Object::open_file(&be)) else {
+            continue;
+        };
+        let progs = |o: &Object| {
+            o.programs
+                .iter()
+                // Opcodes and registers, not immediates: programs may hold endian-dependent constants.
+                .map(|p| {
+                    let ops: Vec<_> = p.insns.iter().map(|i| (i.code, i.dst, i.src)).collect();
+                    (p.name.clone(), p.section.clone(), p.relocs.clone(), ops)
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(progs(&a), progs(&b), "{}", le.display());
+        let maps = |o: &Object| {
+            o.maps
+                .iter()
+                .map(|m| (m.real_name.clone(), m.def.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(maps(&a), maps(&b), "{}", le.display());
+        compared += 1;
+    }
+    if !objs.is_empty() {
+        assert!(compared > 20, "only {compared} twins compared");
+    }
+}

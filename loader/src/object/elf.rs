@@ -41,23 +41,10 @@ impl Endianness {
         }
     }
 
-    pub(crate) fn u64(self, b: [u8; 8]) -> u64 {
-        match self {
-            Endianness::Little => u64::from_le_bytes(b),
-            Endianness::Big => u64::from_be_bytes(b),
-        }
-    }
-
     /// Reads a u32 at `off`, or None when out of bounds.
     pub(crate) fn read_u32(self, data: &[u8], off: usize) -> Option<u32> {
         let b = data.get(off..off.checked_add(4)?)?;
         Some(self.u32(b.try_into().ok()?))
-    }
-
-    /// Reads a u64 at `off`, or None when out of bounds.
-    pub(crate) fn read_u64(self, data: &[u8], off: usize) -> Option<u64> {
-        let b = data.get(off..off.checked_add(8)?)?;
-        Some(self.u64(b.try_into().ok()?))
     }
 }
 
@@ -70,7 +57,6 @@ pub(crate) struct Section<'a> {
     pub flags: u64,
     pub size: u64,
     pub info: u32,
-    pub entsize: u64,
     /// The section bytes (empty for NOBITS).
     pub data: &'a [u8],
 }
@@ -112,8 +98,6 @@ pub(crate) struct Rel {
 
 #[derive(Debug)]
 pub(crate) struct RelSection {
-    /// Index of the SHT_REL section itself.
-    pub index: usize,
     /// The section the relocations apply to (`sh_info`).
     pub target: usize,
     pub rels: Vec<Rel>,
@@ -187,7 +171,6 @@ impl<'a> ElfFile<'a> {
                 flags: shdr.sh_flags,
                 size: shdr.sh_size,
                 info: shdr.sh_info,
-                entsize: shdr.sh_entsize,
                 data: sec_data,
             });
         }
@@ -245,11 +228,7 @@ impl<'a> ElfFile<'a> {
                     sym: r.r_sym,
                 });
             }
-            rel_sections.push(RelSection {
-                index: *idx,
-                target,
-                rels,
-            });
+            rel_sections.push(RelSection { target, rels });
         }
 
         Ok(ElfFile {

@@ -22,7 +22,7 @@ use crate::error::OpenError;
 use data::GlobalVar;
 use elf::{ElfFile, Endianness};
 use externs::Extern;
-use maps::{Map, MapKind};
+use maps::Map;
 use programs::Program;
 
 /// A parsed BPF object file. Holds no kernel resources; load it with [`Loader`](crate::Loader).
@@ -133,8 +133,14 @@ impl Object {
         obj.externs = externs::collect(&elf);
         // libbpf also requires BTF for externs; without it they are kept and refused at load.
         let needs_btf = obj.btf_maps_shndx.is_some();
-        let btf = match &obj.btf {
-            Some(raw) => match btf_view::BtfView::parse(raw, obj.endian) {
+        // Parsed from the input bytes (not from `obj`), so `obj` stays free to fill in.
+        let raw_btf = obj
+            .btf
+            .as_ref()
+            .and_then(|_| elf.sections.iter().find(|s| s.name == ".BTF"))
+            .map(|s| s.data);
+        let btf = match raw_btf {
+            Some(raw) => match btf_view::BtfView::parse(raw) {
                 Ok(b) => Some(b),
                 Err(e) if needs_btf => {
                     return Err(OpenError::Btf(format!(
@@ -182,10 +188,7 @@ impl Object {
         })?;
         relocs::collect(&mut obj, &elf)?;
         if let Some(idx) = obj.btf_maps_shndx {
-            let btf = btf
-                .as_ref()
-                .ok_or_else(|| OpenError::Btf("'.maps' needs BTF".into()))?;
-            btf_maps::collect_slot_relocs(&mut obj, &elf, btf, idx)?;
+            btf_maps::collect_slot_relocs(&mut obj, &elf, idx)?;
         }
         Ok(obj)
     }
