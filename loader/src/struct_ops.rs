@@ -36,7 +36,15 @@ pub enum StructOpsError {
         /// What is wrong.
         msg: String,
     },
-    /// The kernel does not have the type, or its layout does not fit (at prepare).
+    /// The kernel has no such struct_ops type (libbpf: ESRCH).
+    #[error("struct_ops init_kern {map}: {msg}")]
+    NotFound {
+        /// Map name.
+        map: String,
+        /// What is missing.
+        msg: String,
+    },
+    /// The kernel's type layout does not fit the object's (at prepare).
     #[error("struct_ops init_kern {map}: {msg}")]
     Kernel {
         /// Map name.
@@ -53,6 +61,19 @@ pub enum StructOpsError {
         #[source]
         source: ExternError,
     },
+}
+
+impl StructOpsError {
+    /// The errno libbpf reports: ESRCH for a type the kernel lacks, EOPNOTSUPP for layouts it
+    /// cannot map, EINVAL otherwise.
+    pub fn errno(&self) -> bpfload_syscall::Errno {
+        use bpfload_syscall::Errno;
+        match self {
+            StructOpsError::NotFound { .. } => Errno::ESRCH,
+            StructOpsError::Kernel { .. } => Errno::EOPNOTSUPP,
+            _ => Errno::EINVAL,
+        }
+    }
 }
 
 /// The kernel side of a struct_ops map, known after prepare.
@@ -349,9 +370,10 @@ pub(crate) fn init_kern(
                     source,
                 })?;
         let Some((src, kern_type_id)) = found else {
-            return Err(kerr(format!(
-                "struct {tname} is not found in kernel BTF (ESRCH)"
-            )));
+            return Err(StructOpsError::NotFound {
+                map: map_name.clone(),
+                msg: format!("struct {tname} is not found in kernel BTF (ESRCH)"),
+            });
         };
         if let BtfSource::Module(_) = src {
             // The map would need BPF_F_VTYPE_BTF_OBJ_FD with the module's BTF fd.
@@ -365,7 +387,10 @@ pub(crate) fn init_kern(
                 crate::externs::kernel_btf::find_own(&kbtf, &vname, Kind::Struct)
             }
         }
-        .ok_or_else(|| kerr(format!("struct {vname} is not found in kernel BTF (ESRCH)")))?;
+        .ok_or_else(|| StructOpsError::NotFound {
+            map: map_name.clone(),
+            msg: format!("struct {vname} is not found in kernel BTF (ESRCH)"),
+        })?;
         let Ok(Type::Struct(kvt)) = kbtf.type_by_id(kern_vtype_id) else {
             return Err(kerr(format!("{vname} is not a struct")));
         };

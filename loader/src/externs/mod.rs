@@ -87,6 +87,21 @@ pub enum ExternError {
     KernelBtf(String),
 }
 
+impl ExternError {
+    /// The errno libbpf reports for this failure: ENOENT for an extern without BTF (libbpf's open
+    /// fails), EOPNOTSUPP for unsupported kinds, ESRCH for an unresolved strong extern, EINVAL for
+    /// the rest (libbpf's `bpf_object__resolve_externs` turns its steps' errors into EINVAL).
+    pub fn errno(&self) -> bpfload_syscall::Errno {
+        use bpfload_syscall::Errno;
+        match self {
+            ExternError::NoBtf { .. } => Errno::ENOENT,
+            ExternError::Unsupported { .. } => Errno::EOPNOTSUPP,
+            ExternError::Unresolved { .. } => Errno::ESRCH,
+            _ => Errno::EINVAL,
+        }
+    }
+}
+
 /// libbpf's `enum kcfg_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KcfgType {
