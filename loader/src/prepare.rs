@@ -2,13 +2,14 @@
 //!
 //! 1. refuse non-native byte order; apply the caller's options to a private copy of the object;
 //! 2. token (first step of prepare, as in libbpf), then the feature answers for that token;
-//! 3. refuse what this loader cannot do yet (externs, struct_ops, arena), naming it;
+//! 3. with a token: check what it delegates against what the object needs; refuse what this
+//!    loader cannot do yet (struct_ops, arena), naming it; resolve externs (`externs/`);
 //! 4. CO-RE relocation of every autoload function;
 //! 5. per autoload main program: subprogram append and `.BTF.ext` info;
 //! 6. object BTF: fix-up, sanitize, load (failure only drops BTF, as in libbpf);
 //! 7. maps: create (or reuse pinned), set initial values, freeze `.rodata`, pin, fill map-in-map;
 //! 8. map and global data references in the instructions;
-//! 9. programs (see `load.rs`), then prog-array slots.
+//! 9. programs (see `load.rs`; planned in order, loaded on a thread pool), then prog-array slots.
 //!
 //! Every kernel object is an `OwnedFd` held by a local until the end, so any `?` releases
 //! everything created so far; pins made by this load are removed on failure.
