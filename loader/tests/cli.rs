@@ -222,3 +222,38 @@ fn token_reports_why_or_what() {
         assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
     }
 }
+
+#[test]
+fn inspect_core_resolves_against_the_running_kernel() {
+    let o = bpfload(&[
+        "inspect",
+        "--core",
+        "--json",
+        fixture("core_task.bpf.o").to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    let core = v["core"].as_array().expect("core section");
+    assert!(!core.is_empty(), "{}", text(&o));
+    let relos: Vec<&serde_json::Value> = core
+        .iter()
+        .filter_map(|f| f["relocations"].as_array())
+        .flatten()
+        .collect();
+    assert!(!relos.is_empty());
+    // task_struct exists in every kernel: its relocations resolve in vmlinux.
+    assert!(
+        relos.iter().any(|r| r["target"]["btf"] == "vmlinux"
+            && r["local"].as_str().unwrap_or("").contains("task_struct")),
+        "{relos:#?}"
+    );
+    // An object without CO-RE records has an empty list, and exits 0.
+    let o = bpfload(&[
+        "inspect",
+        "--core",
+        "--json",
+        fixture("globals.bpf.o").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["core"], serde_json::json!([]));
+}

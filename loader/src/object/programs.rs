@@ -62,6 +62,11 @@ impl Program {
     pub fn sec_flags(&self) -> u32 {
         self.sec_def.map(|d| d.flags).unwrap_or(0)
     }
+    /// Index of this function's first instruction within its ELF section (what `.BTF.ext` records
+    /// and relocations are relative to).
+    pub fn section_insn_offset(&self) -> usize {
+        self.sec_insn_off
+    }
     /// Instruction count of this function alone (before subprograms are appended).
     pub fn insn_count(&self) -> usize {
         self.insns.len()

@@ -10,6 +10,9 @@ use serde_json::{json, Value};
 pub struct InspectArgs {
     /// The BPF object file (ELF, as built by `clang -target bpf`).
     pub object: PathBuf,
+    /// Also resolve each CO-RE relocation against the running kernel's BTF and show the result.
+    #[arg(long)]
+    pub core: bool,
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
@@ -18,13 +21,32 @@ pub struct InspectArgs {
 pub fn run(args: InspectArgs) -> Result<ExitCode, String> {
     let object = Object::open_file(&args.object)
         .map_err(|e| format!("opening {}: {e}", args.object.display()))?;
-    let doc = describe(&object);
+    let core = if args.core {
+        Some(crate::core::relocate_all(&object)?)
+    } else {
+        None
+    };
+    // Exit 1 if a CO-RE relocation cannot be applied (libbpf fails such a load).
+    let core_ok = core
+        .as_ref()
+        .is_none_or(|c| c.iter().all(|f| f.result.is_ok()));
     if args.json {
+        let mut doc = describe(&object);
+        if let Some(c) = &core {
+            doc["core"] = crate::core::to_json(c);
+        }
         outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         print_text(&object);
+        if let Some(c) = &core {
+            crate::core::print(c);
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if core_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn reloc_kind(object: &Object, kind: &RelocKind) -> String {

@@ -14,6 +14,7 @@ macro_rules! out {
     ($($t:tt)*) => { $crate::write_out(format_args!($($t)*)) };
 }
 
+mod core;
 mod inspect;
 mod load;
 mod probe;

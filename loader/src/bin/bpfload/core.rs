@@ -1,0 +1,93 @@
+//! `bpfload inspect OBJECT --core`: each CO-RE relocation of each function and what it resolves to
+//! against the running kernel's BTF (`/sys/kernel/btf/vmlinux`), without loading anything.
+
+use bpfload::Object;
+use bpfload_btf::core::{relocate_program, CoreReloResult, Outcome, Targets};
+use bpfload_btf::{Btf, BtfExt};
+use serde_json::{json, Value};
+
+/// CO-RE results of one function: its relocations, or why they could not be computed.
+pub struct FuncCore {
+    pub function: String,
+    pub result: Result<Vec<CoreReloResult>, String>,
+}
+
+/// Runs the CO-RE relocator over every function that has `.BTF.ext` CO-RE records. Returns an
+/// empty list for an object without CO-RE relocations.
+pub fn relocate_all(object: &Object) -> Result<Vec<FuncCore>, String> {
+    let (Some(btf_raw), Some(ext_raw)) = (object.btf(), object.btf_ext()) else {
+        return Ok(Vec::new());
+    };
+    let btf = Btf::parse(btf_raw).map_err(|e| format!("parsing the object's BTF: {e}"))?;
+    let ext = BtfExt::parse(ext_raw).map_err(|e| format!("parsing the object's .BTF.ext: {e}"))?;
+    if ext.core_relos.is_empty() {
+        return Ok(Vec::new());
+    }
+    let vmlinux = bpfload_btf::kernel::vmlinux()
+        .map_err(|e| format!("reading the kernel's BTF (/sys/kernel/btf/vmlinux): {e}"))?;
+    let targets = Targets::kernel(&vmlinux);
+    let mut out = Vec::new();
+    for p in object.programs().chain(object.subprograms()) {
+        let relos = bpfload_btf::core::program_relos(
+            &btf,
+            &ext,
+            p.section(),
+            p.section_insn_offset() * bpfload::Insn::SIZE,
+            p.insn_count() * bpfload::Insn::SIZE,
+        );
+        if relos.is_empty() {
+            continue;
+        }
+        let mut insns = bpfload::insn::to_uapi(p.insns());
+        let result = relocate_program(&btf, relos, &mut insns, &targets).map_err(|e| e.to_string());
+        out.push(FuncCore {
+            function: p.name().to_string(),
+            result,
+        });
+    }
+    Ok(out)
+}
+
+pub fn to_json(funcs: &[FuncCore]) -> Value {
+    Value::Array(
+        funcs
+            .iter()
+            .map(|f| match &f.result {
+                Ok(rs) => json!({
+                    "function": f.function,
+                    "relocations": rs.iter().map(|r| json!({
+                        "index": r.index,
+                        "insn": r.insn_idx,
+                        "kind": r.kind.to_string(),
+                        "local": r.local_spec,
+                        "candidates": r.candidates,
+                        "target": r.target.as_ref().map(|t| json!({"btf": t.btf, "type_id": t.type_id, "spec": t.spec})),
+                        "orig_val": r.orig_val,
+                        "new_val": r.new_val,
+                        "poisoned": matches!(r.outcome, Outcome::Poisoned(_)),
+                        "text": r.to_string(),
+                    })).collect::<Vec<_>>(),
+                }),
+                Err(e) => json!({"function": f.function, "error": e}),
+            })
+            .collect(),
+    )
+}
+
+pub fn print(funcs: &[FuncCore]) {
+    outln!("CO-RE relocations (against the running kernel's BTF):");
+    if funcs.is_empty() {
+        outln!("  (none)");
+    }
+    for f in funcs {
+        match &f.result {
+            Ok(rs) => {
+                outln!("  {}:", f.function);
+                for r in rs {
+                    outln!("    {r}");
+                }
+            }
+            Err(e) => outln!("  {}: FAILED: {e}", f.function),
+        }
+    }
+}
