@@ -20,6 +20,7 @@ pub(crate) enum Feature {
     ArrayMmap,
     ExpAttachType,
     ProgBindMap,
+    ProbeReadKern,
     /// `FEAT_UPROBE_MULTI_LINK` (USDT programs): not probed by the probe crate yet, so USDT
     /// programs keep expected_attach_type 0, which every kernel accepts.
     UprobeMultiLink,
@@ -57,6 +58,7 @@ impl Features {
             Feature::ArrayMmap => P::ArrayMmap,
             Feature::ExpAttachType => P::ExpAttachType,
             Feature::ProgBindMap => P::ProgBindMap,
+            Feature::ProbeReadKern => P::ProbeReadKern,
             Feature::UprobeMultiLink => return false,
             Feature::BpfCookie => P::BpfCookie,
             Feature::SyscallWrapper => P::SyscallWrapper,

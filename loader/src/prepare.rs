@@ -35,7 +35,7 @@ use crate::object::maps::MapKind;
 use crate::object::Object;
 use crate::reloc::calls::{self, FuncIndex};
 use crate::reloc::ext_info::ExtInfoIndex;
-use crate::reloc::{data, Linked};
+use crate::reloc::{self, data, Linked};
 use crate::{load, maps_create, token};
 
 pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> {
@@ -145,6 +145,7 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
                 data::relocate(&mut l, |i| maps[i].as_ref().map(|lm| lm.fd.as_raw_fd()));
                 ext.relocate(&mut l, |i| maps[i].as_ref().map(|lm| lm.fd.as_raw_fd()))
                     .map_err(|e| ProgramError::Reloc(e.to_string()))?;
+                reloc::helpers::sanitize(&mut l, || features.has(Feature::ProbeReadKern));
                 let plan = load::plan_program(&obj, &l, &ext)?;
                 Ok((l, plan))
             });

@@ -4,6 +4,7 @@
 pub mod calls;
 pub mod data;
 pub mod ext_info;
+pub(crate) mod helpers;
 
 use crate::insn::Insn;
 use crate::object::relocs::Reloc;
