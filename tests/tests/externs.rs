@@ -763,3 +763,34 @@ fn struct_ops_tcp_congestion_ops_loads() {
         Err(e) => eprintln!("struct_ops registration refused by this kernel: {e}"),
     }
 }
+
+#[test]
+fn freplace_resolves_the_function_in_the_target_programs_btf() {
+    if !require_root("freplace load") {
+        return;
+    }
+    let Some(obj) = corpus("freplace-el.elf") else { return };
+    // The target: a program whose BTF has the global function `subprog`.
+    let target = Loader::new().token_path("").only_programs(["sched_process_exec"]).load(&obj).unwrap_or_else(|e| panic!("{e}"));
+    assert!(target.btf_fd().is_some(), "target program needs BTF");
+    let tfd = target.program("sched_process_exec").unwrap().fd();
+    // Resolution: the FUNC id in the target's BTF, i.e. in the object's BTF as loaded.
+    let id = attach::find_prog_btf_id("replacement", "subprog", tfd, None).unwrap();
+    let local = Btf::parse(obj.btf().unwrap()).unwrap();
+    assert_eq!(Some(id), local.find_by_name_kind("subprog", Kind::Func));
+    let e = attach::find_prog_btf_id("replacement", "no_such_function", tfd, None).unwrap_err();
+    assert!(e.to_string().contains("not found in prog's BTF"), "{e}");
+    // Through the loader: the target from the API, the function from the section name.
+    let l = Loader::new()
+        .token_path("")
+        .only_programs(["replacement"])
+        .keep_going(true)
+        .set_attach_target("replacement", Some(tfd), None)
+        .load(&obj)
+        .unwrap_or_else(|e| panic!("{e}"));
+    match l.program("replacement").unwrap().result() {
+        Ok(_) => eprintln!("freplace loaded: this kernel allows trampolines"),
+        // This kernel refuses trampolines (libbpf gets the same EPERM).
+        Err(e) => assert_eq!(e.errno(), Errno::EPERM, "{e}"),
+    }
+}
