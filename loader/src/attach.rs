@@ -292,6 +292,15 @@ mod tests {
         let e = find_kernel_btf_id("p", "no_such_function_xyz", at::BPF_TRACE_FENTRY as u32, &k)
             .unwrap_err();
         assert!(e.to_string().contains("no_such_function_xyz"), "{e}");
+        // A named module restricts the search to that module: vmlinux functions are not found.
+        let e = find_kernel_btf_id(
+            "p",
+            "no_such_module:bpf_fentry_test1",
+            at::BPF_TRACE_FENTRY as u32,
+            &k,
+        )
+        .unwrap_err();
+        assert!(matches!(e, AttachError::NotFound { .. }), "{e}");
     }
 
     #[test]
