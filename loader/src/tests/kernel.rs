@@ -325,3 +325,43 @@ fn unknown_section_fails_at_load_not_open() {
         other => panic!("{other}"),
     }
 }
+
+/// What libbpf refuses at open but aya and cilium/ebpf accept: legacy `maps` definitions (these
+/// objects load here), and static programs (they open; the cilium loader objects that have them
+/// also need cilium's `MY_CONST` extern, which fails as in libbpf).
+#[test]
+fn legacy_maps_load_and_static_programs_open() {
+    if !require_root("legacy maps") {
+        return;
+    }
+    let _g = KERNEL_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(dir) = crate::object::corpus_tests::corpus_dir() else {
+        return;
+    };
+    let dir = dir.join("cilium-ebpf/testdata");
+    for (name, prog) in [
+        ("subprog_reloc-el.elf", "fp_relocation"),
+        ("manyprogs-el.elf", "kprobe_execve0"),
+    ] {
+        let obj = Object::open_file(dir.join(name)).unwrap();
+        assert!(
+            obj.maps()
+                .iter()
+                .any(|m| m.kind() == crate::MapKind::Legacy),
+            "{name}: legacy maps"
+        );
+        let l = Loader::new()
+            .load(&obj)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(l.program(prog).unwrap().is_loaded(), "{name}: {prog}");
+        assert!(l
+            .maps()
+            .iter()
+            .all(|m| m.kind() == crate::MapKind::Legacy || m.kind().is_internal()));
+    }
+    let obj = Object::open_file(dir.join("loader-clang-22-el.elf")).unwrap();
+    let p = obj.programs().find(|p| p.name() == "static_fn").unwrap();
+    assert!(p.is_static());
+    let e = Loader::new().load(&obj).unwrap_err();
+    assert!(e.to_string().contains("MY_CONST"), "{e}");
+}
