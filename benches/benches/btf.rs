@@ -37,6 +37,13 @@ fn vmlinux_ready(c: &mut Criterion) {
     g.bench_function("bpfload mmap+offsets+index (vmlinux first use)", |b| {
         b.iter(|| black_box(kernel::load_vmlinux_uncached().unwrap()))
     });
+    g.bench_function("bpfload + FUNC index (first attach/kfunc lookup)", |b| {
+        b.iter(|| {
+            let d = kernel::load_vmlinux_uncached().unwrap();
+            d.btf().build_index();
+            black_box(d)
+        })
+    });
     g.bench_function("bpfload parse (bytes in memory)", |b| {
         b.iter(|| black_box(Btf::parse(black_box(&bytes)).unwrap().len()))
     });
@@ -78,6 +85,9 @@ fn lookup(c: &mut Criterion) {
     g.sample_size(30).measurement_time(Duration::from_secs(3));
     g.bench_function("bpfload task_struct hit", |b| {
         b.iter(|| black_box(btf.find_by_name_kind(black_box("task_struct"), Kind::Struct)))
+    });
+    g.bench_function("bpfload FUNC schedule hit", |b| {
+        b.iter(|| black_box(btf.find_by_name_kind(black_box("schedule"), Kind::Func)))
     });
     g.bench_function("bpfload miss", |b| {
         b.iter(|| black_box(btf.find_by_name_kind(black_box("no_such_struct_xyz"), Kind::Struct)))
@@ -140,6 +150,14 @@ fn cpu_time_table() {
             "bpfload mmap+offsets+index (vmlinux first use)",
             cpu_ms(200, || {
                 black_box(kernel::load_vmlinux_uncached().unwrap());
+            }),
+        ),
+        (
+            "bpfload + FUNC index (first attach/kfunc lookup)",
+            cpu_ms(100, || {
+                let d = kernel::load_vmlinux_uncached().unwrap();
+                d.btf().build_index();
+                black_box(d);
             }),
         ),
         (

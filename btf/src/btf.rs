@@ -5,7 +5,7 @@ use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 use crate::error::BtfError;
-use crate::index::{KeyCollector, NameIndex};
+use crate::index::{KeyCollector, NameIndex, Part};
 use crate::raw::{
     info_kflag, info_kind, info_vlen, Endian, FuncLinkage, Header, Kind, VarLinkage, BTF_MAGIC,
     BTF_VERSION, HEADER_LEN, MAX_NAME_OFFSET, MAX_RESOLVE_DEPTH, MAX_TYPE_ID, TYPE_HEADER_LEN,
@@ -27,8 +27,10 @@ pub(crate) struct Layout {
     pub(crate) start_id: u32,
     /// String offsets below this belong to the base.
     pub(crate) start_str_off: u32,
-    /// Name index over the own types, built on first use.
-    pub(crate) index: OnceLock<NameIndex>,
+    /// Name indexes over the own types, one per [`index::Part`](crate::index::Part) (FUNCs apart
+    /// from everything else: 56k of vmlinux's 71k names are FUNCs, which CO-RE never looks
+    /// up), each built on first use.
+    pub(crate) index: [OnceLock<NameIndex>; 2],
 }
 
 /// A parsed BTF blob borrowed from `'a` bytes.
@@ -575,16 +577,33 @@ impl<'a> Btf<'a> {
     }
 
     /// The name index over this blob's own types, built on first use (shared by all clones).
-    pub(crate) fn own_index(&self) -> &NameIndex {
-        self.layout.index.get_or_init(|| NameIndex::build(self))
+    pub(crate) fn own_index(&self, kind: Kind) -> &NameIndex {
+        let part = Part::of(kind as u32);
+        self.layout.index[part as usize].get_or_init(|| NameIndex::build(self, part))
     }
 
-    /// Builds the name index now (it is otherwise built by the first lookup).
+    /// Whether the name index of non-FUNC types (what CO-RE candidate lookup uses) exists, so
+    /// lookups need no scan. True from the start for the kernel's BTF.
+    pub fn is_indexed(&self) -> bool {
+        self.base.as_ref().is_none_or(|b| b.is_indexed())
+            && self.layout.index[Part::Types as usize].get().is_some()
+    }
+
+    /// Builds the name index of non-FUNC types (CO-RE candidates) now.
+    pub fn build_type_index(&self) {
+        if let Some(b) = &self.base {
+            b.build_type_index();
+        }
+        self.own_index(Kind::Struct);
+    }
+
+    /// Builds all name indexes now (otherwise each part is built by its first lookup).
     pub fn build_index(&self) {
         if let Some(b) = &self.base {
             b.build_index();
         }
-        self.own_index();
+        self.own_index(Kind::Func);
+        self.own_index(Kind::Struct);
     }
 
     /// The lowest id whose name is exactly `name` and whose kind is `kind`, searching the base
@@ -600,7 +619,7 @@ impl<'a> Btf<'a> {
         {
             return Some(id);
         }
-        self.own_index().find_exact(self, name.as_bytes(), kind)
+        self.own_index(kind).find_exact(self, name.as_bytes(), kind)
     }
 
     /// Ids whose *essential* name (`___flavor` suffix removed, see
@@ -626,7 +645,7 @@ impl<'a> Btf<'a> {
         essential: &'s [u8],
         kind: Kind,
     ) -> impl Iterator<Item = u32> + 's {
-        self.own_index().candidates(self, essential, kind)
+        self.own_index(kind).candidates(self, essential, kind)
     }
 }
 
@@ -655,8 +674,9 @@ fn check_strings(s: &[u8], split: bool) -> Result<(), BtfError> {
 }
 
 impl Layout {
-    /// Parses base BTF and builds its name index in the same pass over the types (what the
-    /// kernel's BTF gets: it is always looked up by name).
+    /// Parses base BTF and builds the name index of its non-FUNC types (what CO-RE looks up) in
+    /// the same pass over the types: what the kernel's BTF gets, since it is always looked up
+    /// by name. The FUNC index (attach targets, kfuncs) is still built on first use.
     pub(crate) fn new_indexed(data: &[u8]) -> Result<Arc<Layout>, BtfError> {
         // Validate header and strings exactly as `new` does, on an empty scan of no types.
         let header = parse_header(data)?;
@@ -667,18 +687,17 @@ impl Layout {
             ..hdr_len + header.str_off as usize + header.str_len as usize;
         check_strings(&data[strs.clone()], false)?;
         let s = &data[strs.clone()];
-        let mut keys = KeyCollector::new(types.len() / TYPE_HEADER_LEN / 2);
+        let mut keys = KeyCollector::new(types.len() / TYPE_HEADER_LEN / 8, Part::Types);
         let offsets = scan_types(
             &data[types.clone()],
             header.endian,
             1,
             |idx, name_off, info| {
-                if name_off != 0 {
+                if name_off != 0 && keys.wants(info) {
                     keys.push(idx, KeyCollector::name_in(s, name_off), info);
                 }
             },
         )?;
-        keys.set_type_count(offsets.len());
         let layout = Arc::new(Layout {
             header,
             types,
@@ -686,11 +705,11 @@ impl Layout {
             offsets,
             start_id: 1,
             start_str_off: 0,
-            index: OnceLock::new(),
+            index: [OnceLock::new(), OnceLock::new()],
         });
         let view = Btf::from_parts(data, Arc::clone(&layout), None);
         let index = NameIndex::from_keys(&view, keys);
-        let _ = layout.index.set(index);
+        let _ = layout.index[Part::Types as usize].set(index);
         Ok(layout)
     }
 
@@ -725,7 +744,7 @@ impl Layout {
             offsets,
             start_id,
             start_str_off,
-            index: OnceLock::new(),
+            index: [OnceLock::new(), OnceLock::new()],
         })
     }
 }

@@ -6,8 +6,8 @@
 //! lowest id of a key in its low 20 bits (BTF ids are < 2^20) and 12 more hash bits as a tag,
 //! so mismatches almost never decode a name. That is 4 bytes per slot, half of what a
 //! `hashbrown::HashTable<(tag, id)>` needs, which keeps the table in L2 while the type and string
-//! sections stream past. Further ids with the same key are chained through `next` (one `u32` per
-//! type). Keys are compared by decoding the stored id's name, so no strings are copied. Hashing
+//! sections stream past. Further ids with the same key (rare: a few hundred in vmlinux) are
+//! chained through a small `next` map. Keys are compared by decoding the stored id's name, so no strings are copied. Hashing
 //! is hashbrown's default (foldhash).
 
 use hashbrown::DefaultHashBuilder;
@@ -61,8 +61,8 @@ pub(crate) struct NameIndex {
     /// 0 = empty, else `tag << 20 | lowest id`.
     slots: Vec<u32>,
     mask: usize,
-    /// `next[id - start_id]`: the next higher id with the same key, or 0.
-    next: Vec<u32>,
+    /// id → the next higher id with the same key (absent: end of chain).
+    next: hashbrown::HashMap<u32, u32>,
     hasher: DefaultHashBuilder,
 }
 
@@ -126,6 +126,25 @@ fn name_bytes<'a>(
     scan_name(strs.get((off - start_str) as usize..)?)
 }
 
+/// Which kinds an index covers: FUNCs (attach targets, kfuncs) or all other kinds (CO-RE
+/// candidates, struct_ops, ksyms). Kept apart because most names in vmlinux are FUNCs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    Types = 0,
+    Funcs = 1,
+}
+
+impl Part {
+    #[inline]
+    pub(crate) fn of(kind: u32) -> Part {
+        if kind == Kind::Func as u32 {
+            Part::Funcs
+        } else {
+            Part::Types
+        }
+    }
+}
+
 /// Phase 1 of building the index: (hash of (essential name, kind), index of own type) for every
 /// named type, in type order. Fed either by [`NameIndex::build`] or, for vmlinux, directly by the
 /// parse scan so the type section is streamed only once.
@@ -133,23 +152,31 @@ pub(crate) struct KeyCollector {
     hasher: DefaultHashBuilder,
     /// (low 32 bits of the key hash, own type index).
     keys: Vec<(u32, u32)>,
-    n_types: usize,
+    part: Part,
 }
 
 impl KeyCollector {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, part: Part) -> Self {
         KeyCollector {
             hasher: DefaultHashBuilder::default(),
             keys: Vec::with_capacity(capacity),
-            n_types: 0,
+            part,
         }
+    }
+
+    /// Whether a type with this info word belongs to the collected part.
+    #[inline]
+    pub(crate) fn wants(&self, info: u32) -> bool {
+        Part::of(info_kind(info)) == self.part
     }
 
     /// Records own type number `idx` with the name found at its name offset (`None`: unreadable)
     /// and its info word.
     #[inline]
     pub(crate) fn push(&mut self, idx: usize, name: Option<(&[u8], bool)>, info: u32) {
-        self.n_types = self.n_types.max(idx + 1);
+        if !self.wants(info) {
+            return;
+        }
         let Some((name, triple)) = name else { return };
         if name.is_empty() {
             return;
@@ -163,10 +190,6 @@ impl KeyCollector {
     #[inline]
     pub(crate) fn name_in(strs: &[u8], off: u32) -> Option<(&[u8], bool)> {
         scan_name(strs.get(off as usize..)?)
-    }
-
-    pub(crate) fn set_type_count(&mut self, n: usize) {
-        self.n_types = n;
     }
 }
 
@@ -190,16 +213,18 @@ impl NameIndex {
         Some((essential_name(name), info_kind(e.u32_in(rec, 4))))
     }
 
-    pub(crate) fn build(btf: &Btf<'_>) -> NameIndex {
+    pub(crate) fn build(btf: &Btf<'_>, part: Part) -> NameIndex {
         let types = btf.type_section();
         let e = btf.endian();
-        let mut keys = KeyCollector::new(btf.layout().offsets.len());
-        for (idx, &off) in btf.layout().offsets.iter().enumerate() {
+        let offsets = &btf.layout().offsets;
+        let mut keys = KeyCollector::new(offsets.len() / 4, part);
+        for (idx, &off) in offsets.iter().enumerate() {
             let off = off as usize;
             let name_off = e.u32_in(types, off);
-            if name_off != 0 {
+            let info = e.u32_in(types, off + 4);
+            if name_off != 0 && keys.wants(info) {
                 let name = name_bytes(btf, btf.string_section(), btf.start_str_off(), name_off);
-                keys.push(idx, name, e.u32_in(types, off + 4));
+                keys.push(idx, name, info);
             }
         }
         Self::from_keys(btf, keys)
@@ -209,16 +234,12 @@ impl NameIndex {
     /// the random-access inserts afterwards keeps the table in cache.)
     pub(crate) fn from_keys(btf: &Btf<'_>, keys: KeyCollector) -> NameIndex {
         let start = btf.start_id();
-        let KeyCollector {
-            hasher,
-            keys,
-            n_types,
-        } = keys;
+        let KeyCollector { hasher, keys, .. } = keys;
         // Load factor at most 3/4; at least one empty slot always exists, so probes end.
         let buckets = (keys.len() + keys.len() / 3 + 1).next_power_of_two().max(8);
         let mask = buckets - 1;
         let mut slots = vec![0u32; buckets];
-        let mut next = vec![0u32; n_types];
+        let mut next = hashbrown::HashMap::new();
         // Downwards, so each chain ends up in ascending id order.
         for &(h, idx) in keys.iter().rev() {
             let id = start + idx;
@@ -234,7 +255,7 @@ impl NameIndex {
                     let other = e & ID_MASK;
                     let mine = *mine.get_or_insert_with(|| Self::key(btf, id));
                     if Self::key(btf, other) == mine {
-                        next[idx as usize] = other;
+                        next.insert(id, other);
                         slots[b] = tag << ID_BITS | id;
                         break;
                     }
@@ -272,14 +293,13 @@ impl NameIndex {
         essential: &[u8],
         kind: Kind,
     ) -> impl Iterator<Item = u32> + 's {
-        let start = btf.start_id();
         let mut cur = self.head(btf, essential, kind);
         std::iter::from_fn(move || {
             if cur == 0 {
                 return None;
             }
             let id = cur;
-            cur = self.next.get((id - start) as usize).copied().unwrap_or(0);
+            cur = self.next.get(&id).copied().unwrap_or(0);
             Some(id)
         })
     }
@@ -306,6 +326,23 @@ mod tests {
         assert_eq!(essential_name(b"a___b___c"), b"a___b");
         assert_eq!(essential_name(b"a___"), b"a___");
         assert_eq!(essential_name(b""), b"");
+    }
+
+    #[test]
+    fn collectors_keep_only_their_part() {
+        use super::{KeyCollector, Part};
+        use crate::raw::{info_enc, Kind};
+        let mut types = KeyCollector::new(4, Part::Types);
+        let mut funcs = KeyCollector::new(4, Part::Funcs);
+        for c in [&mut types, &mut funcs] {
+            c.push(0, Some((b"f", false)), info_enc(Kind::Func, false, 1));
+            c.push(1, Some((b"s", false)), info_enc(Kind::Struct, false, 0));
+            c.push(2, Some((b"", false)), info_enc(Kind::Struct, false, 0));
+            c.push(3, None, info_enc(Kind::Typedef, false, 0));
+        }
+        let ids = |c: &KeyCollector| c.keys.iter().map(|k| k.1).collect::<Vec<_>>();
+        assert_eq!(ids(&types), vec![1]);
+        assert_eq!(ids(&funcs), vec![0]);
     }
 
     #[test]

@@ -26,6 +26,11 @@ fn vmlinux_parses_and_finds_task_struct() {
     let data = kernel::vmlinux().unwrap();
     let btf = data.btf();
     assert!(btf.len() > 1000);
+    assert!(
+        btf.is_indexed(),
+        "vmlinux is indexed for CO-RE in its parse pass"
+    );
+    assert!(btf.find_by_name_kind("schedule", Kind::Func).is_some());
     let id = btf.find_by_name_kind("task_struct", Kind::Struct).unwrap();
     assert_eq!(btf.name(id).unwrap(), "task_struct");
     let Type::Struct(s) = btf.type_by_id(id).unwrap() else {

@@ -161,11 +161,11 @@ impl View for Btf<'_> {
     }
 
     fn has_name_index(&self) -> bool {
-        self.layout().index.get().is_some()
+        self.is_indexed()
     }
 
     fn build_name_index(&self) {
-        self.build_index();
+        self.build_type_index();
     }
 
     fn scanned_before(&self) -> bool {
