@@ -301,6 +301,13 @@ fn apply_options(opts: &Loader, obj: &mut Object) -> Result<(), LoadError> {
         }
         let map = &mut obj.maps[g.map];
         let size = map.def.value_size as usize;
+        // The kernel refuses values above INT_MAX anyway; never allocate such an image.
+        if size > i32::MAX as usize {
+            return Err(opt_err(
+                "set_global",
+                format!("section of '{name}' is {size} bytes, too large for a map value"),
+            ));
+        }
         let image = map.image.get_or_insert_with(|| vec![0; size]);
         image[g.offset..g.offset + g.size].copy_from_slice(value);
     }

@@ -103,3 +103,64 @@ fn big_endian_twins_parse_the_same() {
         assert!(compared > 20, "only {compared} twins compared");
     }
 }
+
+/// Hostile input: corrupted copies of real objects must open or fail, never panic or allocate
+/// without bound. Deterministic (xorshift), so a failure reproduces.
+#[test]
+fn corrupted_objects_never_panic() {
+    let mut seeds: Vec<PathBuf> = corpus_objects().into_iter().take(12).collect();
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/bpf");
+    for name in [
+        "globals.bpf.o",
+        "calls.bpf.o",
+        "mapinmap.bpf.o",
+        "tailcall.bpf.o",
+        "maps.bpf.o",
+    ] {
+        seeds.push(fixtures.join(name));
+    }
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut opened = 0;
+    let root = std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false);
+    let pin_root = format!("/sys/fs/bpf/bpfload-fuzz-{}", std::process::id());
+    for path in seeds {
+        let Ok(orig) = std::fs::read(&path) else {
+            continue;
+        };
+        for round in 0..150 {
+            let mut data = orig.clone();
+            let flips = 1 + (next() % 8) as usize;
+            for _ in 0..flips {
+                let i = (next() as usize) % data.len();
+                data[i] = next() as u8;
+            }
+            if round % 10 == 0 {
+                data.truncate((next() as usize) % data.len());
+            }
+            if let Ok(obj) = Object::open_bytes("fuzz", &data) {
+                opened += 1;
+                // The load pipeline must not panic on it either (the kernel refuses what is
+                // broken). Pins are kept out of the real bpffs.
+                if root && opened % 4 == 0 {
+                    let _ = crate::Loader::new()
+                        .keep_going(true)
+                        .pin_root(&pin_root)
+                        .load(&obj);
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&pin_root);
+    eprintln!("{opened} corrupted objects still opened");
+}
