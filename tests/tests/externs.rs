@@ -496,6 +496,10 @@ fn loader_fills_kconfig_map_and_patches_externs() {
         .find(|m| m.real_name() == ".kconfig")
         .expect(".kconfig map");
     assert_eq!(m.kind(), bpfload::MapKind::Kconfig);
+    // Created with the .kconfig DATASEC as its BTF value type (the kernel checked the layout).
+    let info = bpfload_syscall::info::map_info(m.fd()).unwrap();
+    assert_ne!(info.btf_value_type_id, 0, "the .kconfig map lost its BTF");
+    assert_eq!(info.map_flags & (1 << 7), 1 << 7, "BPF_F_RDONLY_PROG");
     // User text wins over the system kconfig.
     let l = Loader::new()
         .kconfig("CONFIG_HZ=321\n")
