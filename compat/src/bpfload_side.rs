@@ -46,6 +46,8 @@ pub fn load_error_errno(e: &bpfload::LoadError) -> i32 {
         E::Program { source, .. } => source.errno().raw(),
         E::Map { source, .. } => source.errno().raw(),
         E::Unsupported { .. } => libc::EOPNOTSUPP,
+        E::Extern { source, .. } => source.errno().raw(),
+        E::StructOps { source, .. } => source.errno().raw(),
         E::Endianness { .. } => 4003, // LIBBPF_ERRNO__ENDIAN
         _ => libc::EINVAL,
     }

@@ -35,6 +35,9 @@ pub(crate) struct Plan<'e> {
     attach: Option<(u32, Option<BorrowedFd<'e>>, Option<BorrowedFd<'e>>)>,
     fd_array: Vec<std::os::fd::RawFd>,
     struct_ops: Option<crate::struct_ops::ProgAttach>,
+    /// A failure of `libbpf_prepare_prog_load` (attach target, struct_ops), reported by the load
+    /// step as libbpf reports it: after relocation, so the final instructions are kept.
+    deferred: Option<ProgramError>,
 }
 
 pub(crate) fn plan_program<'e>(
@@ -46,14 +49,24 @@ pub(crate) fn plan_program<'e>(
     let def = p.sec_def.ok_or_else(|| ProgramError::UnknownSection {
         section: p.sec_name().to_string(),
     })?;
+    let deferred = |e: ProgramError| Plan {
+        def,
+        attach: None,
+        fd_array: Vec::new(),
+        struct_ops: None,
+        deferred: Some(e),
+    };
     // SEC_ATTACH_BTF: attach_btf_id (+ module BTF fd, or the target program for freplace).
     let attach = if def.flags & SEC_ATTACH_BTF != 0 {
-        Some(ext.attach_target(
+        match ext.attach_target(
             &p.name,
             p.sec_name(),
             def.prog_type,
             def.expected_attach_type,
-        )?)
+        ) {
+            Ok(a) => Some(a),
+            Err(e) => return Ok(deferred(e.into())),
+        }
     } else {
         None
     };
@@ -63,10 +76,10 @@ pub(crate) fn plan_program<'e>(
         match ext.struct_ops_attach.get(l.prog).copied().flatten() {
             Some(a) => Some(a),
             None => {
-                return Err(ProgramError::Reloc(format!(
+                return Ok(deferred(ProgramError::Reloc(format!(
                     "struct_ops program '{}' is not referenced by any struct_ops map (EINVAL)",
                     p.name
-                )))
+                ))))
             }
         }
     } else {
@@ -77,6 +90,7 @@ pub(crate) fn plan_program<'e>(
         attach,
         fd_array,
         struct_ops,
+        deferred: None,
     })
 }
 
@@ -93,6 +107,9 @@ pub(crate) fn load_program(
     log: &LogOptions,
 ) -> Result<OwnedFd, ProgramError> {
     let p = &obj.programs[l.prog];
+    if let Some(e) = &plan.deferred {
+        return Err(e.clone());
+    }
     let def = plan.def;
     let attach = plan.attach;
     let fd_array = &plan.fd_array;

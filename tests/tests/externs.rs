@@ -773,9 +773,15 @@ fn freplace_resolves_the_function_in_the_target_programs_btf() {
     if !require_root("freplace load") {
         return;
     }
-    let Some(obj) = corpus("freplace-el.elf") else { return };
+    let Some(obj) = corpus("freplace-el.elf") else {
+        return;
+    };
     // The target: a program whose BTF has the global function `subprog`.
-    let target = Loader::new().token_path("").only_programs(["sched_process_exec"]).load(&obj).unwrap_or_else(|e| panic!("{e}"));
+    let target = Loader::new()
+        .token_path("")
+        .only_programs(["sched_process_exec"])
+        .load(&obj)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(target.btf_fd().is_some(), "target program needs BTF");
     let tfd = target.program("sched_process_exec").unwrap().fd();
     // Resolution: the FUNC id in the target's BTF, i.e. in the object's BTF as loaded.
