@@ -502,34 +502,52 @@ pub fn summary(d: &Delegation, names: &NameTables) -> String {
 /// their SEC() types (expected attach type zeroed where libbpf zeroes it when the kernel lacks
 /// EXP_ATTACH_TYPE), maps to be created (inner map templates included), and BTF if it will be
 /// loaded.
+///
+/// `struct_ops` is the loader's struct_ops attach plan per function (after prepare): a
+/// struct_ops program's expected attach type is its kernel member index.
 pub(crate) fn needs_of(
     obj: &crate::Object,
     btf_will_load: bool,
     exp_attach_type_supported: bool,
+    struct_ops: &[Option<crate::struct_ops::ProgAttach>],
 ) -> ObjectNeeds {
     use crate::object::sec_def::SEC_EXP_ATTACH_OPT;
+    const STRUCT_OPS: u32 = 27;
+    let local_btf = obj
+        .btf
+        .as_deref()
+        .and_then(|b| bpfload_btf::Btf::parse(b).ok());
     let programs = obj
         .programs
         .iter()
-        .filter(|p| p.autoload && !p.is_subprog)
-        .filter_map(|p| {
+        .enumerate()
+        .filter(|(_, p)| p.autoload && !p.is_subprog)
+        .filter_map(|(i, p)| {
             let def = p.sec_def?;
             let mut eat = def.expected_attach_type;
             if def.flags & SEC_EXP_ATTACH_OPT != 0 && !exp_attach_type_supported {
                 eat = 0;
             }
+            let mut struct_ops_member = None;
+            if def.prog_type == STRUCT_OPS {
+                // Not planned: the loader reports that program itself.
+                let a = struct_ops.get(i).copied().flatten()?;
+                eat = a.member_idx;
+                struct_ops_member = Some(
+                    local_btf
+                        .as_ref()
+                        .and_then(|btf| struct_ops_member_name(obj, btf, i))
+                        .unwrap_or_else(|| format!("#{}", a.member_idx)),
+                );
+            }
             Some(ProgNeed {
                 name: p.name.clone(),
                 prog_type: def.prog_type,
                 expected_attach_type: eat,
-                struct_ops_member: None,
+                struct_ops_member,
             })
         })
         .collect();
-    let local_btf = obj
-        .btf
-        .as_deref()
-        .and_then(|b| bpfload_btf::Btf::parse(b).ok());
     let mut btf_users = Vec::new();
     let mut required = Vec::new();
     let mut maps = Vec::new();
@@ -567,6 +585,20 @@ pub(crate) fn needs_of(
         },
         btf_users,
     }
+}
+
+/// The (local) member name of the struct_ops variable member that points at function `func`.
+fn struct_ops_member_name(
+    obj: &crate::Object,
+    btf: &bpfload_btf::Btf<'_>,
+    func: usize,
+) -> Option<String> {
+    obj.struct_ops.iter().find_map(|st| {
+        let member = st.progs.iter().position(|p| *p == Some(func))?;
+        let t = btf.type_by_id(st.type_id).ok()?;
+        let m = t.as_composite()?.members().nth(member)?;
+        btf.str_at(m.name_off).ok().map(str::to_string)
+    })
 }
 
 // Map types MAP_CREATE refuses without BTF: sk/inode/task/cgrp local storage, struct_ops.
@@ -907,7 +939,7 @@ mod tests {
             "/../tests/bpf/token_narrow.bpf.o"
         );
         let obj = crate::Object::open_file(path).unwrap();
-        let n = needs_of(&obj, true, true);
+        let n = needs_of(&obj, true, true, &[]);
         assert_eq!(
             n.programs,
             vec![ProgNeed {
@@ -922,7 +954,7 @@ mod tests {
         assert_eq!(types, vec![1, 2, 2, 2], "{:?}", n.maps);
         assert_eq!(n.btf, BtfNeed::Optional);
         // Without EXP_ATTACH_TYPE libbpf zeroes xdp's expected attach type: bit 0 is needed then.
-        let n = needs_of(&obj, false, false);
+        let n = needs_of(&obj, false, false, &[]);
         assert_eq!(n.programs[0].expected_attach_type, 0);
         assert_eq!(n.btf, BtfNeed::None);
         assert!(check(&n, &narrow(), &names(), Fallback::NONE).is_blocking());

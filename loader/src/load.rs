@@ -173,8 +173,8 @@ pub(crate) fn load_program(
                 let need = crate::diagnose::ProgNeed {
                     name: p.name.clone(),
                     prog_type: def.prog_type,
-                    expected_attach_type,
-                    struct_ops_member: None,
+                    expected_attach_type: attr.expected_attach_type,
+                    struct_ops_member: struct_ops.map(|a| format!("#{}", a.member_idx)),
                 };
                 crate::diagnose::explain_eperm(
                     crate::diagnose::EpermSubject::Program(&need),

@@ -48,16 +48,6 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
     let tok = token_fd.as_ref().map(|t| t.as_fd());
     let features = Features::for_token(tok);
 
-    if tok.is_some() {
-        // Compare what the object needs with what the token delegates; only gaps the kernel is
-        // certain to refuse stop the load here (it falls back to capabilities otherwise).
-        let needs = crate::diagnose::needs_of(
-            &obj,
-            features.has(Feature::Btf),
-            features.has(Feature::ExpAttachType),
-        );
-        crate::diagnose::preflight(token_report.path.as_deref(), features.delegation(), &needs)?;
-    }
     check_unsupported(&obj)?;
     // bpf_object__resolve_externs (adds the .kconfig map) and the kernel BTFs for attach targets.
     let mut ext = ObjExterns::prepare(
@@ -78,6 +68,19 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
         object: obj.name.clone(),
         source,
     })?;
+    if tok.is_some() {
+        // Compare what the object needs with what the token delegates; only gaps the kernel is
+        // certain to refuse stop the load here (it falls back to capabilities otherwise). After
+        // struct_ops prepare: member programs' attach types and autoload are known then, and
+        // nothing has been created yet.
+        let needs = crate::diagnose::needs_of(
+            &obj,
+            features.has(Feature::Btf),
+            features.has(Feature::ExpAttachType),
+            &ext.struct_ops_attach,
+        );
+        crate::diagnose::preflight(token_report.path.as_deref(), features.delegation(), &needs)?;
+    }
     let local_btf = parse_local_btf(&obj);
     let btf_ext = obj
         .btf_ext

@@ -677,6 +677,22 @@ fn libbpf_agrees_where_it_is_right() {
             object: "token_narrow",
             libbpf_right: true,
         },
+        Case {
+            what: "struct_ops with the member indexes' attach bits",
+            delegation: Delegation::new("any", "any", "any", "0x103"),
+            mount: MountAt::SysFsBpf,
+            env: None,
+            object: "token_struct_ops",
+            libbpf_right: true,
+        },
+        Case {
+            what: "struct_ops lacking two member indexes' attach bits",
+            delegation: Delegation::new("any", "any", "any", "0x1"),
+            mount: MountAt::SysFsBpf,
+            env: None,
+            object: "token_struct_ops",
+            libbpf_right: true,
+        },
         // libbpf 1.7 runs bpf_object__probe_loading() (a socket_filter program) under the
         // token and fails with EPERM when the token delegates only what the object needs.
         Case {
@@ -978,6 +994,59 @@ fn freplace_target_btf_is_read_through_the_token() {
         &[
             "BPF_BTF_GET_FD_BY_ID failed: EPERM",
             "add btf_get_fd_by_id to delegate_cmds",
+        ],
+    );
+}
+
+#[test]
+fn struct_ops_needs_btf_load_and_the_member_index_attach_bits() {
+    if !require_root("token scenario") {
+        return;
+    }
+    // libbpf's obj_priv_btf_success / obj_priv_btf_fail with a struct_ops object.
+    let obj = "token_struct_ops";
+    let all = Delegation::new(
+        "map_create:prog_load:btf_load",
+        "struct_ops",
+        "struct_ops",
+        "any",
+    );
+    let v = run_scenario(scenario(all, MountAt::SysFsBpf, obj));
+    assert_loaded_with_token(&v, "implicit");
+    assert_eq!(v["maps"], serde_json::json!(["tok_cc"]), "{v}");
+    // A struct_ops map cannot exist without BTF: stopped before anything is created.
+    let no_btf = Delegation::new("map_create:prog_load", "struct_ops", "struct_ops", "any");
+    let v = run_scenario(scenario(no_btf, MountAt::SysFsBpf, obj));
+    assert_failed_with(
+        &v,
+        &[
+            "map 'tok_cc' of a type that needs BTF",
+            "add btf_load to delegate_cmds",
+        ],
+    );
+    // The kernel checks each member program's member index as its expected attach type:
+    // tcp_congestion_ops' ssthresh, cong_avoid and undo_cwnd are members 0, 1 and 8, so
+    // exactly bits 0, 1 and 8 load (libbpf 1.7 agrees, see libbpf_agrees_where_it_is_right).
+    let exact = Delegation::new(
+        "map_create:prog_load:btf_load",
+        "struct_ops",
+        "struct_ops",
+        "0x103",
+    );
+    let v = run_scenario(scenario(exact, MountAt::SysFsBpf, obj));
+    assert_loaded_with_token(&v, "implicit");
+    let short = Delegation::new(
+        "map_create:prog_load:btf_load",
+        "struct_ops",
+        "struct_ops",
+        "0x1",
+    );
+    let v = run_scenario(scenario(short, MountAt::SysFsBpf, obj));
+    assert_failed_with(
+        &v,
+        &[
+            "struct_ops program 'tok_cong_avoid' (member 'cong_avoid', index 1) needs delegate_attachs bit 1",
+            "struct_ops program 'tok_undo_cwnd' (member 'undo_cwnd', index 8) needs delegate_attachs bit 8",
         ],
     );
 }
