@@ -8,7 +8,9 @@
 //!   aya-obj reads the file and builds owned types (its only way).
 //! - `lookup/*`: `task_struct` (hit) and a missing name, by exact name and kind.
 //!
-//! Before the criterion groups, a CPU-time table is printed (per-thread user+system time from
+//! Before the criterion groups, the first use in a fresh process is timed (the bench re-runs
+//! itself 15 times with `BTF_BENCH_ONCE=<what>`; page faults of fresh memory included, as in a
+//! real first load), then a CPU-time table is printed (per-thread user+system time from
 //! `/proc/thread-self/stat` over many iterations): on a shared machine wall time mostly measures
 //! the other processes, CPU time measures this code.
 
@@ -191,11 +193,71 @@ fn cpu_time_table() {
     }
 }
 
+/// One first use in this (fresh) process; prints the wall time in ms.
+fn once(what: &str) {
+    let path = Path::new(kernel::VMLINUX_PATH);
+    let t = std::time::Instant::now();
+    match what {
+        "mmap+offsets" => {
+            let m = kernel::read_btf_bytes(path, true).unwrap();
+            black_box(BtfData::parse(m).unwrap());
+        }
+        "vmlinux()" => {
+            black_box(kernel::vmlinux().unwrap());
+        }
+        "vmlinux()+FUNC index" => {
+            kernel::vmlinux().unwrap().btf().build_index();
+        }
+        "aya-obj read+parse" => {
+            let d = std::fs::read(path).unwrap();
+            black_box(aya_obj::btf::Btf::parse(&d, object::Endianness::Little).unwrap());
+        }
+        other => panic!("unknown BTF_BENCH_ONCE {other}"),
+    }
+    println!("{}", t.elapsed().as_secs_f64() * 1e3);
+}
+
+fn fresh_process_table() {
+    if !Path::new(kernel::VMLINUX_PATH).exists() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    println!("First use in a fresh process (wall ms over 15 runs: min / median):");
+    for what in [
+        "mmap+offsets",
+        "vmlinux()",
+        "vmlinux()+FUNC index",
+        "aya-obj read+parse",
+    ] {
+        let mut ms: Vec<f64> = (0..15)
+            .filter_map(|_| {
+                let out = std::process::Command::new(&exe)
+                    .env("BTF_BENCH_ONCE", what)
+                    .output()
+                    .ok()?;
+                String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+            })
+            .collect();
+        if ms.is_empty() {
+            continue;
+        }
+        ms.sort_by(f64::total_cmp);
+        println!("  {what:48} {:8.3} / {:8.3}", ms[0], ms[ms.len() / 2]);
+    }
+}
+
 criterion_group!(benches, vmlinux_ready, lookup);
 
 fn main() {
+    if let Ok(what) = std::env::var("BTF_BENCH_ONCE") {
+        once(&what);
+        return;
+    }
     // `cargo bench` passes `--bench`; skip the table when criterion is only listing/testing.
     if std::env::args().any(|a| a == "--bench") {
+        fresh_process_table();
         cpu_time_table();
     }
     benches();
