@@ -21,6 +21,7 @@ pub(crate) enum Feature {
     ExpAttachType,
     ProgBindMap,
     ProbeReadKern,
+    BtfDeclTag,
     /// `FEAT_UPROBE_MULTI_LINK` (USDT programs): not probed by the probe crate yet, so USDT
     /// programs keep expected_attach_type 0, which every kernel accepts.
     UprobeMultiLink,
@@ -59,6 +60,7 @@ impl Features {
             Feature::ExpAttachType => P::ExpAttachType,
             Feature::ProgBindMap => P::ProgBindMap,
             Feature::ProbeReadKern => P::ProbeReadKern,
+            Feature::BtfDeclTag => P::BtfDeclTag,
             Feature::UprobeMultiLink => return false,
             Feature::BpfCookie => P::BpfCookie,
             Feature::SyscallWrapper => P::SyscallWrapper,

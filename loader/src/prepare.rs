@@ -107,13 +107,31 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
         (Some(b), Some(e)) if features.has(Feature::BtfFunc) => Some(ExtInfoIndex::new(&obj, b, e)),
         _ => None,
     };
+    // bpf_prog_assign_exc_cb (needs DECL_TAG support, as in libbpf).
+    let exc_cbs = match &local_btf {
+        Some(b) if features.has(Feature::BtfDeclTag) => {
+            reloc::exc_cb::assign(&obj, b).map_err(|what| LoadError::Btf {
+                object: obj.name.clone(),
+                msg: what,
+            })?
+        }
+        _ => HashMap::new(),
+    };
     let mains: Vec<usize> = (0..obj.programs.len())
         .filter(|&i| !obj.programs[i].is_subprog && obj.programs[i].autoload)
         .collect();
     let mut linked: Vec<(usize, Result<Linked, ProgramError>)> = Vec::with_capacity(mains.len());
     for &m in &mains {
-        let r = calls::link(&obj, &funcs, &funcs_index, ext_index.as_ref(), m)
-            .map_err(|e| ProgramError::Reloc(e.to_string()))
+        let exc = exc_cbs
+            .get(&m)
+            .cloned()
+            .transpose()
+            .map_err(ProgramError::Reloc);
+        let r = exc
+            .and_then(|cb| {
+                calls::link(&obj, &funcs, &funcs_index, ext_index.as_ref(), m, cb)
+                    .map_err(|e| ProgramError::Reloc(e.to_string()))
+            })
             .and_then(|l| match included_core_error(&l, &core_errors) {
                 Some(e) => Err(ProgramError::Reloc(e)),
                 None => Ok(l),

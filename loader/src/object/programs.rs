@@ -24,6 +24,8 @@ pub struct Program {
     pub(crate) is_subprog: bool,
     /// A STB_LOCAL function outside `.text` (libbpf refuses these; aya and cilium accept them).
     pub(crate) is_static: bool,
+    /// Not STB_LOCAL (libbpf's `sym_global`).
+    pub(crate) global: bool,
     /// STV_HIDDEN/INTERNAL global: its BTF FUNC is made static before BTF load, as libbpf does.
     pub(crate) mark_btf_static: bool,
     /// Relocations, sorted by instruction index relative to this program.
@@ -152,6 +154,7 @@ pub(crate) fn add_programs(
             autoload,
             is_subprog: is_text,
             is_static: !is_text && s.is_local(),
+            global: !s.is_local(),
             mark_btf_static: !s.is_local() && hidden,
             relocs: Vec::new(),
         });

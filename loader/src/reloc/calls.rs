@@ -62,6 +62,35 @@ fn marked_insns(obj: &Object, funcs: &[Vec<Insn>], f: usize) -> Vec<Insn> {
     insns
 }
 
+/// `bpf_object__append_subprog_code`: places function `sub` at `off` with its relocations and
+/// `.BTF.ext` records.
+#[allow(clippy::too_many_arguments)]
+fn append(
+    obj: &Object,
+    code: &[Vec<Insn>],
+    ext: Option<&ExtInfoIndex<'_>>,
+    infos: &mut Option<super::ext_info::ExtState>,
+    placed: &mut HashMap<usize, usize>,
+    insns: &mut Vec<Insn>,
+    relos: &mut Vec<(usize, Reloc)>,
+    sub: usize,
+    off: usize,
+) -> Result<(), LinkError> {
+    placed.insert(sub, off);
+    insns.extend(marked_insns(obj, code, sub));
+    let sp = &obj.programs[sub];
+    if let (Some(e), Some(st)) = (ext, infos.as_mut()) {
+        e.append(st, sp, off, false).map_err(|m| LinkError {
+            program: sp.name.clone(),
+            msg: m,
+        })?;
+    }
+    for r in &sp.relocs {
+        relos.push((off + r.insn_idx, r.clone()));
+    }
+    Ok(())
+}
+
 /// Links one main program: appends subprograms, fixes call offsets, and gathers the data
 /// relocations and func/line info of every included function.
 pub(crate) fn link(
@@ -70,6 +99,7 @@ pub(crate) fn link(
     funcs: &FuncIndex,
     ext: Option<&ExtInfoIndex<'_>>,
     main: usize,
+    exception_cb: Option<usize>,
 ) -> Result<Linked, LinkError> {
     let main_prog = &obj.programs[main];
     let err = |msg: String| LinkError {
@@ -91,7 +121,31 @@ pub(crate) fn link(
         relos.push((r.insn_idx, r.clone()));
     }
 
-    while let Some(frame) = stack.last_mut() {
+    let mut pending_cb = exception_cb;
+    loop {
+        let Some(frame) = stack.last_mut() else {
+            // bpf_object__relocate: the exception callback is appended last, unless a call
+            // already placed it.
+            match pending_cb.take() {
+                Some(cb) if !placed.contains_key(&cb) => {
+                    let off = insns.len();
+                    append(
+                        obj,
+                        code,
+                        ext,
+                        &mut infos,
+                        &mut placed,
+                        &mut insns,
+                        &mut relos,
+                        cb,
+                        off,
+                    )?;
+                    stack.push((cb, 0));
+                    continue;
+                }
+                _ => break,
+            }
+        };
         let (f, insn_idx) = *frame;
         let prog = &obj.programs[f];
         if insn_idx >= prog.insns.len() {
@@ -143,18 +197,17 @@ pub(crate) fn link(
             None => {
                 // `bpf_object__append_subprog_code` + recursion into the subprogram.
                 let off = insns.len();
-                placed.insert(sub, off);
-                insns.extend(marked_insns(obj, code, sub));
-                let sp = &obj.programs[sub];
-                if let (Some(e), Some(st)) = (ext, infos.as_mut()) {
-                    e.append(st, sp, off, false).map_err(|m| LinkError {
-                        program: sp.name.clone(),
-                        msg: m,
-                    })?;
-                }
-                for r in &sp.relocs {
-                    relos.push((off + r.insn_idx, r.clone()));
-                }
+                append(
+                    obj,
+                    code,
+                    ext,
+                    &mut infos,
+                    &mut placed,
+                    &mut insns,
+                    &mut relos,
+                    sub,
+                    off,
+                )?;
                 stack.push((sub, 0));
                 off
             }

@@ -3,6 +3,7 @@
 
 pub mod calls;
 pub mod data;
+pub(crate) mod exc_cb;
 pub mod ext_info;
 pub(crate) mod helpers;
 

@@ -365,3 +365,30 @@ fn legacy_maps_load_and_static_programs_open() {
     let e = Loader::new().load(&obj).unwrap_err();
     assert!(e.to_string().contains("MY_CONST"), "{e}");
 }
+
+/// `__exception_cb(fn)`: the callback is appended to the tagged program (last, after the
+/// subprograms it calls), and to no other program. 10 and 7 instructions are what libbpf 1.7
+/// passes to BPF_PROG_LOAD for this object (libbpf-dump).
+#[test]
+fn exception_callback_is_appended() {
+    if !require_root("exception callback") {
+        return;
+    }
+    let _g = KERNEL_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/tests/bpf/exc_cb.bpf.o");
+    let obj = Object::open_file(path).unwrap();
+    let l = Loader::new().load(&obj).unwrap();
+    assert_eq!(l.program("with_cb").unwrap().insn_count(), 10);
+    assert_eq!(l.program("without_cb").unwrap().insn_count(), 7);
+    let cb = obj
+        .subprograms()
+        .find(|p| p.name() == "exception_cb1")
+        .unwrap();
+    let with = l.program_insns("with_cb").unwrap();
+    assert_eq!(
+        &with[with.len() - cb.insn_count()..],
+        cb.insns(),
+        "callback appended last"
+    );
+}
