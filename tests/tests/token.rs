@@ -819,7 +819,21 @@ fn cli_load_with_token_path_env_and_json_report() {
     );
     assert_eq!(v["ok"], false, "{v}");
     assert!(v["error"].as_str().unwrap_or("").contains("EPERM"), "{v}");
-    // A missing explicit path fails and says which path and errno.
+    // A missing explicit path fails and says which path and errno; --json keeps the report.
+    let (code, v, _) = cli_json(
+        userns(bin)
+            .delegate(d.clone())
+            .mount_at(MountAt::SysFsBpf)
+            .args(["load", &obj, "--json", "--token-path", "/nonexistent/bpffs"]),
+    );
+    assert_ne!(code, Some(0));
+    assert_eq!(v["token"]["mode"], "explicit", "{v}");
+    assert_eq!(v["token"]["created"], false, "{v}");
+    assert_eq!(v["token"]["path"], "/nonexistent/bpffs", "{v}");
+    assert!(
+        v["token"]["error"].as_str().unwrap().contains("ENOENT"),
+        "{v}"
+    );
     let (code, _, err) = cli_json(
         userns(bin)
             .delegate(d.clone())

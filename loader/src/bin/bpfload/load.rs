@@ -95,12 +95,16 @@ pub fn run(args: LoadArgs) -> Result<ExitCode, String> {
         }
         Err(err) => {
             if args.json {
-                let doc = json!({
+                let mut doc = json!({
                     "object": display,
                     "ok": false,
                     "error": err.to_string(),
                     "errno": error_errno(&err),
                 });
+                // A load that failed on its explicit token still reports the token.
+                if let bpfload::LoadError::Token(t) = &err {
+                    doc["token"] = t.report().to_json();
+                }
                 outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
             } else {
                 outln!("object {display}");
