@@ -38,6 +38,13 @@ fn compare(path: &Path, r: &mut Report) {
     };
     for l in &lib.programs {
         r.compared += 1;
+        // libbpf resolves every extern of an object and fails all its programs on one strong
+        // extern the kernel lacks; bpfload resolves the externs of the programs it loads (README,
+        // "Beyond libbpf"; tests/tests/externs.rs asserts each of these programs' results).
+        if what.ends_with("testdata/ksym-el.elf") && l.name != "missing_typed_ksym_test" {
+            eprintln!("note: {what}: program {}: beyond libbpf (per-program extern resolution); not compared", l.name);
+            continue;
+        }
         let ours = bpfload_side::load_one(&obj, &l.name);
         let theirs: Result<(), i32> = l.result.as_ref().map(|_| ()).map_err(|f| f.errno);
         let mine: Result<(), i32> = ours.result.as_ref().map(|_| ()).map_err(|(e, _)| *e);
