@@ -202,20 +202,86 @@ pub fn modules() -> Result<Arc<Vec<Arc<ModuleBtf>>>, BtfError> {
 }
 
 /// Reads a user-given BTF file that replaces the kernel's for CO-RE (libbpf's
-/// `btf_custom_path`). Read, not mapped (see [`read_btf_bytes`]), and not cached: the file may
-/// change between loads. Raw BTF only; an ELF file is refused with a message saying so.
+/// `btf_custom_path`). Like libbpf's `btf__parse`, the file may be raw BTF or an ELF file with a
+/// `.BTF` section (a vmlinux image). Read, not mapped (see [`read_btf_bytes`]), and not cached:
+/// the file may change between loads.
 pub fn custom(path: impl Into<PathBuf>) -> Result<Arc<BtfData>, BtfError> {
     let path = path.into();
     let bytes = read_btf_bytes(&path, false)?;
     if bytes.starts_with(b"\x7fELF") {
-        return Err(BtfError::BadHeader {
-            reason: format!(
-                "{} is an ELF file; custom BTF must be raw BTF (extract .BTF first)",
-                path.display()
-            ),
-        });
+        let range = elf_section(&bytes, ".BTF").map_err(|reason| BtfError::BadHeader {
+            reason: format!("{}: {reason}", path.display()),
+        })?;
+        return Ok(Arc::new(BtfData::parse(bytes.slice(range))?));
     }
     Ok(Arc::new(BtfData::parse(bytes)?))
+}
+
+/// Byte range of the named section of a 64-bit ELF file (either byte order), bounds-checked.
+fn elf_section(data: &[u8], name: &str) -> Result<std::ops::Range<usize>, String> {
+    use crate::raw::Endian;
+    if data.len() < 64 {
+        return Err("ELF header truncated".into());
+    }
+    if data[4] != 2 {
+        return Err("only 64-bit ELF files are supported for custom BTF".into());
+    }
+    let e = match data[5] {
+        1 => Endian::Little,
+        2 => Endian::Big,
+        d => return Err(format!("bad ELF data encoding {d}")),
+    };
+    let u64_at = |off: usize| -> Option<u64> {
+        let hi_lo = (e.u32_at(data, off)?, e.u32_at(data, off + 4)?);
+        Some(match e {
+            Endian::Little => (hi_lo.1 as u64) << 32 | hi_lo.0 as u64,
+            Endian::Big => (hi_lo.0 as u64) << 32 | hi_lo.1 as u64,
+        })
+    };
+    let trunc = || "ELF section headers out of bounds".to_string();
+    let shoff = usize::try_from(u64_at(0x28).ok_or_else(trunc)?).map_err(|_| trunc())?;
+    let shentsize = e.u16_at(data, 0x3a).ok_or_else(trunc)? as usize;
+    let shnum = e.u16_at(data, 0x3c).ok_or_else(trunc)? as usize;
+    let shstrndx = e.u16_at(data, 0x3e).ok_or_else(trunc)? as usize;
+    if shentsize < 64
+        || shnum
+            .checked_mul(shentsize)
+            .and_then(|n| n.checked_add(shoff))
+            .is_none_or(|end| end > data.len())
+    {
+        return Err(trunc());
+    }
+    // (name offset, file offset, size) of section `i`.
+    let sh = |i: usize| -> Option<(u32, u64, u64)> {
+        let base = shoff + i * shentsize;
+        Some((
+            e.u32_at(data, base)?,
+            u64_at(base + 0x18)?,
+            u64_at(base + 0x20)?,
+        ))
+    };
+    let range = |off: u64, size: u64| -> Option<std::ops::Range<usize>> {
+        let start = usize::try_from(off).ok()?;
+        let end = start.checked_add(usize::try_from(size).ok()?)?;
+        (end <= data.len()).then_some(start..end)
+    };
+    let (_, str_off, str_size) = sh(shstrndx).ok_or_else(trunc)?;
+    let strtab = range(str_off, str_size).ok_or("section name table out of bounds")?;
+    let strtab = &data[strtab];
+    for i in 0..shnum {
+        let (name_off, off, size) = sh(i).ok_or_else(trunc)?;
+        let Some(tail) = strtab.get(name_off as usize..) else {
+            continue;
+        };
+        let n = tail
+            .iter()
+            .position(|&b| b == 0)
+            .map_or(tail, |end| &tail[..end]);
+        if n == name.as_bytes() {
+            return range(off, size).ok_or_else(|| format!("section {name} out of bounds"));
+        }
+    }
+    Err(format!("no {name} section"))
 }
 
 /// Which BTF CO-RE relocates against.

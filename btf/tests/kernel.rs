@@ -18,6 +18,13 @@ fn vmlinux_present() -> bool {
     false
 }
 
+fn corpus_object(rel: &str) -> Option<std::path::PathBuf> {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|a| a.join("shared/corpus").join(rel))
+        .find(|p| p.is_file())
+}
+
 #[test]
 fn vmlinux_parses_and_finds_task_struct() {
     if !vmlinux_present() {
@@ -112,7 +119,54 @@ fn custom_btf_file_replaces_the_kernels() {
     std::fs::write(&elf, b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0").unwrap();
     let err = kernel::custom(&elf).unwrap_err().to_string();
     assert!(err.contains("ELF"), "{err}");
+    // An ELF file with a .BTF section (as libbpf's btf__parse accepts): the section's BTF.
+    if let Some(corpus) = corpus_object("cilium-ebpf/testdata/kconfig-el.elf") {
+        let from_elf = kernel::custom(&corpus).unwrap();
+        assert!(from_elf.btf().len() > 1);
+        let be = corpus.to_string_lossy().replace("-el.elf", "-eb.elf");
+        assert_eq!(
+            kernel::custom(be).unwrap().btf().len(),
+            from_elf.btf().len()
+        );
+    }
     let err = kernel::custom(dir.join("missing")).unwrap_err().to_string();
     assert!(err.contains("missing"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn damaged_elf_custom_btf_is_an_error_not_a_panic() {
+    let Some(obj) = corpus_object("cilium-ebpf/testdata/kconfig-el.elf") else {
+        eprintln!("SKIP damaged ELF custom BTF: corpus not found");
+        return;
+    };
+    let good = std::fs::read(&obj).unwrap();
+    let dir = std::env::temp_dir().join(format!("btf-elf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("x.o");
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..300 {
+        let mut b = good.clone();
+        // Damage the ELF and section headers most of the time, anything otherwise.
+        for _ in 0..1 + rnd() % 3 {
+            let pos = if i % 4 == 0 {
+                rnd() as usize % b.len()
+            } else if i % 2 == 0 {
+                rnd() as usize % 64
+            } else {
+                let shoff = u64::from_le_bytes(good[0x28..0x30].try_into().unwrap()) as usize;
+                (shoff + rnd() as usize % (good.len() - shoff)).min(b.len() - 1)
+            };
+            b[pos] = rnd() as u8;
+        }
+        std::fs::write(&file, &b).unwrap();
+        let _ = kernel::custom(&file);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
