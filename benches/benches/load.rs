@@ -1,6 +1,6 @@
 //! Load-path benchmarks of bpfload alone (no C: the libbpf/aya comparison is `compat/`'s
-//! `load-bench`): open of the fixtures and of generated objects with N programs, and, where the
-//! loader provides them, prepare (relocate) and full loads.
+//! `load-bench`): open of the fixtures and of generated objects with N programs, and full loads
+//! of both (bpfload's API has no separate prepare step: relocation happens inside the load).
 //!
 //!     cargo bench -p bpfload-benches --bench load
 //!
@@ -71,5 +71,57 @@ fn open_generated(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, open_fixtures, open_generated);
+fn is_root() -> bool {
+    // Only root (or a token holder) can load; reading /proc avoids an unsafe geteuid call.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Full loads (open + relocate + CO-RE + BTF + maps + programs, then close everything), repeated
+/// in one process: after the first load the kernel's BTF is already parsed and shared.
+fn load(c: &mut Criterion) {
+    if !is_root() {
+        eprintln!("skipping load benchmarks: loading programs needs root");
+        return;
+    }
+    let mut g = c.benchmark_group("load/fixture");
+    g.sample_size(20);
+    for path in fixtures() {
+        let name = stem(&path);
+        let obj = bpfload::Object::open_file(&path).expect("fixture opens");
+        // Only fixtures that load completely here are timed (some need kernel features or test
+        // modules this machine lacks); the others are covered by the integration tests.
+        match bpfload::Loader::new().load(&obj) {
+            Ok(l) if l.all_loaded() => {}
+            _ => continue,
+        }
+        g.bench_function(BenchmarkId::from_parameter(&name), |b| {
+            b.iter(|| bpfload::Loader::new().load(&obj).expect("fixture loads"))
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("load/generated");
+    g.sample_size(10);
+    for (n, data) in generated(&[10, 100, 1000]) {
+        let obj = bpfload::Object::open_bytes("gen", &data).expect("generated object opens");
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                bpfload::Loader::new()
+                    .load(&obj)
+                    .expect("generated object loads")
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, open_fixtures, open_generated, load);
 criterion_main!(benches);
