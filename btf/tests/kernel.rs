@@ -170,3 +170,12 @@ fn damaged_elf_custom_btf_is_an_error_not_a_panic() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn shared_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<bpfload_btf::BtfData>();
+    check::<Btf<'static>>();
+    check::<kernel::ModuleBtf>();
+    check::<Arc<bpfload_btf::BtfData>>();
+}
