@@ -683,6 +683,23 @@ pub fn cmd_hint(token: Option<std::os::fd::BorrowedFd<'_>>, cmd: u32) -> Option<
     })
 }
 
+/// For an EPERM in a load *without* a token: in a user namespace BPF needs one, so say how to
+/// get it. `None` in the initial user namespace (a plain privilege problem there). Only used
+/// once the load has failed: a silent implicit miss stays silent otherwise.
+pub fn no_token_hint() -> Option<String> {
+    let f = Fallback::current();
+    let in_init_userns = std::fs::read_to_string("/proc/self/uid_map")
+        .map(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+        .unwrap_or(true);
+    (!in_init_userns && !f.privileged).then(|| {
+        "no BPF token was used, and in a user namespace BPF needs one: a privileged process \
+         must mount a bpffs with delegate_* options for this namespace (check one with \
+         `bpfload token PATH`); it is used from /sys/fs/bpf, --token-path or \
+         LIBBPF_BPF_TOKEN_PATH"
+            .to_string()
+    })
+}
+
 /// The load stops before any syscall: the token cannot grant what the object needs and the
 /// process has no privilege the kernel could fall back to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

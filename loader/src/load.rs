@@ -182,6 +182,12 @@ pub(crate) fn load_program(
                     crate::diagnose::names(),
                 )
             });
+        // No token in a user namespace: a token is what is missing.
+        let hint = hint.or_else(|| {
+            (token.is_none() && source.errno() == bpfload_syscall::Errno::EPERM)
+                .then(crate::diagnose::no_token_hint)
+                .flatten()
+        });
         // Or the verifier needed the object BTF that the token kept out.
         let hint = hint.or_else(|| {
             token.and(crate::diagnose::btf_hint(

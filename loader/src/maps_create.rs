@@ -171,6 +171,16 @@ fn create_one(ctx: &Ctx<'_>, m: &mut Map) -> Result<OwnedFd, LoadError> {
                 hint,
             };
         }
+        if ctx.token.is_none() && source.errno() == Errno::EPERM {
+            // No token in a user namespace: say that a token is what is missing.
+            if let Some(hint) = crate::diagnose::no_token_hint() {
+                return LoadError::MapDenied {
+                    map: m.name.clone(),
+                    source,
+                    hint,
+                };
+            }
+        }
         LoadError::Map {
             map: m.name.clone(),
             step: "create",

@@ -259,7 +259,7 @@ fn obj_priv_map_needs_map_create_and_queue() {
     assert_eq!(v["maps"], serde_json::json!(["priv_map"]), "{v}");
     // Without the token the namespace has no privilege at all.
     let v = run_scenario(scenario(d, MountAt::Fd, "token_map").args(["--token-path", ""]));
-    assert_failed_with(&v, &["EPERM"]);
+    assert_failed_with(&v, &["EPERM", "no BPF token was used"]);
 }
 
 #[test]
@@ -274,7 +274,7 @@ fn obj_priv_prog_xdp_with_prog_load_xdp_and_any_attach() {
     assert_loaded_with_token(&v, "explicit");
     assert_eq!(v["programs"][0]["name"], "xdp_prog1");
     let v = run_scenario(scenario(d, MountAt::Fd, "token_xdp").args(["--token-path", ""]));
-    assert_failed_with(&v, &["EPERM"]);
+    assert_failed_with(&v, &["EPERM", "no BPF token was used"]);
 }
 
 #[test]
