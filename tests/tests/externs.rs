@@ -804,3 +804,51 @@ fn freplace_resolves_the_function_in_the_target_programs_btf() {
         Err(e) => assert_eq!(e.errno(), Errno::EPERM, "{e}"),
     }
 }
+
+#[test]
+fn ksyms_btf_is_rewritten_as_libbpf_does() {
+    use bpfload_btf::{BtfModel, FuncLinkage, TypeBody, VarLinkage};
+    let obj = open("ext_kfunc");
+    let btf = Btf::parse(obj.btf().unwrap()).unwrap();
+    let table = externs::classify(obj.externs(), Some(&btf), |_| true).unwrap();
+    let mut model = BtfModel::from_btf(&btf).unwrap();
+    let before = model.len();
+    let dummy =
+        externs::btf_fixup::rewrite_extern_btf(&mut model, &table).expect("kfuncs need dummy_ksym");
+    assert_eq!(dummy, before, "dummy_ksym is appended");
+    let sec = model.find_by_name_kind(".ksyms", Kind::DataSec).unwrap();
+    let TypeBody::DataSec { size, vars } = &model.get(sec).unwrap().body else {
+        panic!()
+    };
+    assert_eq!(*size as usize, vars.len() * 4);
+    for (i, v) in vars.iter().enumerate() {
+        assert_eq!((v.offset, v.size), (4 * i as u32, 4));
+        // every entry is now an allocated VAR (FUNCs are replaced by dummy_ksym)
+        assert!(matches!(
+            model.get(v.type_id).unwrap().body,
+            TypeBody::Var {
+                linkage: VarLinkage::GlobalAllocated,
+                ..
+            }
+        ));
+    }
+    for name in [
+        "bpf_task_acquire",
+        "bpf_task_release",
+        "bpfload_no_such_kfunc",
+    ] {
+        let f = model.find_by_name_kind(name, Kind::Func).unwrap();
+        assert!(
+            matches!(
+                model.get(f).unwrap().body,
+                TypeBody::Func {
+                    linkage: FuncLinkage::Global,
+                    ..
+                }
+            ),
+            "{name}"
+        );
+    }
+    // That the kernel accepts the result (after the loader's DATASEC fix-up) is asserted by
+    // loader_ksyms_kfuncs_tp_btf_iter (the object's BTF fd exists).
+}

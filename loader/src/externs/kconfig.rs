@@ -111,7 +111,17 @@ pub fn set_value(
         name: name.to_string(),
         msg,
     };
-    match value.as_bytes()[0] {
+    let Some(&first) = value.as_bytes().first() else {
+        return Err(err("no value".into()));
+    };
+    if dst.len() < slot.size || slot.size == 0 {
+        return Err(err(format!(
+            "value slot of {} bytes for a {}-byte extern",
+            dst.len(),
+            slot.size
+        )));
+    }
+    match first {
         c @ (b'y' | b'n' | b'm') => match slot.ty {
             KcfgType::Bool => {
                 if c == b'm' {
@@ -309,6 +319,22 @@ mod tests {
         assert!(set_value("CONFIG_S", slot(4, KcfgType::CharArr, false), &mut s, "\"x").is_err());
         assert!(set_value("CONFIG_S", slot(4, KcfgType::CharArr, false), &mut s, "\"").is_err());
         assert!(set_value("CONFIG_I", slot(4, KcfgType::Int, false), &mut s, "\"x\"").is_err());
+        // Inconsistent input is an error, never a panic.
+        assert!(set_value("CONFIG_S", slot(4, KcfgType::CharArr, false), &mut s, "").is_err());
+        assert!(set_value(
+            "CONFIG_S",
+            slot(8, KcfgType::CharArr, false),
+            &mut s,
+            "\"x\""
+        )
+        .is_err());
+        assert!(set_value(
+            "CONFIG_S",
+            slot(0, KcfgType::CharArr, false),
+            &mut s[..0],
+            "\"x\""
+        )
+        .is_err());
     }
 
     #[test]
