@@ -744,3 +744,87 @@ pub fn relocate<'r>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kcfg(name: &str, weak: bool, off: u32) -> Option<ExternDesc> {
+        Some(ExternDesc {
+            name: name.into(),
+            essent_name: name.into(),
+            weak,
+            btf_id: 1,
+            kind: ExternKind::Kconfig {
+                size: 4,
+                align: 4,
+                ty: KcfgType::Int,
+                signed: false,
+                data_off: off,
+            },
+            libbpf_idx: 0,
+            used: true,
+        })
+    }
+
+    fn inputs(text: &'static str) -> ResolveInputs<'static> {
+        ResolveInputs {
+            kconfig: Some(text),
+            kernel_version: 0x061200,
+            has_bpf_cookie: true,
+            has_syscall_wrapper: false,
+        }
+    }
+
+    #[test]
+    fn virtual_externs() {
+        let t = ExternTable {
+            descs: vec![
+                kcfg("LINUX_KERNEL_VERSION", false, 0),
+                kcfg("LINUX_HAS_BPF_COOKIE", false, 4),
+                kcfg("LINUX_HAS_SYSCALL_WRAPPER", false, 8),
+                kcfg("LINUX_SOMETHING_NEW", true, 12),
+            ],
+            kconfig_size: 16,
+        };
+        let r = resolve(&t, None, &inputs(""), None).unwrap();
+        let word = |o: usize| u32::from_ne_bytes(r.kconfig_image[o..o + 4].try_into().unwrap());
+        assert_eq!((word(0), word(4), word(8), word(12)), (0x061200, 1, 0, 0));
+        // An unknown LINUX_ extern must be weak.
+        let t = ExternTable {
+            descs: vec![kcfg("LINUX_SOMETHING_NEW", false, 0)],
+            kconfig_size: 4,
+        };
+        let e = resolve(&t, None, &inputs(""), None).unwrap_err();
+        assert!(
+            e.to_string().contains("LINUX_SOMETHING_NEW") && e.to_string().contains("unrecognized"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn strong_missing_config_names_the_extern_and_weak_is_zero() {
+        // The user text sets A; B is in no kconfig (the system one is consulted too).
+        let t = ExternTable {
+            descs: vec![
+                kcfg("CONFIG_BPFLOAD_TEST_A", false, 0),
+                kcfg("CONFIG_BPFLOAD_TEST_B", true, 4),
+            ],
+            kconfig_size: 8,
+        };
+        let r = resolve(&t, None, &inputs("CONFIG_BPFLOAD_TEST_A=5\n"), None).unwrap();
+        assert_eq!(r.values, [ExternValue::Kconfig, ExternValue::Unset]);
+        assert_eq!(&r.kconfig_image[..4], &5u32.to_ne_bytes());
+        assert_eq!(&r.kconfig_image[4..], &[0; 4]);
+        let t = ExternTable {
+            descs: vec![kcfg("CONFIG_BPFLOAD_TEST_B", false, 0)],
+            kconfig_size: 4,
+        };
+        match resolve(&t, None, &inputs(""), None) {
+            Err(ExternError::Unresolved { name }) => assert_eq!(name, "CONFIG_BPFLOAD_TEST_B"),
+            // Without any system kconfig the error names the files instead.
+            Err(ExternError::Kconfig(msg)) => assert!(msg.contains("config"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
