@@ -205,6 +205,13 @@ fn check_hygiene(v: &serde_json::Value) {
     assert_eq!(v["leaked"], serde_json::json!([]), "fds leaked: {v}");
     assert_eq!(v["fds_after"], v["fds_before"], "{v}");
     assert_eq!(v["token_fds_after"], 0, "token fd not closed on drop: {v}");
+    // Created at load, never at open (when the scenario got as far as opening).
+    if !v["token_fds_after_open"].is_null() {
+        assert_eq!(
+            v["token_fds_after_open"], v["token_fds_before_open"],
+            "token created at open: {v}"
+        );
+    }
     if v["ok"] == true {
         // The loaded object holds exactly one token fd (its own), or none.
         let held = v["token_fds_loaded"].as_u64().unwrap();

@@ -6,7 +6,7 @@
 //!  "token_fd": {"fd": n, "target": "anon_inode:bpf-token", "cloexec": bool} | null,
 //!  "programs": [{"name", "loaded", "error"}], "maps": [name...],
 //!  "fds_before": n, "fds_loaded": n, "fds_after": n, "leaked": [target...],
-//!  "token_fds_loaded": n, "token_fds_after": n}
+//!  "token_fds_before_open": n, "token_fds_after_open": n, "token_fds_loaded": n, "token_fds_after": n}
 //! ```
 //!
 //! `fds_after`/`leaked` are measured after the loaded object (or the error) is dropped, so any
@@ -130,11 +130,23 @@ fn main() {
     }
 
     let mut out = json!({});
+    let token_fds_before_open = open_fds()
+        .expect("list /proc/self/fd")
+        .iter()
+        .filter(|(_, t)| is_token_target(t))
+        .count();
+    out["token_fds_before_open"] = json!(token_fds_before_open);
     let result = match setup_error {
         Some(e) => Err(e),
         None => Object::open_file(&object)
             .map_err(|e| e.to_string())
             .and_then(|o| {
+                // libbpf creates the token at prepare, never at open: nothing yet.
+                let after_open = open_fds().expect("list /proc/self/fd");
+                out["token_fds_after_open"] = json!(after_open
+                    .iter()
+                    .filter(|(_, t)| is_token_target(t))
+                    .count());
                 loader.load(&o).map_err(|e| {
                     // Keep the token report of a load that failed on its token.
                     if let bpfload::error::LoadError::Token(t) = &e {
