@@ -591,6 +591,20 @@ fn libbpf_loads(dump: &str, c: &Case) -> bool {
     !progs.is_empty() && progs.iter().all(|p| p["result"] == "ok")
 }
 
+/// The same case through the command line: `bpfload load OBJECT --json`.
+fn cli_loads(bin: &str, c: &Case) -> bool {
+    let mut cmd = userns(bin)
+        .delegate(c.delegation.clone())
+        .mount_at(c.mount.clone())
+        .args(["load", &fixture(c.object), "--json"]);
+    if let Some(e) = c.env {
+        cmd = cmd.env("LIBBPF_BPF_TOKEN_PATH", e);
+    }
+    let (code, v, text) = cli_json(cmd);
+    assert_eq!(v["ok"] == true, code == Some(0), "{}: {text}", c.what);
+    code == Some(0)
+}
+
 fn bpfload_loads(c: &Case) -> bool {
     let mut cmd = scenario(c.delegation.clone(), c.mount.clone(), c.object);
     if let Some(e) = c.env {
@@ -724,9 +738,17 @@ fn libbpf_agrees_where_it_is_right() {
             libbpf_right: false,
         },
     ];
+    let bin = bpfload_bin();
+    let bin = bin.to_str().unwrap();
     for c in &cases {
         let l = libbpf_loads(&dump, c);
         let b = bpfload_loads(c);
+        assert_eq!(
+            cli_loads(bin, c),
+            b,
+            "{}: `bpfload load` and the library disagree",
+            c.what
+        );
         if c.libbpf_right {
             assert_eq!(b, l, "{}: bpfload loads={b}, libbpf loads={l}", c.what);
         } else {
@@ -736,7 +758,7 @@ fn libbpf_agrees_where_it_is_right() {
                 c.what
             );
         }
-        eprintln!("{}: libbpf {}, bpfload {}", c.what, l, b);
+        eprintln!("{}: libbpf {l}, bpfload (library and `bpfload load`) {b}", c.what);
     }
 }
 
