@@ -83,15 +83,20 @@ pub fn fixture_objects() -> Vec<PathBuf> {
     out
 }
 
-/// `../shared/corpus` relative to the workspace root, if present. CI has it there;
+/// `../shared/corpus` relative to the workspace root, if present (CI has it there). A checkout
+/// nested deeper (a git worktree such as `/work/wt/<name>`) finds the nearest ancestor's
+/// `shared/corpus` instead, so corpus tests run there too rather than skipping.
 /// `BPFLOAD_CORPUS` overrides the location.
 pub fn corpus_dir() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("BPFLOAD_CORPUS") {
         let p = PathBuf::from(p);
         return p.is_dir().then_some(p);
     }
-    let p = workspace_root().parent()?.join("shared").join("corpus");
-    p.is_dir().then_some(p)
+    let root = workspace_root();
+    root.ancestors()
+        .skip(1)
+        .map(|a| a.join("shared").join("corpus"))
+        .find(|p| p.is_dir())
 }
 
 /// Every `*.elf` object under the corpus, sorted by path.

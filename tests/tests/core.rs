@@ -736,7 +736,13 @@ fn cilium_relocs_against_their_own_btf() {
                 p.name
             );
         }
-        // the program returns __LINE__ of the first failed check, else 0
+        // the program returns __LINE__ of the first failed check, else 0.
+        // Not for type_ids: this build of it returns __LINE__ when a target id *equals* the local
+        // id (`r0 = 70; if r2 == r1 goto exit`: cilium relocates it against a copy with other ids),
+        // and against the object's own BTF they are equal by construction.
+        if p.name == "type_ids" {
+            continue;
+        }
         if let Some(run) = load_and_run(&p.name, &p.insns) {
             assert_eq!(run, Ok(0), "{}", p.name);
         }
