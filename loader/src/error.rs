@@ -210,9 +210,9 @@ pub enum LoadError {
         program: String,
         /// The program type name.
         prog_type: &'static str,
-        /// Why.
+        /// Why (boxed: it carries the verifier log).
         #[source]
-        source: ProgramError,
+        source: Box<ProgramError>,
     },
     /// Filling a `values` slot of a prog array or map-in-map failed.
     #[error("map '{map}': initializing slot [{slot}] to '{target}' failed: {msg}")]

@@ -159,6 +159,7 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
         .collect();
     // Relocate map, data and extern references, and plan each load (serial: the extern state is
     // not shared across threads); then load on the thread pool, results in program order.
+    #[allow(clippy::type_complexity)]
     let planned: Vec<(usize, Result<(Linked, load::Plan<'_>), ProgramError>)> = linked
         .into_iter()
         .map(|(m, r)| {
@@ -247,7 +248,7 @@ fn program_error(obj: &Object, idx: usize, e: ProgramError) -> LoadError {
     LoadError::Program {
         program: p.name.clone(),
         prog_type: p.prog_type_name(),
-        source: e,
+        source: Box::new(e),
     }
 }
 

@@ -41,7 +41,7 @@ pub(crate) fn adjust_ringbuf_sz(sz: u32) -> u32 {
     if sz == 0 {
         return 0;
     }
-    if sz % page == 0 && (sz / page).is_power_of_two() {
+    if sz.is_multiple_of(page) && (sz / page).is_power_of_two() {
         return sz;
     }
     let mut mul: u32 = 1;
@@ -332,7 +332,7 @@ pub(crate) fn parse(
         .ok_or_else(|| OpenError::Btf("DATASEC '.maps' unreadable".into()))?;
     let syms = symbol_offsets(elf, sec_idx);
     let mut found = Vec::new();
-    for (i, (var_id, btf_off, vsize)) in btf.datasec_vars(&ds_rec).into_iter().enumerate() {
+    for (i, (var_id, btf_off, vsize)) in btf.datasec_vars(ds_rec).into_iter().enumerate() {
         let var = btf
             .rec(var_id)
             .ok_or_else(|| OpenError::Btf(format!(".maps var #{i}: type not found")))?;

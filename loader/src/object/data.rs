@@ -54,6 +54,7 @@ pub(crate) fn data_kind(name: &str, nobits: bool) -> Option<MapKind> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Builds the internal map of one data section. `mmapable` is libbpf's `map_is_mmapable()`: the
 /// section's BTF DATASEC has a non-static variable.
 pub(crate) fn internal_map(

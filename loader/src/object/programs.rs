@@ -104,7 +104,7 @@ pub(crate) fn add_programs(
         section: sec.name.to_string(),
         msg,
     };
-    if sec.data.len() % Insn::SIZE != 0 {
+    if !sec.data.len().is_multiple_of(Insn::SIZE) {
         return Err(sec_err(format!(
             "size {} is not a multiple of the instruction size",
             sec.data.len()

@@ -236,7 +236,7 @@ fn record(
                 )));
             }
         }
-        if sym.value % Insn::SIZE as u64 != 0 {
+        if !sym.value.is_multiple_of(Insn::SIZE as u64) {
             return Err(err(format!(
                 "bad call relocation offset {} against '{sym_name}'",
                 sym.value
@@ -252,7 +252,7 @@ fn record(
         )));
     }
     if sym_is_subprog(sym, obj.text_shndx) {
-        if sym.value % 8 != 0 || insn.imm % 8 != 0 {
+        if !sym.value.is_multiple_of(8) || insn.imm % 8 != 0 {
             return Err(err(format!(
                 "bad subprog address relocation against '{sym_name}'"
             )));

@@ -82,7 +82,7 @@ fn globals_initial_values_set_global_and_rodata_freeze() {
         mi.btf_id != 0 && mi.btf_value_type_id != 0,
         "created with BTF value type"
     );
-    assert_eq!(pi.nr_map_ids >= 1, true);
+    assert!(pi.nr_map_ids >= 1);
 }
 
 #[test]
