@@ -241,14 +241,34 @@ fn reuse_pinned(m: &Map, path: &Path) -> Result<Option<OwnedFd>, LoadError> {
     Ok(Some(fd))
 }
 
-fn pin(m: &Map, fd: BorrowedFd<'_>, path: &Path) -> Result<(), SysError> {
+/// `bpf_map__pin`: the parent directory is created if missing (mode 0700, as libbpf's
+/// `make_parent_dir`) and must be on a BPF filesystem (libbpf's `check_path`).
+fn pin(m: &Map, fd: BorrowedFd<'_>, path: &Path) -> Result<(), LoadError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let pin_err = |msg: String| LoadError::Pin {
+        map: m.name.clone(),
+        path: path.display().to_string(),
+        msg,
+    };
     if let Some(parent) = path.parent() {
         if !parent.exists() {
-            let _ = std::fs::create_dir(parent);
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(parent)
+                .map_err(|e| pin_err(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        if !sysobj::is_bpffs(parent).unwrap_or(false) {
+            return Err(pin_err(format!(
+                "{} is not on a BPF filesystem",
+                parent.display()
+            )));
         }
     }
-    sysobj::pin(fd, path)
-        .inspect_err(|e| log::debug!("map '{}': pin at {} failed: {e}", m.name, path.display()))
+    sysobj::pin(fd, path).map_err(|source| LoadError::Map {
+        map: m.name.clone(),
+        step: "pin",
+        source,
+    })
 }
 
 /// `bpf_object__populate_internal_map`: initial value, then freeze `.rodata`.
@@ -336,26 +356,22 @@ pub(crate) fn create_all(
             match pin(m, fd.as_fd(), p) {
                 Ok(()) => pins.add(p.clone()),
                 // Another loader pinned it meanwhile: reuse theirs, once (libbpf's retry).
-                Err(e) if e.errno() == Errno::EEXIST => match reuse_pinned(m, p)? {
-                    Some(theirs) => {
-                        fd = theirs;
-                        was_reused = true;
+                Err(LoadError::Map { source, .. }) if source.errno() == Errno::EEXIST => {
+                    match reuse_pinned(m, p)? {
+                        Some(theirs) => {
+                            fd = theirs;
+                            was_reused = true;
+                        }
+                        None => {
+                            return Err(LoadError::Pin {
+                                map: m.name.clone(),
+                                path: p.display().to_string(),
+                                msg: "cannot find pinned map".into(),
+                            })
+                        }
                     }
-                    None => {
-                        return Err(LoadError::Pin {
-                            map: m.name.clone(),
-                            path: p.display().to_string(),
-                            msg: "cannot find pinned map".into(),
-                        })
-                    }
-                },
-                Err(source) => {
-                    return Err(LoadError::Map {
-                        map: m.name.clone(),
-                        step: "pin",
-                        source,
-                    })
                 }
+                Err(e) => return Err(e),
             }
         }
         out.push(Some(LoadedMap {

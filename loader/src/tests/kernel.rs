@@ -185,6 +185,15 @@ fn pinned_map_is_reused_and_incompatible_pin_is_refused() {
     assert!(matches!(e, LoadError::Pin { .. }), "{e}");
     assert!(e.to_string().contains("pinned_stats"), "{e}");
     let _ = std::fs::remove_dir_all(&root);
+
+    // A pin root outside bpffs is refused with a message that says so.
+    let tmp = std::env::temp_dir().join(format!("bpfload-not-bpffs-{}", std::process::id()));
+    let e = Loader::new().pin_root(&tmp).load(&obj).unwrap_err();
+    assert!(
+        matches!(e, LoadError::Pin { .. }) && e.to_string().contains("not on a BPF filesystem"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 /// Counting `/proc/self/fd` is only meaningful with no other test running, so the check runs in
