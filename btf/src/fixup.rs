@@ -52,6 +52,11 @@ pub fn fixup_datasecs(
             let fixup_offsets = size == 0;
             if fixup_offsets {
                 size = match section_size(&sec_name) {
+                    Some(s) if s > u64::from(u32::MAX) => {
+                        return Err(err(format!(
+                            "ELF section size {s} does not fit a DATASEC's 32-bit size"
+                        )))
+                    }
                     Some(s) if s != 0 => s as u32,
                     s => {
                         return Err(err(format!(
@@ -83,7 +88,12 @@ pub fn fixup_datasecs(
                     err(format!("failed to find ELF symbol for VAR '{var_name}'"))
                 })?;
                 if fixup_offsets {
-                    v.offset = sym.value as u32;
+                    v.offset = u32::try_from(sym.value).map_err(|_| {
+                        err(format!(
+                            "VAR '{var_name}': symbol value {} does not fit a DATASEC offset",
+                            sym.value
+                        ))
+                    })?;
                 }
                 if sym.hidden {
                     make_static.push(v.type_id);

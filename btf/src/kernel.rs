@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -13,74 +12,12 @@ use bytes::Bytes;
 
 use crate::data::BtfData;
 use crate::error::BtfError;
+use crate::mmap::Mmap;
 
 /// Where the kernel publishes its BTF.
 pub const SYSFS_BTF_DIR: &str = "/sys/kernel/btf";
 /// The vmlinux BTF file.
 pub const VMLINUX_PATH: &str = "/sys/kernel/btf/vmlinux";
-
-/// A read-only private file mapping, unmapped on drop.
-struct Mmap {
-    ptr: *const u8,
-    len: usize,
-}
-
-// SAFETY: the mapping is PROT_READ and never written through; the pointer is only turned into a
-// shared slice, so sharing or sending it between threads is as safe as sharing a `&[u8]`.
-unsafe impl Send for Mmap {}
-// SAFETY: see `Send` above: only shared, read-only access exists.
-unsafe impl Sync for Mmap {}
-
-impl Mmap {
-    /// Maps `len` bytes of `file` (PROT_READ, MAP_PRIVATE). `None` when the kernel refuses, as for
-    /// sysfs BTF files before Linux 6.16 — the caller then reads the file instead.
-    fn map(file: &File, len: usize) -> Option<Mmap> {
-        if len == 0 {
-            return None;
-        }
-        // SAFETY: a fresh mapping at a kernel-chosen address with a valid fd; no existing memory is
-        // affected. The result is checked against MAP_FAILED before use.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            log::debug!(
-                "mmap of BTF refused ({}), falling back to read",
-                std::io::Error::last_os_error()
-            );
-            return None;
-        }
-        Some(Mmap {
-            ptr: ptr as *const u8,
-            len,
-        })
-    }
-}
-
-impl AsRef<[u8]> for Mmap {
-    fn as_ref(&self) -> &[u8] {
-        // SAFETY: `ptr` is a live PROT_READ mapping of exactly `len` bytes that stays mapped until
-        // `self` is dropped, and the returned slice borrows `self`. The file is a kernel-generated
-        // sysfs blob that does not change size while the kernel runs.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
-    }
-}
-
-impl Drop for Mmap {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the region `map` created; no slice into it outlives `self`.
-        unsafe {
-            libc::munmap(self.ptr as *mut libc::c_void, self.len);
-        }
-    }
-}
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BtfError + '_ {
     move |source| BtfError::Io {

@@ -11,6 +11,9 @@
 //! - [`core::relocate_program`] / [`core::CoreRelocator`]: CO-RE relocation against [`core::Targets`].
 //! - [`Btf::find_by_name_kind`] / [`Btf::candidates`]: name lookups through a lazily built index.
 
+// `unsafe` only in `mmap` (the kernel BTF mapping), which allows it for itself.
+#![deny(unsafe_code)]
+
 mod btf;
 pub mod core;
 mod data;
@@ -19,6 +22,7 @@ pub mod ext;
 pub mod fixup;
 mod index;
 pub mod kernel;
+mod mmap;
 mod model;
 pub mod raw;
 pub mod sanitize;

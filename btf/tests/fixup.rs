@@ -188,6 +188,29 @@ fn missing_section_or_symbol_is_an_error_naming_it() {
     );
 }
 
+/// ELF sizes and symbol values are 64-bit; a DATASEC holds 32-bit ones. Hostile values are errors,
+/// not silently truncated sizes/offsets.
+#[test]
+fn sizes_and_offsets_beyond_32_bits_are_errors() {
+    let mut m = BtfModel::new();
+    let int = m.add_int("int", 4, 0);
+    let v = m.add_var("counter", int, VarLinkage::GlobalAllocated);
+    m.add_datasec(".data", 0, &[(v, 0, 4)]);
+    let sym = |value| {
+        move |_: &str| {
+            Some(VarSymbol {
+                value,
+                hidden: false,
+            })
+        }
+    };
+    let e = fixup_datasecs(&mut m.clone(), |_| Some(1 << 32), sym(0)).unwrap_err();
+    assert!(e.to_string().contains("4294967296"), "{e}");
+    let e = fixup_datasecs(&mut m.clone(), |_| Some(8), sym(1 << 32)).unwrap_err();
+    assert!(e.to_string().contains("counter"), "{e}");
+    fixup_datasecs(&mut m, |_| Some(8), sym(4)).unwrap();
+}
+
 #[test]
 fn mark_func_static_flips_only_the_first_global_func_of_that_name() {
     let mut m = BtfModel::new();

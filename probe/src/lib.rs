@@ -25,6 +25,8 @@
 //! On the 6.18 development kernel every feature is Supported except LDIMM64_FULL_RANGE_OFF:
 //! libbpf's probe gets "direct value offset of 1073741824 is not allowed" from the verifier.
 
+#![forbid(unsafe_code)]
+
 mod blobs;
 mod cache;
 mod decide;

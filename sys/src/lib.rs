@@ -2,11 +2,26 @@
 //!
 //! Thin, safe, per-command wrappers over bpf(2), with the UAPI types from aya-obj ([`uapi`]) and the few it
 //! lacks in [`uapi_ext`]. Rules this crate enforces for the whole project:
-//! - [`syscall::bpf`] is the only function that issues bpf(2) (with test hooks: fake, counters, faults).
+//! - The crate-private `syscall::bpf` is the only function that issues bpf(2) (with test hooks: fake, counters,
+//!   faults).
 //! - Every returned fd is an [`OwnedFd`](std::os::fd::OwnedFd), close-on-exec, never 0..=2 ([`fd`]).
 //! - A token is passed only here: wrappers for MAP_CREATE, PROG_LOAD, BTF_LOAD and BTF_GET_FD_BY_ID take
 //!   `token: Option<BorrowedFd>` and set both the token fd field and `BPF_F_TOKEN_FD` in that command's flags.
 //! - Each wrapper passes the attr size up to the end of the last field it can set (see each module).
+//!
+//! Code outside this crate cannot issue a raw [`Attr`]: its pointer fields are safe to write, so only the
+//! wrappers, which fill them from borrowed slices, may reach the kernel (or the `unsafe` [`syscall::passthrough`]):
+//!
+//! ```compile_fail
+//! let mut attr = bpfload_syscall::Attr::zeroed();
+//! attr.prog_load_mut().log_buf = 0x1000; // any address
+//! let _ = bpfload_syscall::syscall::bpf(bpfload_syscall::uapi::bpf_cmd::BPF_PROG_LOAD, &mut attr, 128);
+//! ```
+//!
+//! ```compile_fail
+//! let mut attr = bpfload_syscall::Attr::zeroed();
+//! let _ = bpfload_syscall::syscall::passthrough(bpfload_syscall::uapi::bpf_cmd::BPF_PROG_LOAD, &mut attr, 128);
+//! ```
 //!
 //! Test hooks (see [`syscall`]): a per-thread fake kernel, per-command call counters, and fault plans.
 //!

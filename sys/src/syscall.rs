@@ -1,6 +1,6 @@
 //! The one place that issues bpf(2), plus the test hooks around it.
 //!
-//! Every wrapper in this crate ends in [`bpf`]. Before the kernel sees a call, `bpf` does, in order:
+//! Every wrapper in this crate ends in the crate-private `bpf`. Before the kernel sees a call, `bpf` does, in order:
 //! 1. count it: per command, both in a **thread-local** counter ([`thread_calls`]) and in a **process-wide**
 //!    atomic counter ([`process_calls`]). Both count every call that reaches `bpf`, including calls answered by a
 //!    fake or failed by a fault plan. Thread-local counts are what parallel unit tests should use; process-wide
@@ -93,9 +93,14 @@ pub fn cmd_name(cmd: bpf_cmd) -> &'static str {
 /// This is the only function in the project that calls `libc::syscall(SYS_bpf, ..)`; see the module docs for the
 /// counting, fault and override steps that come first.
 ///
+/// Crate-private on purpose: an [`Attr`] can hold any pointer value (its views are safe to write), so issuing an
+/// arbitrary one would let safe code make the kernel read or write arbitrary memory. Only this crate's wrappers,
+/// which set pointers from live, borrowed slices, may call it; outside code forwards through the `unsafe`
+/// [`passthrough`].
+///
 /// # Panics
 /// If `size` exceeds the attr buffer (a bug in a wrapper; sizes are compile-time constants).
-pub fn bpf(cmd: bpf_cmd, attr: &mut Attr, size: u32) -> Result<i64, Errno> {
+pub(crate) fn bpf(cmd: bpf_cmd, attr: &mut Attr, size: u32) -> Result<i64, Errno> {
     assert!(size as usize <= ATTR_BUF_SIZE, "attr size {size} too large");
     let s = slot(cmd);
     THREAD_COUNTS.with(|c| c[s].set(c[s].get() + 1));
@@ -125,17 +130,27 @@ pub fn bpf(cmd: bpf_cmd, attr: &mut Attr, size: u32) -> Result<i64, Errno> {
         });
         return result;
     }
-    passthrough(cmd, attr, size)
+    // SAFETY: only this crate's wrappers call `bpf`, and they uphold `passthrough`'s contract (see above).
+    unsafe { passthrough(cmd, attr, size) }
 }
 
 /// Issues the real bpf(2) without counting, faults or override. For overrides that forward some calls to the
-/// kernel; everything else must go through [`bpf`].
-pub fn passthrough(cmd: bpf_cmd, attr: &mut Attr, size: u32) -> Result<i64, Errno> {
+/// kernel (the attr an override receives came from one of this crate's wrappers); everything else goes through
+/// the wrappers.
+///
+/// # Safety
+/// Every pointer field of `attr` that `cmd` uses (key, value, log buffer, insns, info, ...) must be 0 or point to
+/// live memory of at least the size the attr gives next to it, writable where the kernel writes, for the duration
+/// of the call. An attr filled by this crate's wrappers and handed to an override satisfies this.
+///
+/// # Panics
+/// If `size` exceeds the attr buffer.
+pub unsafe fn passthrough(cmd: bpf_cmd, attr: &mut Attr, size: u32) -> Result<i64, Errno> {
     assert!(size as usize <= ATTR_BUF_SIZE, "attr size {size} too large");
     // SAFETY: `attr` points to ATTR_BUF_SIZE initialised, writable bytes that outlive the call, and `size` does
     // not exceed that, so the kernel reads and writes only inside the buffer. Pointers stored *inside* the attr
-    // (key, value, log, insns, ...) were set by the wrappers from live slices whose lengths match the sizes
-    // given next to them; the wrappers keep those slices borrowed for the duration of this call.
+    // are valid for the call by this function's contract (for `bpf`'s callers: the wrappers set them from live
+    // slices whose lengths match the sizes given next to them and keep those slices borrowed during the call).
     let ret = unsafe {
         libc::syscall(
             libc::SYS_bpf,
