@@ -5,8 +5,7 @@
 
 mod common;
 
-use aya_obj::generated::bpf_insn;
-use bpfload_btf::core::{relocate_program, Targets};
+use bpfload_btf::core::{insns_from_bytes, relocate_program, Targets};
 use bpfload_btf::fixup::{fixup_datasecs, VarSymbol};
 use bpfload_btf::sanitize::sanitize;
 use bpfload_btf::{Btf, BtfExt, BtfModel};
@@ -35,24 +34,6 @@ impl Rng {
             };
         }
     }
-}
-
-/// Decodes `struct bpf_insn` records (little-endian object).
-fn insns_of(b: &[u8]) -> Vec<bpf_insn> {
-    b.chunks_exact(8)
-        .map(|c| {
-            let mut i = bpf_insn {
-                code: c[0],
-                _bitfield_align_1: [],
-                _bitfield_1: Default::default(),
-                off: i16::from_le_bytes([c[2], c[3]]),
-                imm: i32::from_le_bytes([c[4], c[5], c[6], c[7]]),
-            };
-            i.set_dst_reg(c[1] & 0xf);
-            i.set_src_reg(c[1] >> 4);
-            i
-        })
-        .collect()
 }
 
 /// Runs every pipeline step the inputs get through; results are ignored, panics are not.
@@ -90,7 +71,9 @@ fn pipeline(
         };
         let relos = bpfload_btf::core::program_relos(&btf, &ext, name, 0, usize::MAX);
         // The section's real instructions, so relocations get as far as patching.
-        let mut insns = sections(name).map(|b| insns_of(&b)).unwrap_or_default();
+        let mut insns = sections(name)
+            .map(|b| insns_from_bytes(&b))
+            .unwrap_or_default();
         let _ = relocate_program(&btf, relos, &mut insns, &targets);
     }
 }
