@@ -76,7 +76,8 @@ fn call_sequence(
     let r = with_syscall_override(
         move |cmd, attr, size| {
             rec.borrow_mut().push(cmd);
-            passthrough(cmd, attr, size)
+            // SAFETY: `attr` was filled by a bpfload_syscall wrapper, whose borrowed buffers outlive this call.
+            unsafe { passthrough(cmd, attr, size) }
         },
         || loader.load(obj),
     );
