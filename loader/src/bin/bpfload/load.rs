@@ -110,10 +110,31 @@ pub fn run(args: LoadArgs) -> Result<ExitCode, String> {
                 outln!("object {display}");
                 print_plan(&object, &args.programs);
                 outln!("load failed: {err}");
+                if error_errno(&err) == Some(libc::EPERM) && !has_cap_bpf() {
+                    outln!(
+                        "hint: creating BPF maps and programs needs root (CAP_BPF, CAP_PERFMON, \
+                         CAP_NET_ADMIN), or a BPF token from a delegating bpffs (--token-path)"
+                    );
+                }
             }
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Whether this process has CAP_BPF (bit 39) or CAP_SYS_ADMIN (bit 21) in its effective set.
+fn has_cap_bpf() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let hex = s
+                .lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))?
+                .trim()
+                .to_string();
+            u64::from_str_radix(&hex, 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << 39 | 1 << 21) != 0)
 }
 
 /// The errno behind a failed load, where there is one.
