@@ -74,4 +74,11 @@ pub enum BtfError {
         #[source]
         source: std::io::Error,
     },
+    /// A BTF file (a user-given custom BTF) that did not parse: names the file.
+    #[error("{}: {source}", path.display())]
+    InFile {
+        path: PathBuf,
+        #[source]
+        source: Box<BtfError>,
+    },
 }

@@ -145,13 +145,19 @@ pub fn modules() -> Result<Arc<Vec<Arc<ModuleBtf>>>, BtfError> {
 pub fn custom(path: impl Into<PathBuf>) -> Result<Arc<BtfData>, BtfError> {
     let path = path.into();
     let bytes = read_btf_bytes(&path, false)?;
-    if bytes.starts_with(b"\x7fELF") {
+    let in_file = |source: BtfError| BtfError::InFile {
+        path: path.clone(),
+        source: Box::new(source),
+    };
+    let bytes = if bytes.starts_with(b"\x7fELF") {
         let range = elf_section(&bytes, ".BTF").map_err(|reason| BtfError::BadHeader {
             reason: format!("{}: {reason}", path.display()),
         })?;
-        return Ok(Arc::new(BtfData::parse(bytes.slice(range))?));
-    }
-    Ok(Arc::new(BtfData::parse(bytes)?))
+        bytes.slice(range)
+    } else {
+        bytes
+    };
+    BtfData::parse(bytes).map(Arc::new).map_err(in_file)
 }
 
 /// Byte range of the named section of a 64-bit ELF file (either byte order), bounds-checked.

@@ -129,6 +129,11 @@ fn custom_btf_file_replaces_the_kernels() {
             from_elf.btf().len()
         );
     }
+    // A file that is not BTF: the error names the file (the user gave its path).
+    let junk = dir.join("junk.btf");
+    std::fs::write(&junk, [0u8; 64]).unwrap();
+    let err = kernel::custom(&junk).unwrap_err().to_string();
+    assert!(err.contains("junk.btf") && err.contains("magic"), "{err}");
     let err = kernel::custom(dir.join("missing")).unwrap_err().to_string();
     assert!(err.contains("missing"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
