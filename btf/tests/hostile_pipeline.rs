@@ -20,7 +20,7 @@ impl Rng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    fn mutate(&mut self, b: &mut Vec<u8>) {
+    fn mutate(&mut self, b: &mut [u8]) {
         if b.is_empty() {
             return;
         }
