@@ -1,6 +1,8 @@
 //! Hostile inputs: every malformed blob is an error (never a panic, hang or stack overflow), and
 //! parsing allocates in proportion to the input, not to counts the input claims.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -44,21 +46,7 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Native-endian raw BTF from type words and a string table.
-fn blob(types: &[u32], strings: &[u8]) -> Vec<u8> {
-    let tl = (types.len() * 4) as u32;
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xeb9fu16.to_ne_bytes());
-    out.extend_from_slice(&[1, 0]);
-    for w in [24u32, 0, tl, tl, strings.len() as u32] {
-        out.extend_from_slice(&w.to_ne_bytes());
-    }
-    for w in types {
-        out.extend_from_slice(&w.to_ne_bytes());
-    }
-    out.extend_from_slice(strings);
-    out
-}
+use common::{raw_blob as blob, Rng};
 
 fn set_u32(b: &mut [u8], off: usize, v: u32) {
     b[off..off + 4].copy_from_slice(&v.to_ne_bytes());
@@ -280,17 +268,6 @@ fn ext_hostile_inputs_are_errors() {
     set_u32(&mut b, 8, 2); // misaligned offset
     assert!(BtfExt::parse(&b).is_err());
     assert!(BtfExt::parse(&good[..10]).is_err());
-}
-
-/// xorshift64*, deterministic.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
 }
 
 /// Exercises every accessor; must never panic.

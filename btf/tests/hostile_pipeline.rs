@@ -5,21 +5,19 @@
 
 mod common;
 
+use common::Rng;
+
 use bpfload_btf::core::{insns_from_bytes, relocate_program, Targets};
 use bpfload_btf::fixup::{fixup_datasecs, VarSymbol};
 use bpfload_btf::sanitize::sanitize;
 use bpfload_btf::{Btf, BtfExt, BtfModel};
 
-/// xorshift64*, deterministic.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
+/// Random byte damage.
+trait Mutate {
+    fn mutate(&mut self, b: &mut [u8]);
+}
 
+impl Mutate for Rng {
     fn mutate(&mut self, b: &mut [u8]) {
         if b.is_empty() {
             return;

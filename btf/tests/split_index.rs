@@ -1,26 +1,14 @@
 //! Split BTF (module BTF on a base) and the name index, checked against linear scans.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use bpfload_btf::raw::{info_enc, INT_SIGNED};
 use bpfload_btf::{essential_name, Btf, BtfData, BtfModel, Kind, Type};
 
-/// Native-endian split BTF: type words (name offsets already absolute) and a string section.
-fn split_blob(types: &[u32], strings: &[u8]) -> Vec<u8> {
-    let tl = (types.len() * 4) as u32;
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xeb9fu16.to_ne_bytes());
-    out.extend_from_slice(&[1, 0]);
-    for w in [24u32, 0, tl, tl, strings.len() as u32] {
-        out.extend_from_slice(&w.to_ne_bytes());
-    }
-    for w in types {
-        out.extend_from_slice(&w.to_ne_bytes());
-    }
-    out.extend_from_slice(strings);
-    out
-}
+use common::raw_blob as split_blob;
 
 fn base_model() -> BtfModel {
     let mut m = BtfModel::new();

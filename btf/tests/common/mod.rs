@@ -82,3 +82,31 @@ pub fn corpus_btf() -> Option<Vec<ObjectBtf>> {
             .collect(),
     )
 }
+
+/// Native-endian raw BTF (24-byte header, types, strings) from type words and a string table;
+/// for split BTF the name offsets in `types` are already absolute.
+pub fn raw_blob(types: &[u32], strings: &[u8]) -> Vec<u8> {
+    let tl = (types.len() * 4) as u32;
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xeb9fu16.to_ne_bytes());
+    out.extend_from_slice(&[1, 0]);
+    for w in [24u32, 0, tl, tl, strings.len() as u32] {
+        out.extend_from_slice(&w.to_ne_bytes());
+    }
+    for w in types {
+        out.extend_from_slice(&w.to_ne_bytes());
+    }
+    out.extend_from_slice(strings);
+    out
+}
+
+/// xorshift64*, deterministic, for mutation tests.
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
