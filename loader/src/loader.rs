@@ -37,6 +37,7 @@ pub struct Loader {
     pub(crate) keep_going: bool,
     pub(crate) log: LogOptions,
     pub(crate) threads: usize,
+    pub(crate) kern_version: Option<u32>,
     pub(crate) kconfig: Option<String>,
     pub(crate) attach_targets: Vec<crate::externs::wire::AttachTargetOpt>,
 }
@@ -53,6 +54,7 @@ impl Default for Loader {
             token: Ok(TokenRequest::Default),
             keep_going: false,
             log: LogOptions::default(),
+            kern_version: None,
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
@@ -173,6 +175,13 @@ impl Loader {
                 prog_fd,
                 func: function.map(str::to_string),
             });
+        self
+    }
+
+    /// The `kern_version` passed to `BPF_PROG_LOAD` (libbpf's `bpf_object__set_kversion`); by
+    /// default the object's `version` section, else the running kernel's version.
+    pub fn kern_version(mut self, version: u32) -> Self {
+        self.kern_version = Some(version);
         self
     }
 

@@ -42,6 +42,9 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
     check_endianness(object)?;
     let mut obj = object.clone();
     apply_options(opts, &mut obj)?;
+    if let Some(v) = opts.kern_version {
+        obj.kern_version = Some(v);
+    }
 
     let req = opts.token.as_ref().map_err(|e| e.clone())?;
     let (token_fd, token_report) = token::acquire(req)?;
