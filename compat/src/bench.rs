@@ -17,7 +17,10 @@ use crate::libbpf_side;
 /// A library under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lib {
+    /// bpfload with its default thread count (one program-loading thread per CPU).
     Bpfload,
+    /// bpfload with one loading thread (serial, like libbpf and aya).
+    BpfloadSerial,
     Libbpf,
     /// aya-obj 0.3: parsing only (it has no load path of its own).
     AyaObj,
@@ -29,6 +32,7 @@ impl Lib {
     pub fn name(self) -> &'static str {
         match self {
             Lib::Bpfload => "bpfload",
+            Lib::BpfloadSerial => "bpfload-1t",
             Lib::Libbpf => "libbpf",
             Lib::AyaObj => "aya-obj",
             Lib::Aya => "aya",
@@ -36,9 +40,15 @@ impl Lib {
     }
 
     pub fn parse(s: &str) -> Option<Lib> {
-        [Lib::Bpfload, Lib::Libbpf, Lib::AyaObj, Lib::Aya]
-            .into_iter()
-            .find(|l| l.name() == s)
+        [
+            Lib::Bpfload,
+            Lib::BpfloadSerial,
+            Lib::Libbpf,
+            Lib::AyaObj,
+            Lib::Aya,
+        ]
+        .into_iter()
+        .find(|l| l.name() == s)
     }
 }
 
@@ -89,7 +99,8 @@ pub fn run_once(lib: Lib, op: Op, path: &Path) -> Result<(), String> {
                 .map_err(|e| e.to_string())
         }
         (Lib::Aya, Op::Load) => aya_load(path),
-        (Lib::Bpfload, op) => crate::bpfload_side::run_once(op, path),
+        (Lib::Bpfload, op) => crate::bpfload_side::run_once(op, path, None),
+        (Lib::BpfloadSerial, op) => crate::bpfload_side::run_once(op, path, Some(1)),
         (lib, op) => Err(format!("{} has no separate {} step", lib.name(), op.name())),
     }
 }

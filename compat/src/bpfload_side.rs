@@ -9,16 +9,18 @@ use crate::bench::Op;
 use crate::insn;
 use crate::kernel;
 
-/// Runs one benchmark operation with bpfload.
-pub fn run_once(op: Op, path: &Path) -> Result<(), String> {
+/// Runs one benchmark operation with bpfload (`threads`: program-loading threads, default CPUs).
+pub fn run_once(op: Op, path: &Path, threads: Option<usize>) -> Result<(), String> {
     let obj = bpfload::Object::open_file(path).map_err(|e| e.to_string())?;
     match op {
         Op::Open => Ok(()),
         Op::Prepare => Err("bpfload: no separate prepare step in its API (load only)".to_string()),
         Op::Load => {
-            let loaded = bpfload::Loader::new()
-                .load(&obj)
-                .map_err(|e| e.to_string())?;
+            let mut loader = bpfload::Loader::new();
+            if let Some(t) = threads {
+                loader = loader.threads(t);
+            }
+            let loaded = loader.load(&obj).map_err(|e| e.to_string())?;
             if loaded.all_loaded() {
                 Ok(())
             } else {

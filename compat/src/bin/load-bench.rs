@@ -246,7 +246,7 @@ fn main() -> ExitCode {
                 Op::Open => &[Lib::Bpfload, Lib::Libbpf],
                 // bpfload's API has no separate prepare step.
                 Op::Prepare => &[Lib::Libbpf],
-                Op::Load => &[Lib::Bpfload, Lib::Libbpf],
+                Op::Load => &[Lib::Bpfload, Lib::BpfloadSerial, Lib::Libbpf],
             };
             let budget = if op == Op::Load {
                 &big_budget
@@ -385,11 +385,11 @@ fn main() -> ExitCode {
 
     if let Some((n, path)) = &big {
         println!("\n== (d) full load of the N={n} object (wall; target bpfload <= 0.6x libbpf) ==");
-        let results: Vec<_> = [Lib::Bpfload, Lib::Libbpf, Lib::Aya]
+        let results: Vec<_> = [Lib::Bpfload, Lib::BpfloadSerial, Lib::Libbpf, Lib::Aya]
             .iter()
             .map(|&l| (l, run(l, Op::Load, path, &big_budget)))
             .collect();
-        let libbpf = &results[1].1;
+        let libbpf = &results[2].1;
         let mut rows = Vec::new();
         for (lib, r) in &results {
             println!(
