@@ -653,7 +653,11 @@ pub(crate) fn decide(probes: &Probes, feature: Feature) -> FeatureResult {
                 }
             }
             run(ctx, feature, &cands, |ctx, r| {
-                let map = match ops::map_create(r.cand.map.unwrap(), 4, 32, 1, 0, ctx.token()) {
+                // Every candidate above has a map type.
+                let Some(map_type) = r.cand.map else {
+                    return Outcome::Inconclusive(None, "candidate without a map type".into());
+                };
+                let map = match ops::map_create(map_type, 4, 32, 1, 0, ctx.token()) {
                     Ok(m) => m,
                     Err(e) => return setup_failure("map create", e),
                 };

@@ -251,16 +251,19 @@ fn resolve(
         });
     }
 
-    if !cache.map.contains_key(&local_id) {
-        let c = find_cands(local, local_id, targets).map_err(|source| CoreError::Candidates {
-            relo: relo_idx,
-            type_id: local_id,
-            name: local_name.clone(),
-            source,
-        })?;
-        cache.map.insert(local_id, c);
-    }
-    let cands = cache.map.get_mut(&local_id).expect("inserted above");
+    let cands = match cache.map.entry(local_id) {
+        hashbrown::hash_map::Entry::Occupied(e) => e.into_mut(),
+        hashbrown::hash_map::Entry::Vacant(e) => {
+            let c =
+                find_cands(local, local_id, targets).map_err(|source| CoreError::Candidates {
+                    relo: relo_idx,
+                    type_id: local_id,
+                    name: local_name.clone(),
+                    source,
+                })?;
+            e.insert(c)
+        }
+    };
     let candidates = cands.len();
 
     let mut kept = 0usize;
