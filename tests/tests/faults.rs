@@ -282,3 +282,65 @@ fn probe_faults_do_not_poison_the_cache() {
         "a transient probe failure left a wrong cached answer: {transient:#?}"
     );
 }
+
+/// An explicit token that cannot be created fails the load, and the load never goes on without it: no map,
+/// BTF or program is created. Covers a path that is not bpffs, bpffs without delegation (the init namespace
+/// cannot create tokens), and TOKEN_CREATE failing with every errno of the matrix. No fd leaks.
+#[test]
+fn an_explicit_token_that_fails_never_falls_back() {
+    if !require_root("token creation") {
+        return;
+    }
+    let _serial = serial();
+    let obj = Object::open_file(fixture("globals.bpf.o")).expect("open globals");
+    let bpffs = bpfload_tests::ensure_bpffs().expect("bpffs");
+    let check = |what: &str, loader: Loader, plan: Option<FaultPlan>| {
+        use bpf_cmd::*;
+        let fds = open_fd_count();
+        let snap = CallSnapshot::thread();
+        let r = match plan {
+            Some(p) => with_fault_plan(p, || loader.load(&obj)).0,
+            None => loader.load(&obj),
+        };
+        let e = match r {
+            Ok(_) => panic!("{what}: the load went on without the explicit token"),
+            Err(e) => e,
+        };
+        for cmd in [BPF_MAP_CREATE, BPF_BTF_LOAD, BPF_PROG_LOAD] {
+            assert_eq!(
+                snap.since(cmd),
+                0,
+                "{what}: {} issued after the token failed ({e})",
+                cmd_name(cmd)
+            );
+        }
+        assert!(
+            matches!(e, bpfload::LoadError::Token(_)),
+            "{what}: not a token error: {e}"
+        );
+        assert_eq!(open_fd_count(), fds, "{what}: fds leaked");
+        e.to_string()
+    };
+    let msg = check(
+        "a path outside bpffs",
+        Loader::new().token_path(std::env::temp_dir()),
+        None,
+    );
+    assert!(
+        msg.contains(&std::env::temp_dir().display().to_string()),
+        "{msg}"
+    );
+    check(
+        "bpffs without delegation",
+        Loader::new().token_path(&bpffs),
+        None,
+    );
+    for errno in ERRNOS {
+        let msg = check(
+            &format!("TOKEN_CREATE failing with {}", errno.name()),
+            Loader::new().token_path(&bpffs),
+            Some(FaultPlan::nth_of(bpf_cmd::BPF_TOKEN_CREATE, 1, errno).times(u64::MAX)),
+        );
+        assert!(msg.contains(errno.name()), "{msg}");
+    }
+}

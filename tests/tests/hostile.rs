@@ -436,3 +436,85 @@ fn verifier_log_and_error_stay_within_what_the_caller_asked_for() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pinned maps: reused only when compatible, never through something that is not a bpffs map
+
+/// Loads maps.bpf.o (whose `pinned_stats` is pinned by name) with `root` as the pin root.
+fn load_pinned(root: &std::path::Path) -> Result<bpfload::Loaded, bpfload::LoadError> {
+    let obj = Object::open_file(fixture("maps.bpf.o")).expect("open maps.bpf.o");
+    Loader::new().pin_root(root).load(&obj)
+}
+
+#[test]
+fn a_pinned_program_in_the_maps_place_is_refused() {
+    if !require_root("pinning") {
+        return;
+    }
+    let _serial = serial();
+    let pins = bpfload_tests::PinDir::new("hostile-prog").expect("pin dir");
+    // Pin a program where the map's pin should be.
+    let l = Loader::new()
+        .load(&Object::open_file(fixture("globals.bpf.o")).unwrap())
+        .unwrap();
+    let prog = l.programs().first().expect("a program").fd();
+    bpfload_syscall::obj::pin(prog, &pins.path().join("pinned_stats")).expect("pin a program");
+    let e = load_pinned(pins.path()).expect_err("a program pinned as the map must be refused");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("pinned_stats") && msg.contains("not a map"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_incompatible_pinned_map_is_refused() {
+    if !require_root("pinning") {
+        return;
+    }
+    let _serial = serial();
+    let pins = bpfload_tests::PinDir::new("hostile-incompat").expect("pin dir");
+    // An ARRAY like pinned_stats but with 8 entries instead of 4.
+    let fd = bpfload_syscall::map::create(&bpfload_syscall::MapCreateAttr {
+        map_type: bpfload_syscall::uapi::bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 8,
+        name: Some("impostor"),
+        ..Default::default()
+    })
+    .expect("create a map");
+    use std::os::fd::AsFd;
+    bpfload_syscall::obj::pin(fd.as_fd(), &pins.path().join("pinned_stats")).expect("pin");
+    let e = load_pinned(pins.path()).expect_err("an incompatible pinned map must be refused");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("pinned_stats") && msg.contains("parameter mismatch"),
+        "{msg}"
+    );
+    // The impostor is still the one pinned (not replaced, not removed).
+    let pinned = bpfload_syscall::obj::get(&pins.path().join("pinned_stats"), 0).unwrap();
+    let a = bpfload_syscall::info::map_info(pinned.as_fd()).unwrap();
+    let b = bpfload_syscall::info::map_info(fd.as_fd()).unwrap();
+    assert_eq!(a.id, b.id);
+}
+
+#[test]
+fn a_pin_root_outside_bpffs_is_never_followed() {
+    if !require_root("pinning") {
+        return;
+    }
+    let _serial = serial();
+    // A plain directory with a plain file where the pin would be: anyone with write access there could have
+    // planted it. The load fails; it neither reuses nor replaces the file.
+    let dir = std::env::temp_dir().join(format!("bpfload-hostile-pin-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("pinned_stats"), b"planted").unwrap();
+    let r = load_pinned(&dir);
+    let content = std::fs::read(dir.join("pinned_stats")).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let e = r.expect_err("a pin on a non-bpf filesystem must fail the load");
+    assert!(e.to_string().contains("pinned_stats"), "{e}");
+    assert_eq!(content, b"planted");
+}
