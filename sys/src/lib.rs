@@ -48,6 +48,7 @@
 
 pub use aya_obj::generated as uapi;
 
+pub mod arena;
 pub mod attr;
 pub mod btf;
 mod errno;

@@ -404,3 +404,5 @@ mod tests {
         }
     }
 }
+
+pub use crate::arena::{mmap_arena, ArenaMapping};
