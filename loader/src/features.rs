@@ -29,6 +29,8 @@ pub(crate) enum Feature {
     BpfCookie,
     /// `FEAT_SYSCALL_WRAPPER` (the `LINUX_HAS_SYSCALL_WRAPPER` kconfig extern).
     SyscallWrapper,
+    /// `FEAT_LDIMM64_FULL_RANGE_OFF`: arena globals go at the end of the arena.
+    Ldimm64FullRangeOff,
 }
 
 /// Feature answers for one load.
@@ -64,6 +66,7 @@ impl Features {
             Feature::UprobeMultiLink => return false,
             Feature::BpfCookie => P::BpfCookie,
             Feature::SyscallWrapper => P::SyscallWrapper,
+            Feature::Ldimm64FullRangeOff => P::Ldimm64FullRangeOff,
         };
         self.probes.supported(p)
     }

@@ -39,10 +39,15 @@
 //!   example) open here too; the error comes at load, for that program, as in libbpf.
 //! - Big-endian objects open for inspection; loading refuses any non-native byte order.
 //!
+//! # Arena
+//! ARENA maps and `.addr_space.1` (`__arena`) globals load as in libbpf 1.7: the arena is mapped
+//! at creation and keeps its initial data; see [`LoadedMap::arena`](crate::LoadedMap::arena).
+//!
 //! # Not supported yet
-//! struct_ops maps and programs, arena maps and `.addr_space.1` data: loading such an object
-//! fails with [`LoadError::Unsupported`] naming the part.
+//! Features the object needs that the loader lacks make the load fail with
+//! [`LoadError::Unsupported`] naming the part.
 
+mod arena;
 pub mod attach;
 pub mod diagnose;
 pub mod error;

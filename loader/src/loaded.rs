@@ -18,6 +18,8 @@ pub struct LoadedMap {
     pub(crate) fd: OwnedFd,
     pub(crate) pin: Option<PathBuf>,
     pub(crate) reused: bool,
+    /// ARENA maps: the user-space mapping made at creation (see `crate::arena`).
+    pub(crate) arena: Option<bpfload_syscall::arena::ArenaMapping>,
 }
 
 impl LoadedMap {
@@ -48,6 +50,16 @@ impl LoadedMap {
     /// Whether an existing pinned map was reused instead of creating one.
     pub fn reused(&self) -> bool {
         self.reused
+    }
+    /// An ARENA map's user-space view, mapped at creation (at `map_extra` when set) and holding the
+    /// initial `__arena` globals, as libbpf's `bpf_map__initial_value` after load. `None` for other
+    /// maps and for a reused pinned arena (libbpf does not map those either).
+    pub fn arena(&self) -> Option<&bpfload_syscall::arena::ArenaMapping> {
+        self.arena.as_ref()
+    }
+    /// Mutable access to the arena view, to write arena memory shared with the programs.
+    pub fn arena_mut(&mut self) -> Option<&mut bpfload_syscall::arena::ArenaMapping> {
+        self.arena.as_mut()
     }
 }
 

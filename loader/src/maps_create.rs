@@ -319,6 +319,7 @@ pub(crate) fn create_all(
         .iter()
         .any(|m| m.kind.is_internal() && m.def.map_flags & BPF_F_MMAPABLE != 0)
         && features.has(Feature::ArrayMmap);
+    let arena_off = crate::arena::data_offset(obj, features.has(Feature::Ldimm64FullRangeOff));
     let mut out: Vec<Option<LoadedMap>> = Vec::with_capacity(obj.maps.len());
     for m in obj.maps.iter_mut() {
         if m.kind.is_internal() {
@@ -340,12 +341,15 @@ pub(crate) fn create_all(
         if let Some(p) = &pin_path {
             reused = reuse_pinned(m, p)?;
         }
+        let mut arena = None;
         let (fd, was_reused) = match reused {
             Some(fd) => (fd, true),
             None => {
                 let fd = create_one(&ctx, m)?;
                 if m.kind.is_internal() {
                     populate_internal(m, fd.as_fd())?;
+                } else if crate::arena::is_arena(m) {
+                    arena = Some(crate::arena::map_and_init(m, fd.as_fd(), arena_off)?);
                 }
                 (fd, false)
             }
@@ -382,6 +386,7 @@ pub(crate) fn create_all(
             fd,
             pin: pin_path,
             reused: was_reused,
+            arena,
         }));
     }
     init_map_in_map_slots(obj, &out)?;

@@ -3,7 +3,7 @@
 //! 1. refuse non-native byte order; apply the caller's options to a private copy of the object;
 //! 2. token (first step of prepare, as in libbpf), then the feature answers for that token;
 //! 3. with a token: check what it delegates against what the object needs; refuse what this
-//!    loader cannot do yet (struct_ops, arena), naming it; resolve externs (`externs/`);
+//!    loader cannot do yet, naming it; resolve externs (`externs/`);
 //! 4. CO-RE relocation of every autoload function;
 //! 5. per autoload main program: subprogram append and `.BTF.ext` info;
 //! 6. object BTF: fix-up, sanitize, load (failure only drops BTF, as in libbpf);
@@ -160,6 +160,7 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
         .filter(|m| m.kind == MapKind::Rodata)
         .map(|m| m.fd.as_fd())
         .collect();
+    let arena_reloc = crate::arena::reloc_offset(&obj, features.has(Feature::Ldimm64FullRangeOff));
     // Relocate map, data and extern references, and plan each load (serial: the extern state is
     // not shared across threads); then load on the thread pool, results in program order.
     #[allow(clippy::type_complexity)]
@@ -167,7 +168,9 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
         .into_iter()
         .map(|(m, r)| {
             let r = r.and_then(|mut l| {
-                data::relocate(&mut l, |i| maps[i].as_ref().map(|lm| lm.fd.as_raw_fd()));
+                data::relocate(&mut l, arena_reloc, |i| {
+                    maps[i].as_ref().map(|lm| lm.fd.as_raw_fd())
+                });
                 ext.relocate(&mut l, |i| maps[i].as_ref().map(|lm| lm.fd.as_raw_fd()))
                     .map_err(|e| ProgramError::Reloc(e.to_string()))?;
                 reloc::helpers::sanitize(&mut l, || features.has(Feature::ProbeReadKern));
@@ -347,12 +350,6 @@ fn check_unsupported(obj: &Object) -> Result<(), LoadError> {
     };
     if let Some(what) = obj.unsupported.first() {
         return Err(unsupported(what.clone()));
-    }
-    if let Some(m) = obj.maps.iter().find(|m| {
-        m.autocreate
-            && m.def.map_type == aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_ARENA as u32
-    }) {
-        return Err(unsupported(format!("arena map '{}'", m.name)));
     }
     Ok(())
 }

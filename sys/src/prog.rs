@@ -379,6 +379,29 @@ pub fn test_run(prog: BorrowedFd<'_>, data_in: &[u8], repeat: u32) -> Result<Tes
     })
 }
 
+/// `BPF_PROG_TEST_RUN` of a `BPF_PROG_TYPE_SYSCALL` program: the kernel refuses packet data, repeat and
+/// duration for these, and takes only a context (`ctx_in`, may be empty). Returns the program's return value.
+/// attr size `offsetofend(test.ctx_out)`.
+pub fn test_run_syscall(prog: BorrowedFd<'_>, ctx: &[u8]) -> Result<u32, SysError> {
+    const NAME: &str = "BPF_PROG_TEST_RUN";
+    let size = u32::try_from(ctx.len())
+        .map_err(|_| SysError::invalid(NAME, Errno::EINVAL, "context larger than 4 GiB"))?;
+    let mut attr = Attr::zeroed();
+    let t = attr.test_run_mut();
+    t.prog_fd = prog.as_raw_fd() as u32;
+    if size != 0 {
+        t.ctx_size_in = size;
+        t.ctx_in = ctx.as_ptr() as u64;
+    }
+    bpf(
+        bpf_cmd::BPF_PROG_TEST_RUN,
+        &mut attr,
+        attr_end!(bpf_attr__bindgen_ty_7, ctx_out),
+    )
+    .map_err(|e| SysError::kernel(NAME, e))?;
+    Ok(attr.test_run().retval)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

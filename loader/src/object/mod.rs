@@ -66,6 +66,8 @@ pub struct Object {
     pub(crate) var_syms: HashMap<String, (u64, bool)>,
     /// struct_ops maps' local definitions (see `crate::struct_ops`).
     pub(crate) struct_ops: Vec<crate::struct_ops::StructOps>,
+    /// `.addr_space.1` and the arena map (see `crate::arena`).
+    pub(crate) arena: crate::arena::ObjArena,
 }
 
 /// libbpf's object name: the file's base name up to the first '.', at most 15 bytes.
@@ -116,6 +118,7 @@ impl Object {
             sec_sizes: HashMap::new(),
             var_syms: HashMap::new(),
             struct_ops: Vec::new(),
+            arena: Default::default(),
         };
         for s in &elf.sections {
             obj.sec_sizes.entry(s.name.to_string()).or_insert(s.size);
@@ -181,6 +184,7 @@ impl Object {
         if let Some(idx) = obj.legacy_maps_shndx {
             maps::parse_legacy(&elf, idx, &mut obj.maps)?;
         }
+        crate::arena::init(&mut obj, &elf)?;
         obj.init_global_data(&elf, btf.as_ref());
         obj.struct_ops = crate::struct_ops::init_maps(&mut obj, &elf).map_err(|e| match e {
             crate::struct_ops::StructOpsError::Object { map, msg } => OpenError::Map { map, msg },
@@ -243,9 +247,8 @@ impl Object {
                         self.data_shndx.push(idx);
                     } else if is_struct_ops(s.name) {
                         // Handled by crate::struct_ops after programs and global data.
-                    } else if s.name == ".addr_space.1" {
-                        self.unsupported
-                            .push("arena global data ('.addr_space.1')".into());
+                    } else if s.name == crate::arena::ARENA_SEC {
+                        self.arena.shndx = Some(idx);
                     } else {
                         log::debug!("skipping unrecognized data section '{}'", s.name);
                     }

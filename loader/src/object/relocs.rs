@@ -259,6 +259,14 @@ fn record(
         }
         return Ok(mk(RelocKind::SubprogAddr, sym.value));
     }
+    if let Some(map) = crate::arena::reloc_map(obj, sym.shndx) {
+        return Ok(mk(
+            RelocKind::MapValue {
+                map: map.map_err(err)?,
+            },
+            sym.value,
+        ));
+    }
     if let Some(&map) = index.data_by_sec.get(&sym.shndx) {
         return Ok(mk(RelocKind::MapValue { map }, sym.value));
     }

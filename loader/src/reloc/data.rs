@@ -13,8 +13,13 @@ use crate::object::relocs::RelocKind;
 pub const POISON_LDIMM64_MAP_BASE: i32 = 2_001_000_000;
 
 /// Patches every map reference of `linked`. `map_fd(i)` is the fd of map `i`, or `None` if it was
-/// not created.
-pub(crate) fn relocate(linked: &mut Linked, map_fd: impl Fn(usize) -> Option<RawFd>) {
+/// not created. `arena` is the arena map and the offset of the `__arena` globals in it
+/// (`arena_data_off`), added to references to that map.
+pub(crate) fn relocate(
+    linked: &mut Linked,
+    arena: Option<(usize, i32)>,
+    map_fd: impl Fn(usize) -> Option<RawFd>,
+) {
     for (idx, r) in &linked.relos {
         let idx = *idx;
         let (map, value) = match r.kind {
@@ -28,6 +33,9 @@ pub(crate) fn relocate(linked: &mut Linked, map_fd: impl Fn(usize) -> Option<Raw
         }
         if value {
             insns[idx + 1].imm = insns[idx].imm.wrapping_add(r.sym_off as i32);
+            if let Some((_, off)) = arena.filter(|&(a, _)| a == map) {
+                insns[idx + 1].imm = insns[idx + 1].imm.wrapping_add(off);
+            }
         }
         match map_fd(map) {
             Some(fd) => {
