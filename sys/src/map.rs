@@ -18,6 +18,8 @@ use crate::uapi::{
     BPF_F_TOKEN_FD, BPF_F_VTYPE_BTF_OBJ_FD,
 };
 
+pub use crate::arena::{mmap_arena, ArenaMapping};
+
 /// `BPF_MAP_CREATE` attr size we pass: `offsetofend(map_token_fd)` = 80, the last field this wrapper sets.
 /// (libbpf 1.7 passes 92, up to `excl_prog_hash_size`, which we do not use.)
 pub const MAP_CREATE_ATTR_SIZE: u32 = attr_end!(bpf_attr__bindgen_ty_1, map_token_fd);
@@ -404,5 +406,3 @@ mod tests {
         }
     }
 }
-
-pub use crate::arena::{mmap_arena, ArenaMapping};
