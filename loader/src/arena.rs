@@ -165,3 +165,64 @@ pub(crate) fn map_and_init(
     }
     Ok(mapping)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> Vec<u8> {
+        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/bpf/arena.bpf.o");
+        std::fs::read(p).expect("tests/bpf/arena.bpf.o")
+    }
+
+    /// Offsets of the BTF ARRAY types `int [n]` of the fixture's map definition (the `__uint`
+    /// members): (offset of `nelems`, nelems), found next to the `type` member's `[33]`.
+    fn int_arrays(bytes: &[u8]) -> Vec<(usize, u32)> {
+        let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
+        let arrays: Vec<usize> = (0..bytes.len().saturating_sub(24))
+            .filter(|&i| i % 4 == 0 && u32_at(i) == 3 << 24 && u32_at(i + 4) == 0)
+            .collect();
+        // The element type of `int (*type)[33]` is `int`.
+        let int = arrays
+            .iter()
+            .find(|&&i| u32_at(i + 16) == 33)
+            .map(|&i| u32_at(i + 8))
+            .expect("type [33]");
+        arrays
+            .into_iter()
+            .filter(|&i| u32_at(i + 8) == int)
+            .map(|i| (i + 16, u32_at(i + 16)))
+            .collect()
+    }
+
+    #[test]
+    fn globals_go_at_the_start_or_in_the_last_pages() {
+        let obj = Object::open_bytes("arena.bpf.o", &fixture()).unwrap();
+        let idx = obj.maps.iter().position(is_arena).unwrap();
+        assert_eq!(obj.arena.map, Some(idx));
+        assert_eq!(obj.arena.data_len, 24);
+        assert_eq!(obj.maps[idx].image.as_ref().map(Vec::len), Some(24));
+        let page = page_size() as u64;
+        // libbpf: arena_data_off = bpf_map_mmap_sz - roundup(arena_data_sz, page) with the feature.
+        assert_eq!(data_offset(&obj, false), 0);
+        assert_eq!(data_offset(&obj, true), 4 * page - page);
+        assert_eq!(reloc_offset(&obj, true), Some((idx, (3 * page) as i32)));
+        assert_eq!(reloc_offset(&obj, false), Some((idx, 0)));
+    }
+
+    #[test]
+    fn an_arena_too_small_for_the_globals_is_refused() {
+        let mut bytes = fixture();
+        let max_entries = int_arrays(&bytes)
+            .into_iter()
+            .find(|&(_, n)| n == 4)
+            .expect("max_entries [4]");
+        bytes[max_entries.0..max_entries.0 + 4].copy_from_slice(&0u32.to_le_bytes());
+        let e = Object::open_bytes("arena.bpf.o", &bytes).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("too small to hold global __arena variables"),
+            "{e}"
+        );
+    }
+}
