@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::error::BtfError;
 use crate::index::{KeyCollector, NameIndex, Part};
+use crate::offsets::TypeOffsets;
 use crate::raw::{
     info_kflag, info_kind, info_vlen, Endian, FuncLinkage, Header, Kind, VarLinkage, BTF_MAGIC,
     BTF_VERSION, HEADER_LEN, MAX_NAME_OFFSET, MAX_RESOLVE_DEPTH, MAX_TYPE_ID, TYPE_HEADER_LEN,
@@ -22,7 +23,7 @@ pub(crate) struct Layout {
     /// Byte range of the string section in the blob.
     pub(crate) strs: Range<usize>,
     /// Offset of each own type inside the type section; entry `i` is type `start_id + i`.
-    pub(crate) offsets: Vec<u32>,
+    pub(crate) offsets: TypeOffsets,
     /// First own type id: 1 for base BTF, the base's type count for split BTF.
     pub(crate) start_id: u32,
     /// String offsets below this belong to the base.
@@ -145,7 +146,7 @@ fn scan_types(
     endian: Endian,
     start_id: u32,
     on_type: impl FnMut(usize, u32, u32),
-) -> Result<Vec<u32>, BtfError> {
+) -> Result<TypeOffsets, BtfError> {
     match endian {
         Endian::Little => scan_types_impl::<false>(types, start_id, on_type),
         Endian::Big => scan_types_impl::<true>(types, start_id, on_type),
@@ -156,9 +157,10 @@ fn scan_types_impl<const BIG: bool>(
     types: &[u8],
     start_id: u32,
     mut on_type: impl FnMut(usize, u32, u32),
-) -> Result<Vec<u32>, BtfError> {
-    // The smallest record is 12 bytes, so this capacity is bounded by the input size.
-    let mut offsets = Vec::with_capacity(types.len() / TYPE_HEADER_LEN);
+) -> Result<TypeOffsets, BtfError> {
+    // A first guess (vmlinux averages ~26 bytes per record); the storage grows if it is short
+    // and is trimmed at the end. Bounded by the input size: the smallest record is 12 bytes.
+    let mut offsets = TypeOffsets::with_capacity(types.len() / (2 * TYPE_HEADER_LEN));
     let len = types.len();
     let mut off = 0usize;
     while off < len {
@@ -206,6 +208,7 @@ fn scan_types_impl<const BIG: bool>(
         offsets.push(off as u32);
         off += needed;
     }
+    offsets.finish();
     if offsets.len() as u64 + start_id as u64 > MAX_TYPE_ID as u64 + 1 {
         return Err(BtfError::TooManyTypes { max: MAX_TYPE_ID });
     }
@@ -326,7 +329,7 @@ impl<'a> Btf<'a> {
         }
         let idx = (id - self.layout.start_id) as usize;
         let offs = &self.layout.offsets;
-        let Some(&start) = offs.get(idx) else {
+        let Some(start) = offs.get(idx) else {
             return Err(BtfError::InvalidTypeId {
                 id,
                 count: self.len(),
@@ -334,7 +337,7 @@ impl<'a> Btf<'a> {
         };
         let end = offs
             .get(idx + 1)
-            .map_or(self.layout.types.len(), |&e| e as usize);
+            .map_or(self.layout.types.len(), |e| e as usize);
         Ok(&self.type_section()[start as usize..end])
     }
 
@@ -687,7 +690,9 @@ impl Layout {
             ..hdr_len + header.str_off as usize + header.str_len as usize;
         check_strings(&data[strs.clone()], false)?;
         let s = &data[strs.clone()];
-        let mut keys = KeyCollector::new(types.len() / TYPE_HEADER_LEN / 8, Part::Types);
+        // vmlinux has one named non-FUNC type per ~210 bytes of type data (15k of 127k types in
+        // 3.2 MB); a guess just above that avoids both regrowth and a capacity twice the need.
+        let mut keys = KeyCollector::new(types.len() / 200, Part::Types);
         let offsets = scan_types(
             &data[types.clone()],
             header.endian,

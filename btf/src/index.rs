@@ -218,7 +218,7 @@ impl NameIndex {
         let e = btf.endian();
         let offsets = &btf.layout().offsets;
         let mut keys = KeyCollector::new(offsets.len() / 4, part);
-        for (idx, &off) in offsets.iter().enumerate() {
+        for (idx, off) in offsets.iter().enumerate() {
             let off = off as usize;
             let name_off = e.u32_in(types, off);
             let info = e.u32_in(types, off + 4);

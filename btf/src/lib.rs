@@ -24,6 +24,7 @@ mod index;
 pub mod kernel;
 mod mmap;
 mod model;
+mod offsets;
 pub mod raw;
 pub mod sanitize;
 pub mod types;
