@@ -43,16 +43,7 @@ pub struct OurProg {
 
 /// The errno libbpf would report for an object-level load failure.
 pub fn load_error_errno(e: &bpfload::LoadError) -> i32 {
-    use bpfload::LoadError as E;
-    match e {
-        E::Program { source, .. } => source.errno().raw(),
-        E::Map { source, .. } => source.errno().raw(),
-        E::Unsupported { .. } => libc::EOPNOTSUPP,
-        E::Extern { source, .. } => source.errno().raw(),
-        E::StructOps { source, .. } => source.errno().raw(),
-        E::Endianness { .. } => 4003, // LIBBPF_ERRNO__ENDIAN
-        _ => libc::EINVAL,
-    }
+    e.errno().raw()
 }
 
 /// Loads program `name` of `path` alone (only it autoloaded) and records what bpfload did.

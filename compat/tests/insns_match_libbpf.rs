@@ -37,13 +37,6 @@ fn compare(path: &Path, r: &mut Report) {
         }
     };
     for l in &lib.programs {
-        // libbpf resolves every extern of an object and fails all its programs on one strong
-        // extern the kernel lacks; bpfload resolves the externs of the programs it loads (README,
-        // "Beyond libbpf"; tests/tests/externs.rs asserts each of these programs' results).
-        if what.ends_with("testdata/ksym-el.elf") && l.name != "missing_typed_ksym_test" {
-            eprintln!("note: {what}: program {}: beyond libbpf (per-program extern resolution); not compared", l.name);
-            continue;
-        }
         r.compared += 1;
         let ours = bpfload_side::load_one(&obj, &l.name);
         let theirs: Result<(), i32> = l.result.as_ref().map(|_| ()).map_err(|f| f.errno);

@@ -68,6 +68,16 @@ pub enum ProgramError {
     /// The BTF attach target (fentry/fexit/fmod_ret/lsm/tp_btf/iter/freplace) was not found.
     #[error(transparent)]
     Attach(#[from] crate::attach::AttachError),
+    /// The program loaded, but the object's load then failed (keep-going mode only): libbpf
+    /// fails the whole object there and unloads every program, so the program's fd is closed
+    /// and this failure is reported on each program, keeping their instructions inspectable.
+    #[error("the object's load failed after this program loaded: {msg}")]
+    Object {
+        /// The object-level failure.
+        msg: String,
+        /// Its errno.
+        errno: Errno,
+    },
     /// The kernel refused the program.
     #[error("{source}{}", hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
     Kernel {
@@ -88,6 +98,7 @@ impl ProgramError {
             ProgramError::Reloc(_) => Errno::EINVAL,
             ProgramError::Attach(crate::attach::AttachError::NotFound { .. }) => Errno::ESRCH,
             ProgramError::Attach(_) => Errno::EINVAL,
+            ProgramError::Object { errno, .. } => *errno,
             ProgramError::Kernel { source, .. } => source.errno(),
         }
     }
@@ -225,7 +236,34 @@ pub enum LoadError {
         target: String,
         /// Why.
         msg: String,
+        /// The errno libbpf reports (EBADF for a slot whose program or map was not created).
+        errno: Errno,
     },
+}
+
+impl LoadError {
+    /// The errno libbpf reports for this failure (`EINVAL` for this loader's own checks).
+    pub fn errno(&self) -> Errno {
+        match self {
+            LoadError::Open(OpenError::Io { source, .. }) => source
+                .raw_os_error()
+                .map(Errno::from_raw)
+                .unwrap_or(Errno::EINVAL),
+            LoadError::Open(_) => Errno::EINVAL,
+            LoadError::Endianness { .. } => Errno::from_raw(4003), // LIBBPF_ERRNO__ENDIAN
+            LoadError::Option { .. } | LoadError::Btf { .. } | LoadError::Pin { .. } => {
+                Errno::EINVAL
+            }
+            LoadError::Token(t) => t.errno(),
+            LoadError::Unsupported { .. } => Errno::EOPNOTSUPP,
+            LoadError::Extern { source, .. } => source.errno(),
+            LoadError::StructOps { source, .. } => source.errno(),
+            LoadError::Delegation(_) => Errno::EPERM,
+            LoadError::MapDenied { source, .. } | LoadError::Map { source, .. } => source.errno(),
+            LoadError::Program { source, .. } => source.errno(),
+            LoadError::Slot { errno, .. } => *errno,
+        }
+    }
 }
 
 fn tail_suffix(e: &ProgramError) -> String {

@@ -31,7 +31,8 @@ fn host_kern_version() -> u32 {
 /// extern state it reads is not shared across threads, so plans are made in program order before
 /// the loads run in parallel.
 pub(crate) struct Plan<'e> {
-    def: &'static crate::object::sec_def::SecDef,
+    /// `None` only together with `deferred` (unknown section).
+    def: Option<&'static crate::object::sec_def::SecDef>,
     attach: Option<(u32, Option<BorrowedFd<'e>>, Option<BorrowedFd<'e>>)>,
     fd_array: Vec<std::os::fd::RawFd>,
     struct_ops: Option<crate::struct_ops::ProgAttach>,
@@ -46,11 +47,21 @@ pub(crate) fn plan_program<'e>(
     ext: &'e crate::externs::wire::ObjExterns<'_>,
 ) -> Result<Plan<'e>, ProgramError> {
     let p = &obj.programs[l.prog];
-    let def = p.sec_def.ok_or_else(|| ProgramError::UnknownSection {
-        section: p.sec_name().to_string(),
-    })?;
+    // An unknown section fails at load time, after relocation (CO-RE included), as libbpf's
+    // "missing BPF prog type, check ELF section name": the relocated instructions are kept.
+    let Some(def) = p.sec_def else {
+        return Ok(Plan {
+            def: None,
+            attach: None,
+            fd_array: Vec::new(),
+            struct_ops: None,
+            deferred: Some(ProgramError::UnknownSection {
+                section: p.sec_name().to_string(),
+            }),
+        });
+    };
     let deferred = |e: ProgramError| Plan {
-        def,
+        def: Some(def),
         attach: None,
         fd_array: Vec::new(),
         struct_ops: None,
@@ -86,7 +97,7 @@ pub(crate) fn plan_program<'e>(
         None
     };
     Ok(Plan {
-        def,
+        def: Some(def),
         attach,
         fd_array,
         struct_ops,
@@ -110,7 +121,11 @@ pub(crate) fn load_program(
     if let Some(e) = &plan.deferred {
         return Err(e.clone());
     }
-    let def = plan.def;
+    let Some(def) = plan.def else {
+        return Err(ProgramError::UnknownSection {
+            section: p.sec_name().to_string(),
+        });
+    };
     let attach = plan.attach;
     let fd_array = &plan.fd_array;
     let struct_ops = plan.struct_ops;

@@ -39,6 +39,7 @@ pub struct Loader {
     pub(crate) threads: usize,
     pub(crate) kern_version: Option<u32>,
     pub(crate) kconfig: Option<String>,
+    pub(crate) lenient_externs: bool,
     pub(crate) attach_targets: Vec<crate::externs::wire::AttachTargetOpt>,
 }
 
@@ -59,6 +60,7 @@ impl Default for Loader {
                 .map(|n| n.get())
                 .unwrap_or(1),
             kconfig: None,
+            lenient_externs: false,
             attach_targets: Vec::new(),
         }
     }
@@ -147,6 +149,16 @@ impl Loader {
     /// kconfig (`/boot/config-$(uname -r)`, then `/proc/config.gz`), like libbpf's `kconfig` option.
     pub fn kconfig(mut self, text: &str) -> Self {
         self.kconfig = Some(text.to_string());
+        self
+    }
+
+    /// `false` (default, as libbpf): every extern of the object is resolved, and a strong one
+    /// that cannot be (a kernel symbol or kfunc this kernel lacks) fails the whole load with an
+    /// error naming it (ESRCH; EINVAL for typed ksyms and kfuncs, as libbpf).
+    /// `true`: only the externs used by the programs being loaded must resolve, so programs that
+    /// do not use a missing kernel symbol still load.
+    pub fn lenient_externs(mut self, lenient: bool) -> Self {
+        self.lenient_externs = lenient;
         self
     }
 

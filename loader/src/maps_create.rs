@@ -405,24 +405,29 @@ fn init_map_in_map_slots(obj: &Object, maps: &[Option<LoadedMap>]) -> Result<(),
         }
         for (slot, target) in m.init_slots.iter().enumerate() {
             let Some(Slot::Map(t)) = target else { continue };
-            let slot_err = |msg: String| LoadError::Slot {
+            let slot_err = |msg: String, errno| LoadError::Slot {
                 map: m.name.clone(),
                 slot,
                 target: obj.maps[*t].name.clone(),
                 msg,
+                errno,
             };
+            // libbpf passes the fd of a map it did not create (-1): the kernel's EBADF.
             let inner = maps[*t]
                 .as_ref()
-                .ok_or_else(|| slot_err("the map was not created".into()))?;
+                .ok_or_else(|| slot_err("the map was not created".into(), Errno::EBADF))?;
             let val = (std::os::fd::AsRawFd::as_raw_fd(&inner.fd) as u32).to_ne_bytes();
             map::update_elem(outer.fd.as_fd(), &(slot as u32).to_ne_bytes(), &val, 0)
-                .map_err(|e| slot_err(e.to_string()))?;
+                .map_err(|e| slot_err(e.to_string(), e.errno()))?;
         }
     }
     Ok(())
 }
 
 /// `bpf_object_init_prog_arrays`: static `values` of PROG_ARRAY maps, after programs loaded.
+/// A slot whose program did not load (autoload off) fails with EBADF, as in libbpf, which
+/// passes `bpf_program__fd()` (-ENOENT) of the unloaded program to the kernel. In keep-going
+/// mode the slots of programs that failed to load are skipped: their failure is reported.
 pub(crate) fn init_prog_arrays(
     obj: &Object,
     maps: &[Option<LoadedMap>],
@@ -441,22 +446,30 @@ pub(crate) fn init_prog_arrays(
                 continue;
             };
             let name = &obj.programs[*t].name;
-            let slot_err = |msg: String| LoadError::Slot {
+            let slot_err = |msg: String, errno| LoadError::Slot {
                 map: m.name.clone(),
                 slot,
                 target: name.clone(),
                 msg,
+                errno,
             };
             let fd = match by_name.get(name.as_str()).map(|p| p.result()) {
                 Some(Ok(fd)) => fd,
                 // Its own failure is already reported in keep-going mode.
                 Some(Err(_)) if keep_going => continue,
-                Some(Err(e)) => return Err(slot_err(format!("program failed to load: {e}"))),
-                None => return Err(slot_err("program is not loaded (autoload is off)".into())),
+                Some(Err(e)) => {
+                    return Err(slot_err(format!("program failed to load: {e}"), e.errno()))
+                }
+                None => {
+                    return Err(slot_err(
+                        "program is not loaded (autoload is off)".into(),
+                        Errno::EBADF,
+                    ))
+                }
             };
             let val = (std::os::fd::AsRawFd::as_raw_fd(&fd) as u32).to_ne_bytes();
             map::update_elem(pa.fd.as_fd(), &(slot as u32).to_ne_bytes(), &val, 0)
-                .map_err(|e| slot_err(e.to_string()))?;
+                .map_err(|e| slot_err(e.to_string(), e.errno()))?;
         }
     }
     Ok(())

@@ -56,6 +56,7 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
     let mut ext = ObjExterns::prepare(
         &mut obj,
         opts.kconfig.as_deref(),
+        opts.lenient_externs,
         &features,
         tok,
         &opts.attach_targets,
@@ -219,6 +220,20 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
     }
 
     drop(rodata);
+    if let Err(e) = maps_create::init_prog_arrays(&obj, &maps, &programs, opts.keep_going) {
+        if !opts.keep_going {
+            return Err(e);
+        }
+        // libbpf fails the object here and unloads every program; keep-going reports that on
+        // each loaded program (fd closed), so instructions and per-program results remain.
+        let (msg, errno) = (e.to_string(), e.errno());
+        for p in programs.iter_mut().filter(|p| p.result.is_ok()) {
+            p.result = Err(ProgramError::Object {
+                msg: msg.clone(),
+                errno,
+            });
+        }
+    }
     // bpf_object_prepare_struct_ops: program fds into the struct_ops value images.
     let struct_ops = obj
         .struct_ops
@@ -236,7 +251,6 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
             Some((obj.maps[st.map].name.clone(), st.value_with_fds(fd_of)?))
         })
         .collect();
-    maps_create::init_prog_arrays(&obj, &maps, &programs, opts.keep_going)?;
     pins.disarm();
     Ok(Loaded {
         object: obj.name.clone(),

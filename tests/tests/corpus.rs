@@ -127,30 +127,10 @@ fn load_alone(object: &Object, program: &str) -> (Option<i32>, String) {
             None => (Some(-1), format!("{program} missing from the load result")),
         },
         Ok(Err(e)) => {
-            let errno = match &e {
-                bpfload::LoadError::Program { source, .. } => source.errno().raw(),
-                bpfload::LoadError::Map { source, .. } => source.errno().raw(),
-                bpfload::LoadError::Token(t) => t.errno().raw(),
-                bpfload::LoadError::Unsupported { .. } => libc::EOPNOTSUPP,
-                bpfload::LoadError::Extern { source, .. } => source.errno().raw(),
-                bpfload::LoadError::StructOps { source, .. } => source.errno().raw(),
-                _ => libc::EINVAL,
-            };
+            let errno = e.errno().raw();
             (Some(errno), e.to_string())
         }
     }
-}
-
-/// Programs where libbpf's failure is a libbpf limit we do not share, with the reason.
-fn beyond_libbpf(path: &str, program: &str) -> Option<&'static str> {
-    // libbpf resolves every extern of the object and fails all its programs with EINVAL on the
-    // strong typed ksym no kernel has; we resolve the externs of the programs being loaded, so only
-    // the two programs using a missing strong ksym fail: `missing_typed_ksym_test` as libbpf
-    // (EINVAL), `missing_ksym_test` with ESRCH, libbpf's errno for its own unresolved extern.
-    // tests/tests/externs.rs asserts each outcome; `typed_ksym_test` gets the kernel's own
-    // ENOENT: no kallsyms address for its variable on this kernel.
-    (path.ends_with("testdata/ksym-el.elf") && program != "missing_typed_ksym_test")
-        .then_some("externs are resolved per loaded program, not per object")
 }
 
 fn is_not_yet(msg: &str) -> bool {
@@ -191,8 +171,6 @@ fn each_program_loads_where_libbpf_loads_it_and_fails_where_it_fails() {
             );
             if ours == p.errno {
                 same += 1;
-            } else if let Some(why) = beyond_libbpf(&row.path, &p.name) {
-                eprintln!("beyond libbpf ({why}): {line}");
             } else if ours.is_some() && is_not_yet(&msg) {
                 // An honest "not yet": the missing capability is named; never a wrong load.
                 not_yet.push(line);

@@ -758,7 +758,10 @@ fn libbpf_agrees_where_it_is_right() {
                 c.what
             );
         }
-        eprintln!("{}: libbpf {l}, bpfload (library and `bpfload load`) {b}", c.what);
+        eprintln!(
+            "{}: libbpf {l}, bpfload (library and `bpfload load`) {b}",
+            c.what
+        );
     }
 }
 

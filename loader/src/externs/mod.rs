@@ -158,8 +158,9 @@ pub struct ExternDesc {
     /// Index in libbpf's sorted extern array (kconfig first by alignment, size, name; then
     /// ksyms by name): the number in a poisoned kfunc call.
     pub libbpf_idx: usize,
-    /// Referenced by a relocation of a program that is loaded. libbpf resolves every extern and
-    /// fails the whole object on any strong one it cannot resolve; here an unused one only logs.
+    /// Must resolve if strong: every extern by default (libbpf resolves every extern and fails
+    /// the whole object on a strong one it cannot resolve); with `Loader::lenient_externs`, only
+    /// those referenced by a relocation of a program that is loaded (an unused one only logs).
     pub used: bool,
 }
 

@@ -63,11 +63,12 @@ fn uses_extern(obj: &Object, ext: usize) -> bool {
 }
 
 impl<'t> ObjExterns<'t> {
-    /// Classifies and resolves the object's externs and appends the `.kconfig` map to `obj`'s
-    /// maps (after the global data maps, as libbpf orders them).
+    /// Classifies and resolves the object's externs and fills the `.kconfig` map's value.
+    /// `lenient`: only externs used by the programs being loaded must resolve.
     pub(crate) fn prepare(
         obj: &mut Object,
         kconfig: Option<&str>,
+        lenient: bool,
         features: &Features,
         token: Option<BorrowedFd<'t>>,
         targets: &'t [AttachTargetOpt],
@@ -87,6 +88,13 @@ impl<'t> ObjExterns<'t> {
         let raw = obj.btf.clone();
         let btf = raw.as_deref().and_then(|r| Btf::parse(r).ok());
         this.table = classify(&obj.externs, btf.as_ref(), |i| uses_extern(obj, i))?;
+        if !lenient {
+            // libbpf resolves every extern of the object, whatever the loaded programs use, and
+            // fails the object on a strong one it cannot resolve (`Loader::lenient_externs`).
+            for d in this.table.descs.iter_mut().flatten() {
+                d.used = true;
+            }
+        }
         let needs_kernel = this
             .table
             .descs
@@ -114,13 +122,26 @@ impl<'t> ObjExterns<'t> {
                 .as_ref()
                 .and_then(|b| b.find_by_name_kind(KCONFIG_SEC, Kind::DataSec))
                 .unwrap_or(0);
-            this.kconfig_map = Some(obj.maps.len());
-            obj.maps.push(kconfig_map(
-                &obj.name,
-                this.table.kconfig_size,
-                value_type_id,
-                this.res.kconfig_image.clone(),
-            ));
+            // Defined at open (`kconfig_map_at_open`); its value is known only now.
+            let image = this.res.kconfig_image.clone();
+            match obj.maps.iter().position(|m| m.kind == MapKind::Kconfig) {
+                Some(i) => {
+                    let m = &mut obj.maps[i];
+                    m.def.value_size = this.table.kconfig_size;
+                    m.btf_value_type_id = value_type_id;
+                    m.image = Some(image);
+                    this.kconfig_map = Some(i);
+                }
+                None => {
+                    this.kconfig_map = Some(obj.maps.len());
+                    obj.maps.push(kconfig_map(
+                        &obj.name,
+                        this.table.kconfig_size,
+                        value_type_id,
+                        image,
+                    ));
+                }
+            }
         }
         Ok(this)
     }
@@ -226,6 +247,37 @@ impl<'t> ObjExterns<'t> {
         let obj_fd = src.and_then(|s| kernel.and_then(|k| k.fd(s)));
         Ok((btf_id, obj_fd, user_target.and_then(|u| u.prog_fd)))
     }
+}
+
+/// The `.kconfig` map as libbpf defines it at open (`bpf_object__init_kconfig_map`), from the
+/// `.kconfig` layout of every extern (which does not depend on what the programs use); its value
+/// is filled at prepare. `None` when the object has no kconfig extern, or when its externs cannot
+/// be classified (the load then fails at prepare, naming the extern).
+pub(crate) fn kconfig_map_at_open(obj: &Object) -> Option<Map> {
+    if obj.externs.is_empty() {
+        return None;
+    }
+    let btf = Btf::parse(obj.btf.as_deref()?).ok()?;
+    let table = match classify(&obj.externs, Some(&btf), |_| false) {
+        Ok(t) => t,
+        Err(e) => {
+            log::debug!("object '{}': externs not classified at open: {e}", obj.name);
+            return None;
+        }
+    };
+    if table.kconfig_size == 0 {
+        return None;
+    }
+    let value_type_id = btf
+        .find_by_name_kind(KCONFIG_SEC, Kind::DataSec)
+        .unwrap_or(0);
+    let size = table.kconfig_size;
+    Some(kconfig_map(
+        &obj.name,
+        size,
+        value_type_id,
+        vec![0; size as usize],
+    ))
 }
 
 /// libbpf's `init_kconfig_map`: ARRAY of one value, read-only for programs, mmapable.

@@ -186,6 +186,10 @@ impl Object {
         }
         crate::arena::init(&mut obj, &elf)?;
         obj.init_global_data(&elf, btf.as_ref());
+        // bpf_object__init_kconfig_map: after global data, before struct_ops maps, as in libbpf.
+        if let Some(m) = crate::externs::wire::kconfig_map_at_open(&obj) {
+            obj.maps.push(m);
+        }
         obj.struct_ops = crate::struct_ops::init_maps(&mut obj, &elf).map_err(|e| match e {
             crate::struct_ops::StructOpsError::Object { map, msg } => OpenError::Map { map, msg },
             other => OpenError::Btf(other.to_string()),
