@@ -21,7 +21,7 @@ for t in $targets; do
     log=$(mktemp)
     if cargo +nightly fuzz run -O "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=1024 \
         -max_len=1048576 -print_final_stats=1 >"$log" 2>&1; then
-        grep -E "^#[0-9]+ +DONE|^stat::number_of_executed_units|^stat::average_exec_per_sec" "$log" || true
+        grep -E "DONE +cov|^stat::number_of_executed_units|^stat::average_exec_per_sec" "$log" || true
     else
         tail -40 "$log"
         echo "fuzz-smoke: $t FAILED"

@@ -5,8 +5,10 @@
 //!   optional — BTF load, .rodata bind — the load succeeds without it);
 //! - no fd is left open (`/proc/self/fd` before/after) and no pin is left behind;
 //! - a second load of the same object in the same process succeeds.
+//!
 //! The same for the feature probes (a fresh private cache per run; a faulted probe must not poison the cache
-//! with a wrong conclusive answer) and for the token (creation fails; the token's bpffs is unmounted).
+//! with a wrong conclusive answer) and for an explicit token whose creation fails (never a fallback to loading
+//! without it). A token revoked by unmounting its bpffs is not covered here (it needs the userns harness).
 //!
 //! Fault plans are thread-local (`with_fault_plan`), and every test holds `serial()` because fd counts are
 //! process-wide.
