@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild every BPF fixture object (tests/bpf/*.bpf.c -> *.bpf.o) with clang.
+# tests/bpf/hostile/ holds objects that must fail to open (kept apart so tests that
+# load every tests/bpf/*.bpf.o do not pick them up); they are built the same way.
 #
 # Needs Debian's `clang` and `libbpf-dev` (for <bpf/bpf_helpers.h>); no generated
 # vmlinux.h. Objects are committed, so tests never need clang; CI runs this with
@@ -28,8 +30,9 @@ fi
 # working directory, so the objects are reproducible byte for byte.
 cd "$here"
 status=0
-for src in *.bpf.c; do
-	name=$(basename "$src" .c)
+for src in *.bpf.c hostile/*.bpf.c; do
+	name=${src%.c}
+	mkdir -p "$out/$(dirname "$name")"
 	"$CLANG" -O2 -g -target bpf -D__TARGET_ARCH_x86 \
 		-I"$arch_inc" -I. \
 		-fdebug-prefix-map="$here"=. -fdebug-compilation-dir=. \

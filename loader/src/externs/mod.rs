@@ -275,6 +275,11 @@ fn align_of(btf: &Btf<'_>, id: u32) -> Option<u32> {
     }
 }
 
+/// The largest ARRAY map value the kernel creates: `array_map_alloc_check` refuses
+/// `value_size > INT_MAX` with E2BIG (measured on 6.18: 2147483647 creates, 2147483648 fails).
+/// libbpf would fail at map creation; we refuse before allocating the image.
+pub const MAX_MAP_VALUE_SIZE: u32 = i32::MAX as u32;
+
 /// Classifies every extern of an object (the BTF half of `bpf_object__collect_externs`) and lays
 /// out the `.kconfig` image. `used(i)` tells whether extern `i` is referenced by a relocation: an
 /// unused extern without BTF is skipped (libbpf refuses the whole object; nothing needs it).
@@ -324,8 +329,24 @@ pub fn classify(
             ..
         } = &mut d.kind
         {
-            *data_off = off.div_ceil(*align) * *align;
-            off = *data_off + *size;
+            // Hostile sizes and alignments must not wrap the offsets (and the image must stay
+            // within what the kernel accepts as an ARRAY value): an error naming the extern.
+            let (sz, at) = (*size, off);
+            let too_big = || ExternError::Unsupported {
+                name: d.name.clone(),
+                msg: format!(
+                    "{sz} bytes at offset {at} of the .kconfig map value exceed the kernel's \
+                     {MAX_MAP_VALUE_SIZE}-byte limit for an ARRAY map value"
+                ),
+            };
+            *data_off = off
+                .div_ceil(*align)
+                .checked_mul(*align)
+                .ok_or_else(too_big)?;
+            off = data_off
+                .checked_add(*size)
+                .filter(|&end| end <= MAX_MAP_VALUE_SIZE)
+                .ok_or_else(too_big)?;
         }
     }
     Ok(ExternTable {
@@ -479,6 +500,13 @@ pub fn resolve(
     inputs: &ResolveInputs<'_>,
     kernel: Option<&KernelBtfs<'_>>,
 ) -> Result<Resolution, ExternError> {
+    if table.kconfig_size > MAX_MAP_VALUE_SIZE {
+        return Err(ExternError::Kconfig(format!(
+            "the .kconfig map value would be {} bytes, above the kernel's {MAX_MAP_VALUE_SIZE}-byte \
+             limit for an ARRAY map value",
+            table.kconfig_size
+        )));
+    }
     let mut res = Resolution {
         values: vec![ExternValue::Unset; table.descs.len()],
         kconfig_image: vec![0; table.kconfig_size as usize],
@@ -775,6 +803,40 @@ mod tests {
             has_bpf_cookie: true,
             has_syscall_wrapper: false,
         }
+    }
+
+    /// Two 3 GiB weak kconfig arrays: their offsets overflow u32 (this used to panic with
+    /// "attempt to add with overflow"); the error names the extern. The externs are classified
+    /// at open or, failing that, before any map or program is created at load.
+    #[test]
+    fn hostile_kconfig_sizes_fail_naming_the_extern() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/bpf/hostile/hostile_kconfig.bpf.o");
+        let e = match crate::Object::open_file(&path) {
+            Err(e) => e.to_string(),
+            Ok(obj) => match crate::Loader::new().load(&obj) {
+                Ok(_) => panic!("the hostile object loaded"),
+                Err(e) => e.to_string(),
+            },
+        };
+        assert!(
+            e.contains("CONFIG_A") && e.contains("exceed the kernel's"),
+            "{e}"
+        );
+    }
+
+    /// A `.kconfig` image above the kernel's ARRAY value limit is refused before allocating it.
+    #[test]
+    fn oversized_kconfig_image_is_refused_before_allocation() {
+        let t = ExternTable {
+            descs: vec![],
+            kconfig_size: 0xC000_0000,
+        };
+        // Not `unwrap_err`: on failure it would Debug-print a 3 GiB image.
+        let Err(e) = resolve(&t, None, &inputs(""), None) else {
+            panic!("a 3 GiB .kconfig image was allocated");
+        };
+        assert!(e.to_string().contains("3221225472 bytes"), "{e}");
     }
 
     #[test]
