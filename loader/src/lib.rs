@@ -47,6 +47,8 @@
 //! Features the object needs that the loader lacks make the load fail with
 //! [`LoadError::Unsupported`] naming the part.
 
+#![forbid(unsafe_code)]
+
 mod arena;
 pub mod attach;
 pub mod diagnose;

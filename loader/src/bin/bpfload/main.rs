@@ -3,6 +3,8 @@
 //! Subcommands live in their own modules: `load`, `inspect`. Output for a person
 //! goes to stdout; `--json` prints one JSON document instead.
 
+#![forbid(unsafe_code)]
+
 /// `println!` that never panics: a closed stdout (`bpfload ... | head`) ends the process quietly
 /// with the shell's SIGPIPE status instead of a panic.
 macro_rules! outln {
