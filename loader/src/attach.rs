@@ -236,7 +236,7 @@ mod tests {
         match KernelBtfs::new(None) {
             Ok(k) => Some(k),
             Err(e) => {
-                eprintln!("skipping: {e}");
+                crate::tests::skip_or_panic("kernel BTF", &format!("{e}"));
                 None
             }
         }

@@ -38,8 +38,12 @@ pub(crate) fn corpus_objects() -> Vec<PathBuf> {
 #[test]
 fn every_corpus_object_opens_or_fails_cleanly() {
     let objs = corpus_objects();
-    if objs.is_empty() {
-        eprintln!("skipping: corpus not found");
+    if objs.is_empty()
+        && !crate::tests::skip_or_panic(
+            "every_corpus_object_opens_or_fails_cleanly",
+            "corpus not found (../shared/corpus or /work/shared/corpus)",
+        )
+    {
         return;
     }
     let mut opened = 0;

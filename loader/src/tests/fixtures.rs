@@ -10,23 +10,10 @@ pub(crate) fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Root check: privileged tests skip when not root, but must run (and so panic) under CI=true.
+/// Root check (effective uid): privileged tests skip when not root, but must run (and so panic)
+/// under CI=true.
 pub(crate) fn require_root(what: &str) -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false);
-    if !root {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{what}: needs root, and CI=true");
-        }
-        eprintln!("skipping {what}: needs root");
-    }
-    root
+    super::is_root() || super::skip_or_panic(what, "needs root")
 }
 
 #[test]
