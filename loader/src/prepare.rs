@@ -98,7 +98,9 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
         });
     let funcs_index = FuncIndex::new(&obj);
 
-    let mut funcs: Vec<Vec<Insn>> = obj.programs.iter().map(|p| p.insns.clone()).collect();
+    // Shared with the object; only functions that CO-RE patches get their own copy.
+    let mut funcs: Vec<std::sync::Arc<[Insn]>> =
+        obj.programs.iter().map(|p| p.insns.clone()).collect();
     let core_errors = relocate_core(
         &obj,
         local_btf.as_ref(),
@@ -390,7 +392,7 @@ fn relocate_core(
     local: Option<&Btf<'_>>,
     ext: Option<&BtfExt<'_>>,
     funcs_index: &FuncIndex,
-    funcs: &mut [Vec<Insn>],
+    funcs: &mut [std::sync::Arc<[Insn]>],
 ) -> Result<HashMap<usize, String>, LoadError> {
     let mut errors = HashMap::new();
     let (Some(local), Some(ext)) = (local, ext) else {
@@ -445,7 +447,7 @@ fn relocate_core(
         }
         let mut raw = insn::to_uapi(&funcs[f]);
         match relocator.relocate(recs, &mut raw) {
-            Ok(_) => funcs[f] = insn::from_uapi(&raw),
+            Ok(_) => funcs[f] = insn::from_uapi(&raw).into(),
             Err(e) => {
                 errors.insert(
                     f,

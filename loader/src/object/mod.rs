@@ -48,8 +48,8 @@ pub struct Object {
     pub(crate) maps: Vec<Map>,
     pub(crate) globals: Vec<GlobalVar>,
     pub(crate) externs: Vec<Extern>,
-    pub(crate) btf: Option<Vec<u8>>,
-    pub(crate) btf_ext: Option<Vec<u8>>,
+    pub(crate) btf: Option<std::sync::Arc<[u8]>>,
+    pub(crate) btf_ext: Option<std::sync::Arc<[u8]>>,
     pub(crate) text_shndx: Option<usize>,
     /// Section names by index (empty for ignored sections), for `.BTF.ext` lookups and messages.
     pub(crate) section_names: Vec<String>,
@@ -235,9 +235,9 @@ impl Object {
                         return Err(sec_err("must be PROGBITS"));
                     }
                     if s.name == ".BTF" {
-                        self.btf = Some(s.data.to_vec());
+                        self.btf = Some(s.data.into());
                     } else {
-                        self.btf_ext = Some(s.data.to_vec());
+                        self.btf_ext = Some(s.data.into());
                     }
                 }
                 _ if s.sh_type == sh::SHT_SYMTAB || s.sh_type == sh::SHT_REL => {}

@@ -18,7 +18,8 @@ pub struct Program {
     pub(crate) sec_idx: usize,
     /// First instruction of this function inside its section.
     pub(crate) sec_insn_off: usize,
-    pub(crate) insns: Vec<Insn>,
+    /// Shared: a load's private copy of the object does not copy instructions.
+    pub(crate) insns: std::sync::Arc<[Insn]>,
     pub(crate) sec_def: Option<&'static SecDef>,
     pub(crate) autoload: bool,
     pub(crate) is_subprog: bool,
@@ -29,7 +30,8 @@ pub struct Program {
     /// STV_HIDDEN/INTERNAL global: its BTF FUNC is made static before BTF load, as libbpf does.
     pub(crate) mark_btf_static: bool,
     /// Relocations, sorted by instruction index relative to this program.
-    pub(crate) relocs: Vec<Reloc>,
+    /// Shared like `insns` (built at open, where the object is not shared yet).
+    pub(crate) relocs: std::sync::Arc<Vec<Reloc>>,
 }
 
 impl Program {
@@ -149,14 +151,14 @@ pub(crate) fn add_programs(
             section: sec.name.to_string(),
             sec_idx,
             sec_insn_off: start,
-            insns: all[start..end].to_vec(),
+            insns: all[start..end].into(),
             sec_def: if is_text { None } else { def },
             autoload,
             is_subprog: is_text,
             is_static: !is_text && s.is_local(),
             global: !s.is_local(),
             mark_btf_static: !s.is_local() && hidden,
-            relocs: Vec::new(),
+            relocs: Default::default(),
         });
     }
     Ok(())

@@ -161,11 +161,11 @@ pub(crate) fn collect(obj: &mut Object, elf: &ElfFile<'_>) -> Result<(), OpenErr
             let prog = &obj.programs[pidx];
             let insn_idx = sec_insn - prog.sec_insn_off;
             let relo = record(obj, elf, &index, pidx, insn_idx, rel.sym, sym)?;
-            obj.programs[pidx].relocs.push(relo);
+            std::sync::Arc::make_mut(&mut obj.programs[pidx].relocs).push(relo);
         }
     }
     for p in &mut obj.programs {
-        p.relocs.sort_by_key(|r| r.insn_idx);
+        std::sync::Arc::make_mut(&mut p.relocs).sort_by_key(|r| r.insn_idx);
     }
     Ok(())
 }

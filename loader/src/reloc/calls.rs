@@ -51,10 +51,10 @@ fn find_relo(relocs: &[Reloc], insn_idx: usize) -> Option<&Reloc> {
 
 /// A function's instructions as libbpf sees them after `bpf_object__relocate` marked callback loads
 /// (`RELO_SUBPROG_ADDR`) with `BPF_PSEUDO_FUNC`.
-fn marked_insns(obj: &Object, funcs: &[Vec<Insn>], f: usize) -> Vec<Insn> {
+fn marked_insns(obj: &Object, funcs: &[std::sync::Arc<[Insn]>], f: usize) -> Vec<Insn> {
     let p = &obj.programs[f];
-    let mut insns = funcs[f].clone();
-    for r in &p.relocs {
+    let mut insns = funcs[f].to_vec();
+    for r in p.relocs.iter() {
         if r.kind == RelocKind::SubprogAddr {
             insns[r.insn_idx].src = PSEUDO_FUNC;
         }
@@ -67,7 +67,7 @@ fn marked_insns(obj: &Object, funcs: &[Vec<Insn>], f: usize) -> Vec<Insn> {
 #[allow(clippy::too_many_arguments)]
 fn append(
     obj: &Object,
-    code: &[Vec<Insn>],
+    code: &[std::sync::Arc<[Insn]>],
     ext: Option<&ExtInfoIndex<'_>>,
     infos: &mut Option<super::ext_info::ExtState>,
     placed: &mut HashMap<usize, usize>,
@@ -85,7 +85,7 @@ fn append(
             msg: m,
         })?;
     }
-    for r in &sp.relocs {
+    for r in sp.relocs.iter() {
         relos.push((off + r.insn_idx, r.clone()));
     }
     Ok(())
@@ -95,7 +95,7 @@ fn append(
 /// relocations and func/line info of every included function.
 pub(crate) fn link(
     obj: &Object,
-    code: &[Vec<Insn>],
+    code: &[std::sync::Arc<[Insn]>],
     funcs: &FuncIndex,
     ext: Option<&ExtInfoIndex<'_>>,
     main: usize,
@@ -117,7 +117,7 @@ pub(crate) fn link(
     if let (Some(e), Some(st)) = (ext, infos.as_mut()) {
         e.append(st, main_prog, 0, true).map_err(err)?;
     }
-    for r in &main_prog.relocs {
+    for r in main_prog.relocs.iter() {
         relos.push((r.insn_idx, r.clone()));
     }
 
@@ -218,7 +218,13 @@ pub(crate) fn link(
             .map_err(|_| err(format!("call offset {imm} does not fit in imm")))?;
     }
 
-    let (func_info, line_info) = infos.map(|st| st.take()).unwrap_or((None, None));
+    let (mut func_info, mut line_info) = infos.map(|st| st.take()).unwrap_or((None, None));
+    // Every program of an object is linked before any loads: no growth slack kept per program.
+    insns.shrink_to_fit();
+    relos.shrink_to_fit();
+    for info in [&mut func_info, &mut line_info].into_iter().flatten() {
+        info.data.shrink_to_fit();
+    }
     let mut funcs_in: Vec<(usize, usize)> = placed.into_iter().map(|(f, off)| (off, f)).collect();
     funcs_in.sort_unstable();
     Ok(Linked {
