@@ -452,7 +452,7 @@ pub(crate) fn collect_slot_relocs(
                 s.name, rel.offset
             )));
         };
-        if rel.offset + 8 > end {
+        if rel.offset.checked_add(8).is_none_or(|e| e > end) {
             return Err(err(format!(
                 "cannot find map '{}' at offset {}",
                 s.name, rel.offset
@@ -537,4 +537,26 @@ pub(crate) fn datasec_info(
         })
     });
     (id, mmapable)
+}
+
+#[cfg(test)]
+mod tests {
+    /// A `.rel.maps` entry at offset u64::MAX (hostile input) used to overflow `offset + 8`.
+    #[test]
+    fn slot_relocation_at_the_end_of_the_address_space_is_an_error() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/bpf/mapinmap.bpf.o");
+        let mut bytes = std::fs::read(path).unwrap();
+        let elf = goblin::elf::Elf::parse(&bytes).unwrap();
+        let rel = elf
+            .section_headers
+            .iter()
+            .find(|s| elf.shdr_strtab.get_at(s.sh_name) == Some(".rel.maps"))
+            .expect("mapinmap has .rel.maps")
+            .sh_offset as usize;
+        // r_offset of the first Elf64_Rel.
+        bytes[rel..rel + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        let e = crate::Object::open_bytes("hostile", &bytes).unwrap_err();
+        assert!(e.to_string().contains("cannot find map"), "{e}");
+    }
 }
