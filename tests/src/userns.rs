@@ -700,6 +700,20 @@ fn recv_fd(sock: &UnixStream) -> io::Result<Option<OwnedFd>> {
 // ------------------------------------------------------------------------------------------
 // Helpers for scenario binaries and tests.
 
+/// `umount2(path, MNT_DETACH)`: a lazy unmount, as a container manager tearing down a delegated
+/// bpffs would do. Used inside a namespace (its uid 0 owns the mount namespace) to revoke the
+/// path a token is created from.
+pub fn umount_detach(path: &Path) -> io::Result<()> {
+    let c = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: umount2 with a valid NUL-terminated path that outlives the call.
+    let r = unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Number of open fds of this process (the directory handle used to list them excluded).
 pub fn open_fd_count() -> io::Result<usize> {
     Ok(open_fds()?.len())
