@@ -188,6 +188,19 @@ fn concurrent(bpffs: &Path, fixtures: &[String]) -> Value {
     drop(held);
     drop((shared0, cache0, t0));
 
+    // For the report: two serial loads with one caller-given token and nobody holding its cache.
+    // The loader takes the token's cache for the length of a load only, so the second load may
+    // probe again; recorded, not asserted.
+    let t2 = bpfload::token::create_at(bpffs).expect("create a token");
+    let unheld = Loader::new().token_fd(t2.as_fd());
+    let u0 = counts();
+    drop(load_checked(&unheld, objs.last().unwrap(), "unheld 1"));
+    let u1 = counts();
+    drop(load_checked(&unheld, objs.last().unwrap(), "unheld 2"));
+    let u2 = counts();
+    let unheld_calls = [diff(&u0, &u1)["total"], diff(&u1, &u2)["total"]];
+    drop((unheld, t2));
+
     // Phase A: 64 concurrent loads, each creating its own token from the same bpffs.
     let token_fds_before = token_fd_count();
     let (loaded_a, got_a) = run_concurrent(&objs, &Arc::new(per_load));
@@ -219,6 +232,7 @@ fn concurrent(bpffs: &Path, fixtures: &[String]) -> Value {
         "a": {"got": got_a, "want": want_a, "tokens": keys_a.len(), "distinct_tokens": distinct_a.len(),
               "distinct_devs": devs_a.len(), "token_fds_held": token_fds_a, "fds_after_drop": fds_after_a},
         "b": {"got": got_b, "want": want_b, "same_token": same_b, "cached_features": cached_b},
+        "unheld_serial_calls": unheld_calls,
         "fds_before": fds0,
         "fds_after": fds_end,
         "token_fds_after": token_fd_count(),
@@ -356,7 +370,7 @@ fn probe_faults(bpffs: &Path) -> Value {
                 }
                 rows.push(json!({
                     "feature": feature.name(), "call": n, "errno": errno.name(),
-                    "result": r.support.as_str(), "cached": cached.map(|s| s.as_str()),
+                    "result": r.support.as_str(), "method": r.method.to_string(), "cached": cached.map(|s| s.as_str()),
                     "clean": want.as_str(), "again": again.as_str(),
                 }));
             }
