@@ -101,12 +101,16 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
     // Shared with the object; only functions that CO-RE patches get their own copy.
     let mut funcs: Vec<std::sync::Arc<[Insn]>> =
         obj.programs.iter().map(|p| p.insns.clone()).collect();
+    // CO-RE-patched main programs: their own copy, moved into the linked program (main programs
+    // are never appended to other programs, unlike subprograms, which stay shared in `funcs`).
+    let mut main_code: Vec<Option<Vec<Insn>>> = vec![None; obj.programs.len()];
     let core_errors = relocate_core(
         &obj,
         local_btf.as_ref(),
         btf_ext.as_ref(),
         &funcs_index,
         &mut funcs,
+        &mut main_code,
     )?;
 
     let ext_index = match (&local_btf, &btf_ext) {
@@ -135,7 +139,8 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
             .map_err(ProgramError::Reloc);
         let r = exc
             .and_then(|cb| {
-                calls::link(&obj, &funcs, &funcs_index, ext_index.as_ref(), m, cb)
+                let own = main_code[m].take();
+                calls::link(&obj, &funcs, &funcs_index, ext_index.as_ref(), m, cb, own)
                     .map_err(|e| ProgramError::Reloc(e.to_string()))
             })
             .and_then(|l| match included_core_error(&l, &core_errors) {
@@ -149,6 +154,7 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
         }
         linked.push((m, r));
     }
+    drop((funcs, main_code));
 
     let btf_fd = load_btf(&obj, local_btf.as_ref(), &features, tok, &ext)?;
     let btf_borrowed = btf_fd.as_ref().map(|f| f.as_fd());
@@ -393,6 +399,7 @@ fn relocate_core(
     ext: Option<&BtfExt<'_>>,
     funcs_index: &FuncIndex,
     funcs: &mut [std::sync::Arc<[Insn]>],
+    main_code: &mut [Option<Vec<Insn>>],
 ) -> Result<HashMap<usize, String>, LoadError> {
     let mut errors = HashMap::new();
     let (Some(local), Some(ext)) = (local, ext) else {
@@ -445,9 +452,11 @@ fn relocate_core(
         if errors.contains_key(&f) {
             continue;
         }
-        let mut raw = insn::to_uapi(&funcs[f]);
+        // A function may have several record groups: patch its latest copy.
+        let mut raw = insn::to_uapi(main_code[f].as_deref().unwrap_or(&funcs[f]));
         match relocator.relocate(recs, &mut raw) {
-            Ok(_) => funcs[f] = insn::from_uapi(&raw).into(),
+            Ok(_) if obj.programs[f].is_subprog => funcs[f] = insn::from_uapi(&raw).into(),
+            Ok(_) => main_code[f] = Some(insn::from_uapi(&raw)),
             Err(e) => {
                 errors.insert(
                     f,

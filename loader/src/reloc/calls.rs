@@ -52,8 +52,11 @@ fn find_relo(relocs: &[Reloc], insn_idx: usize) -> Option<&Reloc> {
 /// A function's instructions as libbpf sees them after `bpf_object__relocate` marked callback loads
 /// (`RELO_SUBPROG_ADDR`) with `BPF_PSEUDO_FUNC`.
 fn marked_insns(obj: &Object, funcs: &[std::sync::Arc<[Insn]>], f: usize) -> Vec<Insn> {
+    mark(obj, f, funcs[f].to_vec())
+}
+
+fn mark(obj: &Object, f: usize, mut insns: Vec<Insn>) -> Vec<Insn> {
     let p = &obj.programs[f];
-    let mut insns = funcs[f].to_vec();
     for r in p.relocs.iter() {
         if r.kind == RelocKind::SubprogAddr {
             insns[r.insn_idx].src = PSEUDO_FUNC;
@@ -100,13 +103,18 @@ pub(crate) fn link(
     ext: Option<&ExtInfoIndex<'_>>,
     main: usize,
     exception_cb: Option<usize>,
+    main_code: Option<Vec<Insn>>,
 ) -> Result<Linked, LinkError> {
     let main_prog = &obj.programs[main];
     let err = |msg: String| LinkError {
         program: main_prog.name.clone(),
         msg,
     };
-    let mut insns = marked_insns(obj, code, main);
+    // The main program's own CO-RE-patched copy, when it has one, becomes the linked program.
+    let mut insns = match main_code {
+        Some(own) => mark(obj, main, own),
+        None => marked_insns(obj, code, main),
+    };
     // Function index → position of its first instruction in `insns` (libbpf's `sub_insn_off`).
     let mut placed: HashMap<usize, usize> = HashMap::from([(main, 0)]);
     let mut relos: Vec<(usize, Reloc)> = Vec::new();
