@@ -314,3 +314,84 @@ fn load_pin_dir_pins_by_name_and_reuses() {
     assert_eq!(m2["id"], m1["id"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `../shared/corpus` relative to the repository root, or the machine-wide copy (as the loader's
+/// corpus tests).
+fn corpus_dir() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    [
+        root.join("../shared/corpus"),
+        PathBuf::from("/work/shared/corpus"),
+    ]
+    .into_iter()
+    .find(|p| p.is_dir())
+}
+
+/// cilium/ebpf's ksym test object: `missing_ksym` and `missing_typed_ksym` are strong externs
+/// this kernel lacks, each used by one program; `ksym_test` uses neither.
+fn ksym_object(what: &str) -> Option<String> {
+    let Some(dir) = corpus_dir() else {
+        eprintln!("SKIP {what}: no shared corpus");
+        return None;
+    };
+    Some(
+        dir.join("cilium-ebpf/testdata/ksym-el.elf")
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
+
+#[test]
+fn load_lenient_externs_resolves_per_program() {
+    if !require_root("load_lenient_externs_resolves_per_program") {
+        return;
+    }
+    let Some(obj) = ksym_object("load_lenient_externs_resolves_per_program") else {
+        return;
+    };
+    // As libbpf: every extern must resolve, even for a program that does not use it.
+    let o = bpfload(&["load", &obj, "--program", "ksym_test"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("'missing_typed_ksym'"),
+        "{}",
+        text(&o)
+    );
+    // Lenient: the program that uses no missing extern loads ...
+    let o = bpfload(&[
+        "load",
+        &obj,
+        "--program",
+        "ksym_test",
+        "--lenient-externs",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    let progs = v["programs"].as_array().unwrap();
+    let p = progs.iter().find(|p| p["name"] == "ksym_test").unwrap();
+    assert_eq!(p["loaded"], true, "{v}");
+    // ... and the ones that use a missing extern still fail, naming it.
+    for (prog, ext) in [
+        ("missing_ksym_test", "'missing_ksym'"),
+        ("missing_typed_ksym_test", "'missing_typed_ksym'"),
+    ] {
+        let o = bpfload(&["load", &obj, "--program", prog, "--lenient-externs"]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains(ext),
+            "{}",
+            text(&o)
+        );
+    }
+    // Loading every program loads the users of the missing externs too: still a failure.
+    let o = bpfload(&["load", &obj, "--lenient-externs"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // Documented in --help.
+    let o = bpfload(&["load", "--help"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("--lenient-externs"),
+        "{}",
+        text(&o)
+    );
+}

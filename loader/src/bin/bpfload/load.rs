@@ -35,6 +35,11 @@ pub struct LoadArgs {
     /// tokens.)
     #[arg(long, value_name = "PATH")]
     pub token_path: Option<std::ffi::OsString>,
+    /// Resolve externs per program: only the kernel symbols and kfuncs used by the programs
+    /// being loaded must exist, so a program that does not use a missing one still loads (the
+    /// ones that use it fail). Default, as libbpf: a missing strong extern fails the whole load.
+    #[arg(long)]
+    pub lenient_externs: bool,
 }
 
 pub fn run(args: LoadArgs) -> Result<ExitCode, String> {
@@ -58,7 +63,9 @@ pub fn run(args: LoadArgs) -> Result<ExitCode, String> {
         }
     }
 
-    let mut loader = Loader::new().keep_going(true);
+    let mut loader = Loader::new()
+        .keep_going(true)
+        .lenient_externs(args.lenient_externs);
     if !args.programs.is_empty() {
         loader = loader.only_programs(&args.programs);
     }
