@@ -241,6 +241,37 @@ pub enum LoadError {
     },
 }
 
+/// A failed load and what happened to its token (from [`Loader::load_reporting`]).
+///
+/// [`Loader::load_reporting`]: crate::Loader::load_reporting
+#[derive(Debug)]
+pub struct LoadFailure {
+    /// Why the load failed.
+    pub error: LoadError,
+    /// The token report: `None` only when the load failed before the token step (bad options,
+    /// byte order); for a failed explicit token, that token error's report.
+    pub token: Option<crate::token::TokenReport>,
+}
+
+/// Displays as its [`LoadError`] (the token report is data, not part of the message).
+impl std::fmt::Display for LoadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for LoadFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
+    }
+}
+
+impl From<LoadFailure> for LoadError {
+    fn from(f: LoadFailure) -> Self {
+        f.error
+    }
+}
+
 impl LoadError {
     /// The errno libbpf reports for this failure (`EINVAL` for this loader's own checks).
     pub fn errno(&self) -> Errno {

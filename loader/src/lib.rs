@@ -67,7 +67,7 @@ pub mod reloc;
 pub mod struct_ops;
 pub mod token;
 
-pub use error::{LoadError, OpenError, ProgramError};
+pub use error::{LoadError, LoadFailure, OpenError, ProgramError};
 pub use insn::Insn;
 pub use loaded::{Loaded, LoadedMap, LoadedProgram};
 pub use loader::Loader;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use bpfload_syscall::LogOptions;
 
-use crate::error::LoadError;
+use crate::error::{LoadError, LoadFailure};
 use crate::loaded::Loaded;
 use crate::object::Object;
 use crate::token::{TokenError, TokenRequest};
@@ -207,6 +207,12 @@ impl Loader {
 
     /// Relocates and loads `object` into the kernel.
     pub fn load(&self, object: &Object) -> Result<Loaded, LoadError> {
+        self.load_reporting(object).map_err(|f| f.error)
+    }
+
+    /// [`load`](Self::load), but a failed load also says what happened to its token (the
+    /// report a successful load carries in [`Loaded::token_report`]).
+    pub fn load_reporting(&self, object: &Object) -> Result<Loaded, LoadFailure> {
         crate::prepare::load(self, object)
     }
 

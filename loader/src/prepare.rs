@@ -23,7 +23,7 @@ use bpfload_btf::fixup::{fixup_datasecs, mark_func_static, VarSymbol};
 use bpfload_btf::{sanitize, Btf, BtfExt, BtfModel};
 use bpfload_syscall::LogOptions;
 
-use crate::error::{LoadError, ProgramError};
+use crate::error::{LoadError, LoadFailure, ProgramError};
 use crate::externs::wire::ObjExterns;
 use crate::features::{Feature, Features};
 use crate::insn::{self, Insn};
@@ -36,9 +36,29 @@ use crate::object::Object;
 use crate::reloc::calls::{self, FuncIndex};
 use crate::reloc::ext_info::ExtInfoIndex;
 use crate::reloc::{self, data, Linked};
+use crate::token::TokenReport;
 use crate::{load, maps_create, token};
 
-pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> {
+/// [`load_inner`], with the token report of a failed load: `None` when it failed before a
+/// token was tried, the token error's report when the token itself failed.
+pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadFailure> {
+    let mut report = None;
+    load_inner(opts, object, &mut report).map_err(|error| {
+        let token = match &error {
+            LoadError::Token(t) => Some(t.report()),
+            _ => report,
+        };
+        LoadFailure { error, token }
+    })
+}
+
+/// `report` receives a copy of the token report as soon as the token step is done, so a later
+/// failure can still say what happened to the token.
+fn load_inner(
+    opts: &Loader,
+    object: &Object,
+    report: &mut Option<TokenReport>,
+) -> Result<Loaded, LoadError> {
     check_endianness(object)?;
     let mut obj = object.clone();
     apply_options(opts, &mut obj)?;
@@ -48,6 +68,7 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadError> 
 
     let req = opts.token.as_ref().map_err(|e| e.clone())?;
     let (token_fd, token_report) = token::acquire(req)?;
+    *report = Some(token_report.clone());
     let tok = token_fd.as_ref().map(|t| t.as_fd());
     let features = Features::for_token(tok);
 

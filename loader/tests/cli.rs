@@ -395,3 +395,43 @@ fn load_lenient_externs_resolves_per_program() {
         text(&o)
     );
 }
+
+#[test]
+fn load_json_reports_the_token_when_the_load_fails() {
+    if !require_root("load_json_reports_the_token_when_the_load_fails") {
+        return;
+    }
+    // bad_prog.bpf.o: one program is refused by the verifier (keep-going: a partial load).
+    let o = bpfload(&[
+        "load",
+        "--json",
+        fixture("bad_prog.bpf.o").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["token"]["mode"], "implicit", "{v}");
+    assert_eq!(v["token"]["path"], "/sys/fs/bpf", "{v}");
+    // A load that fails as a whole after the token step (a missing strong extern): the report
+    // of the implicit attempt is still there.
+    let Some(obj) = ksym_object("load_json_reports_the_token_when_the_load_fails") else {
+        return;
+    };
+    let o = bpfload(&["load", "--json", &obj]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(v.get("programs").is_none(), "a whole-load failure: {v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("missing_typed_ksym"),
+        "{v}"
+    );
+    assert_eq!(v["token"]["mode"], "implicit", "{v}");
+    assert_eq!(v["token"]["path"], "/sys/fs/bpf", "{v}");
+    assert!(v["token"]["created"].is_boolean(), "{v}");
+    // Tokens disabled: the report says so.
+    let o = bpfload(&["load", "--json", &obj, "--token-path", ""]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    assert_eq!(v["token"]["mode"], "disabled", "{v}");
+}

@@ -76,7 +76,7 @@ pub fn run(args: LoadArgs) -> Result<ExitCode, String> {
         loader = loader.token_path(p);
     }
 
-    match loader.load(&object) {
+    match loader.load_reporting(&object) {
         Ok(loaded) => {
             let emitted = match &args.emit_insns {
                 Some(dir) => emit_insns(&loaded, dir)?,
@@ -100,7 +100,7 @@ pub fn run(args: LoadArgs) -> Result<ExitCode, String> {
                 ExitCode::FAILURE
             })
         }
-        Err(err) => {
+        Err(bpfload::LoadFailure { error: err, token }) => {
             if args.json {
                 let mut doc = json!({
                     "object": display,
@@ -108,9 +108,10 @@ pub fn run(args: LoadArgs) -> Result<ExitCode, String> {
                     "error": err.to_string(),
                     "errno": error_errno(&err),
                 });
-                // A load that failed on its explicit token still reports the token.
-                if let bpfload::LoadError::Token(t) = &err {
-                    doc["token"] = t.report().to_json();
+                // A failed load still reports its token: the explicit token that failed, or
+                // what the token step did before a later step failed.
+                if let Some(t) = &token {
+                    doc["token"] = t.to_json();
                 }
                 outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
             } else {
