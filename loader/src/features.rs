@@ -51,6 +51,11 @@ impl Features {
         Features { probes }
     }
 
+    /// The cache itself, for the loaded object to keep.
+    pub fn into_probes(self) -> Arc<Probes> {
+        self.probes
+    }
+
     pub fn has(&self, f: Feature) -> bool {
         use bpfload_probe::Feature as P;
         let p = match f {

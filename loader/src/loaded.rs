@@ -121,7 +121,10 @@ impl LoadedProgram {
 #[derive(Debug)]
 pub struct Loaded {
     pub(crate) object: String,
+    /// The load's token, unless `probes` is bound to it (then `probes` holds the token fd).
     pub(crate) token: Option<OwnedFd>,
+    /// The feature cache the load used: kept so a token's cache lives as long as the object.
+    pub(crate) probes: std::sync::Arc<bpfload_probe::Probes>,
     pub(crate) token_report: TokenReport,
     pub(crate) btf: Option<OwnedFd>,
     pub(crate) maps: Vec<LoadedMap>,
@@ -147,7 +150,10 @@ impl Loaded {
     }
     /// The BPF token used for this load, if any. It lives as long as `self`.
     pub fn token_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.token.as_ref().map(|t| t.as_fd())
+        self.token
+            .as_ref()
+            .map(|t| t.as_fd())
+            .or_else(|| self.probes.token())
     }
     /// What happened to the token.
     pub fn token_report(&self) -> &TokenReport {

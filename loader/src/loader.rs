@@ -2,6 +2,9 @@
 
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bpfload_probe::Probes;
 
 use bpfload_syscall::LogOptions;
 
@@ -34,6 +37,9 @@ pub struct Loader {
     pub(crate) autocreate: Vec<(String, bool)>,
     pub(crate) pin_root: Option<PathBuf>,
     pub(crate) token: Result<TokenRequest, TokenError>,
+    /// The feature cache of a caller-given token (`token_fd`), held so that every load through
+    /// this loader reuses it: the probe crate's registry only holds weak references.
+    pub(crate) token_probes: Option<Arc<Probes>>,
     pub(crate) keep_going: bool,
     pub(crate) log: LogOptions,
     pub(crate) threads: usize,
@@ -53,6 +59,7 @@ impl Default for Loader {
             autocreate: Vec::new(),
             pin_root: None,
             token: Ok(TokenRequest::Default),
+            token_probes: None,
             keep_going: false,
             log: LogOptions::default(),
             kern_version: None,
@@ -122,12 +129,22 @@ impl Loader {
     /// Creates the BPF token from this bpffs (explicit mode; `""` disables tokens).
     pub fn token_path(mut self, path: impl AsRef<Path>) -> Self {
         self.token = Ok(TokenRequest::Path(path.as_ref().to_path_buf()));
+        self.token_probes = None;
         self
     }
 
     /// Uses a token the caller already has (duplicated; the caller keeps theirs).
+    ///
+    /// The loader holds the token's feature cache, so its loads probe each feature once (as
+    /// libbpf's per-object cache, which lives as long as the object and its token).
     pub fn token_fd(mut self, fd: BorrowedFd<'_>) -> Self {
         self.token = TokenRequest::from_fd(fd);
+        // Not a token: no cache here; the load reports the fd (or falls back, as before).
+        self.token_probes = self
+            .token
+            .as_ref()
+            .ok()
+            .and_then(|_| Probes::for_token(fd).ok());
         self
     }
 

@@ -281,9 +281,18 @@ fn load_inner(
         })
         .collect();
     pins.disarm();
+    // A token-bound cache holds a dup of the load's token: the object keeps the cache (its
+    // features live as long as the object and its token, as libbpf's per-object cache), and
+    // the cache's fd is the object's token, so one fd per object, not two.
+    let probes = features.into_probes();
+    let token = match probes.token() {
+        Some(_) => None,
+        None => token_fd,
+    };
     Ok(Loaded {
         object: obj.name.clone(),
-        token: token_fd,
+        token,
+        probes,
         token_report,
         btf: btf_fd,
         maps: maps.iter_mut().filter_map(Option::take).collect(),

@@ -115,18 +115,28 @@ fn concurrent_loads_with_tokens_probe_once_per_token_cache() {
     // One shared cache costs fewer calls than a cache per token.
     assert!(u(&b["got"]["total"]) < u(&a["got"]["total"]), "{v}");
 
+    // The Loader holds its caller-given token's cache: a second serial load probes nothing
+    // (it costs exactly a warm load), the first one probed (it cost more).
+    let serial = &v["serial_calls"];
+    assert_eq!(serial[1], v["warm_calls"], "second load probed again: {v}");
+    assert!(u(&serial[0]) > u(&serial[1]), "{v}");
+    // A loaded object keeps its token's cache alive, and takes it with it when dropped.
+    assert!(u(&v["cached_with_object"]) > 0, "{v}");
+    assert_eq!(u(&v["cached_after_drop"]), 0, "{v}");
+
     assert_eq!(v["fds_after"], v["fds_before"], "fds leaked: {v}");
     assert_eq!(u(&v["token_fds_after"]), 0, "{v}");
     eprintln!(
         "64 token loads on 8 threads: token per load {} bpf(2) calls ({} TOKEN_CREATE, 64 distinct \
          inodes on one bpffs); shared token {} calls ({} features cached once); as predicted. \
-         Serial loads with one token fd and no cache holder: {} then {} calls",
+         Serial loads through one Loader with a token fd: {} then {} calls (warm load: {})",
         a["got"]["total"],
         a["got"]["BPF_TOKEN_CREATE"],
         b["got"]["total"],
         b["cached_features"],
-        v["unheld_serial_calls"][0],
-        v["unheld_serial_calls"][1]
+        v["serial_calls"][0],
+        v["serial_calls"][1],
+        v["warm_calls"]
     );
 }
 

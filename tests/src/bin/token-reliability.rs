@@ -13,7 +13,7 @@
 //! Exit status 0 when the JSON was printed, 2 on usage errors.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 
@@ -178,28 +178,50 @@ fn concurrent(bpffs: &Path, fixtures: &[String]) -> Value {
         .map(|o| load_checked(&shared0, o, "reference B cold"))
         .collect();
     let c1 = counts();
-    held.extend(
-        objs.iter()
-            .map(|o| load_checked(&shared0, o, "reference B warm")),
-    );
+    // The warm cost of the last fixture: what a load costs when no feature needs a probe.
+    let mut warm_last = 0;
+    for o in objs.iter() {
+        let w0 = counts();
+        held.push(load_checked(&shared0, o, "reference B warm"));
+        warm_last = diff(&w0, &counts())["total"];
+    }
     let c2 = counts();
     let mut want_b = diff(&c0, &c1);
     add(&mut want_b, &diff(&c1, &c2), loads_per_fixture - 1);
     drop(held);
     drop((shared0, cache0, t0));
 
-    // For the report: two serial loads with one caller-given token and nobody holding its cache.
-    // The loader takes the token's cache for the length of a load only, so the second load may
-    // probe again; recorded, not asserted.
+    // Two serial loads through one Loader with a caller-given token, each object dropped at
+    // once and nobody else holding the token's cache: the Loader holds it, so the second load
+    // probes nothing (it costs `warm_last`).
+    let last = objs.last().unwrap();
     let t2 = bpfload::token::create_at(bpffs).expect("create a token");
-    let unheld = Loader::new().token_fd(t2.as_fd());
+    let serial = Loader::new().token_fd(t2.as_fd());
     let u0 = counts();
-    drop(load_checked(&unheld, objs.last().unwrap(), "unheld 1"));
+    drop(load_checked(&serial, last, "serial 1"));
     let u1 = counts();
-    drop(load_checked(&unheld, objs.last().unwrap(), "unheld 2"));
+    drop(load_checked(&serial, last, "serial 2"));
     let u2 = counts();
-    let unheld_calls = [diff(&u0, &u1)["total"], diff(&u1, &u2)["total"]];
-    drop((unheld, t2));
+    let serial_calls = [diff(&u0, &u1)["total"], diff(&u1, &u2)["total"]];
+    drop((serial, t2));
+
+    // A loaded object alone keeps its token's cache alive (the Loader is gone): a new cache
+    // lookup for that token finds it warm; once the object is dropped, the cache is gone too.
+    let t3 = bpfload::token::create_at(bpffs).expect("create a token");
+    let l3 = Loader::new().token_fd(t3.as_fd());
+    let kept = load_checked(&l3, last, "kept");
+    drop(l3);
+    let cached_count = |t: &OwnedFd| {
+        let c = Probes::for_token(t.as_fd()).expect("token cache");
+        Feature::ALL
+            .iter()
+            .filter(|&&f| c.cached(f).is_some())
+            .count()
+    };
+    let cached_with_object = cached_count(&t3);
+    drop(kept);
+    let cached_after_drop = cached_count(&t3);
+    drop(t3);
 
     // Phase A: 64 concurrent loads, each creating its own token from the same bpffs.
     let token_fds_before = token_fd_count();
@@ -232,7 +254,10 @@ fn concurrent(bpffs: &Path, fixtures: &[String]) -> Value {
         "a": {"got": got_a, "want": want_a, "tokens": keys_a.len(), "distinct_tokens": distinct_a.len(),
               "distinct_devs": devs_a.len(), "token_fds_held": token_fds_a, "fds_after_drop": fds_after_a},
         "b": {"got": got_b, "want": want_b, "same_token": same_b, "cached_features": cached_b},
-        "unheld_serial_calls": unheld_calls,
+        "serial_calls": serial_calls,
+        "warm_calls": warm_last,
+        "cached_with_object": cached_with_object,
+        "cached_after_drop": cached_after_drop,
         "fds_before": fds0,
         "fds_after": fds_end,
         "token_fds_after": token_fd_count(),
