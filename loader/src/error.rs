@@ -250,7 +250,8 @@ pub struct LoadFailure {
     pub error: LoadError,
     /// The token report: `None` only when the load failed before the token step (bad options,
     /// byte order); for a failed explicit token, that token error's report.
-    pub token: Option<crate::token::TokenReport>,
+    /// (Boxed: keeps the error small.)
+    pub token: Option<Box<crate::token::TokenReport>>,
 }
 
 /// Displays as its [`LoadError`] (the token report is data, not part of the message).

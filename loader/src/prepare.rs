@@ -47,7 +47,8 @@ pub(crate) fn load(opts: &Loader, object: &Object) -> Result<Loaded, LoadFailure
         let token = match &error {
             LoadError::Token(t) => Some(t.report()),
             _ => report,
-        };
+        }
+        .map(Box::new);
         LoadFailure { error, token }
     })
 }
