@@ -354,6 +354,8 @@ mod corpus_table_tests {
 
     #[test]
     fn parses_the_real_table_when_present() {
+        // Opens files: hold the fd-counting lock so `fd_count_sees_a_new_fd` sees a quiet process.
+        let _g = serial();
         let Some(dir) = corpus_dir() else {
             skip_or_panic("corpus table parse", "../shared/corpus is absent");
             return;
