@@ -1,14 +1,21 @@
-//! Temporary: where the RSS of one bpfload/libbpf op goes, per mapping.
+//! Where the RSS of one operation goes, per mapping: `rssmap LIB OP OBJECT`
+//! (LIB: bpfload, bpfload-1t, libbpf, aya-obj, aya; OP: open, prepare, load).
+//! Prints VmHWM/VmRSS/RssAnon/RssFile after the operation and each mapping whose RSS changed
+//! (binary code, libc, heap, anonymous maps), which load-bench's single peak number hides.
 use std::collections::BTreeMap;
 use std::path::Path;
-fn smaps() -> BTreeMap<String, (u64,u64)> {
+fn smaps() -> BTreeMap<String, (u64, u64)> {
     let s = std::fs::read_to_string("/proc/self/smaps").unwrap();
-    let mut m: BTreeMap<String,(u64,u64)> = BTreeMap::new();
+    let mut m: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut cur = String::new();
     for l in s.lines() {
         let f: Vec<&str> = l.split_whitespace().collect();
         if f.len() >= 5 && f[0].contains('-') && !f[0].ends_with(':') {
-            let name = if f.len() >= 6 { f[5..].join(" ") } else { "[anon]".into() };
+            let name = if f.len() >= 6 {
+                f[5..].join(" ")
+            } else {
+                "[anon]".into()
+            };
             cur = format!("{} {}", name, f[1]);
         } else if f.first() == Some(&"Rss:") {
             let e = m.entry(cur.clone()).or_default();
@@ -25,26 +32,29 @@ fn main() {
     let lib = bpfload_compat::bench::Lib::parse(&a[1]).unwrap();
     let op = bpfload_compat::bench::Op::parse(&a[2]).unwrap();
     bpfload_compat::libbpf_side::capture_libbpf_log();
-    if std::env::var_os("NOFA").is_some() {
-        for l in std::fs::read_to_string("/proc/self/maps").unwrap().lines() {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            if f[1].starts_with("r") && f.len() >= 6 {
-                let (a, b) = f[0].split_once('-').unwrap();
-                let a = usize::from_str_radix(a, 16).unwrap();
-                let b = usize::from_str_radix(b, 16).unwrap();
-                // SAFETY: advice only.
-                unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_RANDOM) };
-            }
-        }
-    }
     let b = smaps();
     std::fs::write("/proc/self/clear_refs", "5").unwrap();
     bpfload_compat::bench::run_once(lib, op, Path::new(&a[3])).unwrap();
     let after = smaps();
     let st = std::fs::read_to_string("/proc/self/status").unwrap();
-    for l in st.lines() { if l.starts_with("VmHWM") || l.starts_with("VmRSS") || l.starts_with("RssAnon") || l.starts_with("RssFile") { println!("{l}"); } }
+    for l in st.lines() {
+        if l.starts_with("VmHWM")
+            || l.starts_with("VmRSS")
+            || l.starts_with("RssAnon")
+            || l.starts_with("RssFile")
+        {
+            println!("{l}");
+        }
+    }
     for (k, v) in &after {
         let o = b.get(k).copied().unwrap_or_default();
-        if v.0 != o.0 { println!("{:>6} KiB rss ({:>6} anon)  {}", v.0 as i64 - o.0 as i64, v.1 as i64 - o.1 as i64, k); }
+        if v.0 != o.0 {
+            println!(
+                "{:>6} KiB rss ({:>6} anon)  {}",
+                v.0 as i64 - o.0 as i64,
+                v.1 as i64 - o.1 as i64,
+                k
+            );
+        }
     }
 }

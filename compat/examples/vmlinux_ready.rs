@@ -2,7 +2,10 @@
 use std::time::Instant;
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
-    let n: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(50);
+    let n: usize = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(50);
     let mut v = Vec::new();
     for _ in 0..n {
         let t = Instant::now();
@@ -21,5 +24,9 @@ fn main() {
     }
     let first = v[0];
     v.sort_by(f64::total_cmp);
-    println!("{mode}: first {first:.3} ms, min {:.3}, median {:.3}", v[0], v[v.len() / 2]);
+    println!(
+        "{mode}: first {first:.3} ms, min {:.3}, median {:.3}",
+        v[0],
+        v[v.len() / 2]
+    );
 }

@@ -255,13 +255,160 @@ fn proc_status_kb(field: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// How a peak-RSS measurement treats the code of the libraries under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RssMode {
+    /// A cold process: the pages of code the operation runs for the first time count too.
+    /// They are page cache shared with every process that maps the binary, and the kernel maps
+    /// them in large-folio/fault-around chunks, so this column mostly measures how spread the
+    /// executed code is in the binary.
+    Cold,
+    /// Every file-backed mapping (the binary's code and data, libc, ...) is made resident
+    /// first (`MADV_POPULATE_READ`), so the peak only counts what the operation itself adds:
+    /// its private memory (heap, anonymous maps, stacks) and any file it maps.
+    CodeResident,
+}
+
+impl RssMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            RssMode::Cold => "cold",
+            RssMode::CodeResident => "code-resident",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RssMode> {
+        [RssMode::Cold, RssMode::CodeResident]
+            .into_iter()
+            .find(|m| m.name() == s)
+    }
+}
+
+/// Makes every file-backed mapping of this process resident (for [`RssMode::CodeResident`]).
+fn populate_file_mappings() -> Result<(), String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| format!("maps: {e}"))?;
+    for line in maps.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(range), Some(perms)) = (f.next(), f.next()) else {
+            continue;
+        };
+        // Only mappings of a file path; [vdso], [vvar] and friends cannot be populated.
+        if !f.nth(3).is_some_and(|p| p.starts_with('/')) || !perms.starts_with('r') {
+            continue;
+        }
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
+            continue;
+        };
+        // SAFETY: advice on a range that /proc/self/maps lists as mapped readable; POPULATE_READ
+        // only faults pages in, it never changes their contents. Failure (old kernel) is reported.
+        let r = unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_POPULATE_READ) };
+        if r != 0 {
+            return Err(format!(
+                "madvise(MADV_POPULATE_READ): {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// In this process: resets the peak-RSS mark, runs `op` once, and returns
 /// (RSS before, peak RSS during) in KiB.
-pub fn peak_rss_kb(lib: Lib, op: Op, path: &Path) -> Result<(u64, u64), String> {
+pub fn peak_rss_kb(lib: Lib, op: Op, path: &Path, mode: RssMode) -> Result<(u64, u64), String> {
+    if mode == RssMode::CodeResident {
+        populate_file_mappings()?;
+    }
     // "5" resets VmHWM to the current RSS (proc(5), /proc/pid/clear_refs).
     std::fs::write("/proc/self/clear_refs", "5").map_err(|e| format!("clear_refs: {e}"))?;
     let before = proc_status_kb("VmRSS:").ok_or("no VmRSS")?;
     run_once(lib, op, path)?;
     let peak = proc_status_kb("VmHWM:").ok_or("no VmHWM")?;
     Ok((before, peak))
+}
+
+/// A STRUCT name no kernel has: looking it up visits every candidate, as a CO-RE candidate search
+/// does (libbpf's `bpf_core_add_cands` compares the name of every type of the local type's kind,
+/// once per local type; `btf__find_by_name_kind` of a present name would stop at the first hit).
+const ABSENT_STRUCT: &str = "bpfload_bench_absent_struct";
+
+/// Milliseconds for the kernel's BTF to become usable in this process, on first use:
+/// (load, load + one candidate search over all types).
+///
+/// libbpf: `btf__load_vmlinux_btf` (libbpf 1.7 mmaps `/sys/kernel/btf/vmlinux` and records type
+/// offsets; it builds no name index, so each candidate search scans every type:
+/// `btf__find_by_name_kind` of [`ABSENT_STRUCT`] here). bpfload: `kernel::vmlinux()` (mmap, type
+/// offsets and the name index of non-FUNC types), then an indexed lookup of the same name.
+pub fn kernel_btf_first_use(lib: Lib) -> Result<(f64, f64), String> {
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    match lib {
+        Lib::Libbpf => {
+            let t = Instant::now();
+            // SAFETY: plain libbpf calls; the returned BTF is freed below and not used after.
+            unsafe {
+                let btf = libbpf_sys::btf__load_vmlinux_btf();
+                if btf.is_null() {
+                    return Err("btf__load_vmlinux_btf failed".into());
+                }
+                let load = ms(t);
+                let name = std::ffi::CString::new(ABSENT_STRUCT).expect("no NUL");
+                let id = libbpf_sys::btf__find_by_name_kind(
+                    btf,
+                    name.as_ptr(),
+                    libbpf_sys::BTF_KIND_STRUCT,
+                );
+                let both = ms(t);
+                libbpf_sys::btf__free(btf);
+                if id > 0 {
+                    return Err(format!("libbpf found a {ABSENT_STRUCT}"));
+                }
+                Ok((load, both))
+            }
+        }
+        Lib::Bpfload | Lib::BpfloadSerial => {
+            let t = Instant::now();
+            let k = bpfload_btf::kernel::vmlinux().map_err(|e| e.to_string())?;
+            let load = ms(t);
+            let id = k
+                .btf()
+                .find_by_name_kind(ABSENT_STRUCT, bpfload_btf::Kind::Struct);
+            let both = ms(t);
+            std::hint::black_box(&k);
+            match id {
+                None => Ok((load, both)),
+                Some(_) => Err(format!("bpfload found a {ABSENT_STRUCT}")),
+            }
+        }
+        other => Err(format!("{} is not measured here", other.name())),
+    }
+}
+
+/// Median milliseconds of one kernel-BTF load repeated `n` times in this process, nothing
+/// cached between calls (bpfload: `load_vmlinux_uncached`, bypassing the process-wide cache).
+pub fn kernel_btf_repeated(lib: Lib, n: usize) -> Result<f64, String> {
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n.max(1) {
+        let t = Instant::now();
+        match lib {
+            Lib::Libbpf => {
+                // SAFETY: as in kernel_btf_first_use.
+                unsafe {
+                    let btf = libbpf_sys::btf__load_vmlinux_btf();
+                    if btf.is_null() {
+                        return Err("btf__load_vmlinux_btf failed".into());
+                    }
+                    libbpf_sys::btf__free(btf);
+                }
+            }
+            Lib::Bpfload | Lib::BpfloadSerial => {
+                drop(bpfload_btf::kernel::load_vmlinux_uncached().map_err(|e| e.to_string())?);
+            }
+            other => return Err(format!("{} is not measured here", other.name())),
+        }
+        v.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    v.sort_by(f64::total_cmp);
+    Ok(v[v.len() / 2])
 }

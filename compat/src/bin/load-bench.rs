@@ -6,15 +6,16 @@
 //!       plus bpfload's and libbpf's prepare (relocate + create maps) at the same sizes;
 //!   (b) full load of a CO-RE tracing object (5 programs, 6 maps), repeated in one process:
 //!       wall, user-space CPU and system CPU (~ time inside bpf(2));
-//!   (c) peak RSS of one load (each library in a fresh child process);
-//!   (d) wall time of a full load of the 1000-program object.
+//!   (c) peak RSS of one load (each library in a fresh child process), cold and with code resident;
+//!   (d) wall time of a full load of the 1000-program object;
+//!   (e) the kernel's BTF on first use (fresh processes) and repeated, libbpf vs bpfload.
 //! Needs root (loads into the kernel) and clang (objects are generated once into a cache dir).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-use bpfload_compat::bench::{self, Lib, Op, Sample};
+use bpfload_compat::bench::{self, Lib, Op, RssMode, Sample};
 use bpfload_compat::genobj::{self, Shape};
 
 /// Counts time inside bpf(2). libbpf, aya and bpfload all issue bpf(2) through libc's variadic
@@ -136,9 +137,9 @@ struct Budget {
     time: Duration,
 }
 
-fn child_rss(lib: Lib, op: Op, path: &Path) -> Result<(u64, u64), String> {
+fn child_rss(lib: Lib, op: Op, path: &Path, mode: RssMode) -> Result<(u64, u64), String> {
     let out = Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
-        .args(["--child", lib.name(), op.name()])
+        .args(["--child", lib.name(), op.name(), mode.name()])
         .arg(path)
         .output()
         .map_err(|e| e.to_string())?;
@@ -154,16 +155,17 @@ fn child_rss(lib: Lib, op: Op, path: &Path) -> Result<(u64, u64), String> {
 }
 
 fn child(args: &[String]) -> ExitCode {
-    let (Some(lib), Some(op), Some(path)) = (
+    let (Some(lib), Some(op), Some(mode), Some(path)) = (
         args.first().and_then(|s| Lib::parse(s)),
         args.get(1).and_then(|s| Op::parse(s)),
-        args.get(2),
+        args.get(2).and_then(|s| RssMode::parse(s)),
+        args.get(3),
     ) else {
-        eprintln!("usage: load-bench --child LIB OP PATH");
+        eprintln!("usage: load-bench --child LIB OP cold|code-resident PATH");
         return ExitCode::from(2);
     };
     bpfload_compat::libbpf_side::capture_libbpf_log();
-    match bench::peak_rss_kb(lib, op, Path::new(path)) {
+    match bench::peak_rss_kb(lib, op, Path::new(path), mode) {
         Ok((before, peak)) => {
             println!("{before} {peak}");
             ExitCode::SUCCESS
@@ -175,10 +177,63 @@ fn child(args: &[String]) -> ExitCode {
     }
 }
 
+/// Child process for (e): one first use of the kernel's BTF; prints "load_ms load+search_ms".
+fn child_btf(args: &[String]) -> ExitCode {
+    let Some(lib) = args.first().and_then(|s| Lib::parse(s)) else {
+        eprintln!("usage: load-bench --child-btf LIB");
+        return ExitCode::from(2);
+    };
+    match bench::kernel_btf_first_use(lib) {
+        Ok((load, both)) => {
+            println!("{load} {both}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// (e): `runs` fresh processes per library; per library (min, median) of (load, load+lookup).
+fn kernel_btf_fresh(lib: Lib, runs: usize) -> Result<((f64, f64), (f64, f64)), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut loads = Vec::new();
+    let mut boths = Vec::new();
+    for _ in 0..runs {
+        let out = Command::new(&exe)
+            .args(["--child-btf", lib.name()])
+            .output()
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut it = text.split_whitespace().map(|v| v.parse::<f64>());
+        match (out.status.success(), it.next(), it.next()) {
+            (true, Some(Ok(l)), Some(Ok(b))) => {
+                loads.push(l);
+                boths.push(b);
+            }
+            _ => {
+                return Err(format!(
+                    "child failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            }
+        }
+    }
+    let stat = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[0], v[v.len() / 2])
+    };
+    Ok((stat(&mut loads), stat(&mut boths)))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--child") {
         return child(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("--child-btf") {
+        return child_btf(&args[1..]);
     }
     let mut sizes = vec![10usize, 100, 1000];
     let mut quick = false;
@@ -353,30 +408,39 @@ fn main() -> ExitCode {
             vec![Lib::Bpfload, Lib::Libbpf, Lib::Aya],
         ));
     }
-    for (what, op, path, libs) in &cases {
-        let res: Vec<_> = libs.iter().map(|&l| (l, child_rss(l, *op, path))).collect();
-        let base = res
-            .iter()
-            .find(|(l, _)| *l == Lib::Libbpf)
-            .and_then(|(_, r)| r.as_ref().ok())
-            .map(|(b, p)| p - b);
-        for (lib, r) in &res {
-            match r {
-                Ok((before, peak)) => {
-                    let delta = peak.saturating_sub(*before);
-                    let rel = base
-                        .filter(|&b| b > 0)
-                        .map(|b| format!("{:.2}x", delta as f64 / b as f64))
-                        .unwrap_or("n/a".into());
-                    println!(
-                        "{what:<14} {:<8} +{delta:>7} KiB (peak {peak} KiB)  vs libbpf {rel}",
-                        lib.name()
-                    );
-                    rss_rows.push(serde_json::json!({"case": what, "lib": lib.name(), "delta_kib": delta, "peak_kib": peak}));
-                }
-                Err(e) => {
-                    println!("{what:<14} {:<8} failed: {e}", lib.name());
-                    rss_rows.push(serde_json::json!({"case": what, "lib": lib.name(), "error": e}));
+    for mode in [RssMode::Cold, RssMode::CodeResident] {
+        println!("-- {} --", match mode {
+        RssMode::Cold => "cold process: code pages run for the first time count too",
+        RssMode::CodeResident => "code resident first (MADV_POPULATE_READ of every file mapping): private memory the operation adds",
+    });
+        for (what, op, path, libs) in &cases {
+            let res: Vec<_> = libs
+                .iter()
+                .map(|&l| (l, child_rss(l, *op, path, mode)))
+                .collect();
+            let base = res
+                .iter()
+                .find(|(l, _)| *l == Lib::Libbpf)
+                .and_then(|(_, r)| r.as_ref().ok())
+                .map(|(b, p)| p - b);
+            for (lib, r) in &res {
+                match r {
+                    Ok((before, peak)) => {
+                        let delta = peak.saturating_sub(*before);
+                        let rel = base
+                            .filter(|&b| b > 0)
+                            .map(|b| format!("{:.2}x", delta as f64 / b as f64))
+                            .unwrap_or("n/a".into());
+                        println!(
+                            "{what:<14} {:<8} +{delta:>7} KiB (peak {peak} KiB)  vs libbpf {rel}",
+                            lib.name()
+                        );
+                        rss_rows.push(serde_json::json!({"case": what, "mode": mode.name(), "lib": lib.name(), "delta_kib": delta, "peak_kib": peak}));
+                    }
+                    Err(e) => {
+                        println!("{what:<14} {:<8} failed: {e}", lib.name());
+                        rss_rows.push(serde_json::json!({"case": what, "mode": mode.name(), "lib": lib.name(), "error": e}));
+                    }
                 }
             }
         }
@@ -410,6 +474,55 @@ fn main() -> ExitCode {
         }
         report.insert("big_load".into(), rows.into());
     }
+
+    println!("\n== (e) the kernel's BTF on first use: load, then + one CO-RE candidate search over all types ==");
+    let runs = if quick { 5 } else { 15 };
+    let repeat = if quick { 20 } else { 100 };
+    let mut btf_rows = Vec::new();
+    let fresh: Vec<_> = [Lib::Bpfload, Lib::Libbpf]
+        .iter()
+        .map(|&l| {
+            (
+                l,
+                kernel_btf_fresh(l, runs),
+                bench::kernel_btf_repeated(l, repeat),
+            )
+        })
+        .collect();
+    let base = fresh
+        .iter()
+        .find(|(l, _, _)| *l == Lib::Libbpf)
+        .and_then(|(_, f, r)| f.as_ref().ok().map(|f| (*f, r.as_ref().ok().copied())));
+    for (lib, f, r) in &fresh {
+        match f {
+            Ok(((lmin, lmed), (bmin, bmed))) => {
+                let rel = |x: f64, pick: fn(&((f64, f64), (f64, f64))) -> f64| {
+                    base.map(|(b, _)| format!("{:.2}x", x / pick(&b)))
+                        .unwrap_or_default()
+                };
+                let rep = r
+                    .as_ref()
+                    .map(|v| format!("{v:.3}"))
+                    .unwrap_or_else(|e| e.clone());
+                let rep_rel = match (r, base.and_then(|(_, r)| r)) {
+                    (Ok(v), Some(b)) => format!("{:.2}x", v / b),
+                    _ => String::new(),
+                };
+                println!(
+                    "{:<8} fresh process ({runs} runs) load min {lmin:.3} ms ({}), median {lmed:.3} ms ({}); + search min {bmin:.3} ms ({}), median {bmed:.3} ms ({}); repeated in one process, median {rep} ms ({rep_rel})",
+                    lib.name(),
+                    rel(*lmin, |b| b.0 .0),
+                    rel(*lmed, |b| b.0 .1),
+                    rel(*bmin, |b| b.1 .0),
+                    rel(*bmed, |b| b.1 .1),
+                );
+                btf_rows.push(serde_json::json!({"lib": lib.name(), "load_min_ms": lmin, "load_median_ms": lmed,
+                    "lookup_min_ms": bmin, "lookup_median_ms": bmed, "repeated_median_ms": r.as_ref().ok()}));
+            }
+            Err(e) => println!("{:<8} failed: {e}", lib.name()),
+        }
+    }
+    report.insert("kernel_btf".into(), btf_rows.into());
 
     if let Some(p) = json_out {
         let text = serde_json::to_string_pretty(&serde_json::Value::Object(report))
