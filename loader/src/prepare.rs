@@ -26,7 +26,7 @@ use bpfload_syscall::LogOptions;
 use crate::error::{LoadError, LoadFailure, ProgramError};
 use crate::externs::wire::ObjExterns;
 use crate::features::{Feature, Features};
-use crate::insn::{self, Insn};
+use crate::insn::Insn;
 use crate::loaded::{Loaded, LoadedProgram};
 use crate::loader::Loader;
 use crate::object::btf_maps::adjust_max_entries;
@@ -479,15 +479,21 @@ fn relocate_core(
     })?;
     let targets = Targets::kernel(&vmlinux);
     let mut relocator = CoreRelocator::new(local, &targets);
+    // One candidate lookup for the whole object (as `relocate` would do per function).
+    relocator.prefetch(groups.iter().flat_map(|(_, recs)| recs.iter()));
+    let mut memo = CoreMemo::default();
     for (f, recs) in groups {
         if errors.contains_key(&f) {
             continue;
         }
         // A function may have several record groups: patch its latest copy.
-        let mut raw = insn::to_uapi(main_code[f].as_deref().unwrap_or(&funcs[f]));
-        match relocator.relocate(recs, &mut raw) {
-            Ok(_) if obj.programs[f].is_subprog => funcs[f] = insn::from_uapi(&raw).into(),
-            Ok(_) => main_code[f] = Some(insn::from_uapi(&raw)),
+        let mut code: Vec<Insn> = match main_code[f].take() {
+            Some(own) => own,
+            None => funcs[f].to_vec(),
+        };
+        match memo.relocate(&mut relocator, recs, &mut code) {
+            Ok(()) if obj.programs[f].is_subprog => funcs[f] = code.into(),
+            Ok(()) => main_code[f] = Some(code),
             Err(e) => {
                 errors.insert(
                     f,
@@ -497,6 +503,96 @@ fn relocate_core(
         }
     }
     Ok(errors)
+}
+
+/// The outcome of applying one CO-RE record: what the (at most two) instructions it may patch
+/// become. Objects with many programs repeat the same reads (`BPF_CORE_READ(task, pid)` in a
+/// thousand programs); resolving each against the kernel BTF again is most of their user-space
+/// load time, so identical inputs reuse the first answer.
+///
+/// Exact only where the answer cannot depend on the order of resolution: the relocator prunes a
+/// local type's candidates by earlier records, and with several candidates a later record may
+/// resolve against a different first candidate. With at most one candidate (the usual case: one
+/// `task_struct` in vmlinux) the answer is a function of the record and the instructions alone,
+/// so only those answers are remembered. Errors are never remembered (the relocator reports them).
+#[derive(Default)]
+struct CoreMemo {
+    /// (local type id, access string offset, kind, instruction, the next one) → both patched.
+    done: HashMap<(u32, u32, u32, [u8; 8], Option<[u8; 8]>), (Insn, Option<Insn>)>,
+}
+
+impl CoreMemo {
+    /// Applies `recs` (one function's records, `insn_off` relative to `code[0]`) in order, as
+    /// `CoreRelocator::relocate` does, numbering them from 0 as it does for error messages.
+    fn relocate(
+        &mut self,
+        relocator: &mut CoreRelocator<'_, '_>,
+        recs: Vec<bpfload_btf::CoreRelo>,
+        code: &mut [Insn],
+    ) -> Result<(), bpfload_btf::core::CoreError> {
+        for (i, rec) in recs.into_iter().enumerate() {
+            let at = (rec.insn_off % 8 == 0)
+                .then_some((rec.insn_off / 8) as usize)
+                .filter(|&at| at < code.len());
+            let key = at.map(|at| {
+                (
+                    rec.type_id,
+                    rec.access_str_off,
+                    rec.kind,
+                    code[at].to_bytes(),
+                    code.get(at + 1).map(Insn::to_bytes),
+                )
+            });
+            if let (Some(at), Some(hit)) = (at, key.as_ref().and_then(|k| self.done.get(k))) {
+                code[at] = hit.0;
+                if let Some(next) = hit.1 {
+                    code[at + 1] = next;
+                }
+                continue;
+            }
+            let results = relocator.relocate_indexed([(i, rec)], &mut *code)?;
+            if let (Some(at), Some(key)) = (at, key) {
+                if results.iter().all(|r| r.candidates <= 1) {
+                    self.done.insert(key, (code[at], code.get(at + 1).copied()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Lets the CO-RE engine patch the loader's instructions in place (no `bpf_insn` round trip).
+impl bpfload_btf::core::CoreInsn for Insn {
+    fn code(&self) -> u8 {
+        self.code
+    }
+    fn set_code(&mut self, code: u8) {
+        self.code = code;
+    }
+    fn dst_reg(&self) -> u8 {
+        self.dst
+    }
+    fn set_dst_reg(&mut self, reg: u8) {
+        self.dst = reg & 0xf;
+    }
+    fn src_reg(&self) -> u8 {
+        self.src
+    }
+    fn set_src_reg(&mut self, reg: u8) {
+        self.src = reg & 0xf;
+    }
+    fn off(&self) -> i16 {
+        self.off
+    }
+    fn set_off(&mut self, off: i16) {
+        self.off = off;
+    }
+    fn imm(&self) -> i32 {
+        self.imm
+    }
+    fn set_imm(&mut self, imm: i32) {
+        self.imm = imm;
+    }
 }
 
 fn included_core_error(l: &Linked, errors: &HashMap<usize, String>) -> Option<String> {
