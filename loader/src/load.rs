@@ -1,8 +1,10 @@
 //! Program loading (`bpf_object_load_prog` + `libbpf_prepare_prog_load`): attributes from the SEC()
 //! definition, func/line info when BTF is loaded, the token, and `.rodata` binding afterwards.
 
+use std::collections::VecDeque;
 use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::{Condvar, Mutex};
 
 use aya_obj::generated::{bpf_attach_type as at, bpf_prog_type as pt};
 use bpfload_syscall::{prog, LogOptions, ProgLoadAttr};
@@ -105,18 +107,35 @@ pub(crate) fn plan_program<'e>(
     })
 }
 
+/// What every program load of one object shares (read by all loading threads at once).
+pub(crate) struct LoadCtx<'a> {
+    pub obj: &'a Object,
+    pub features: &'a Features,
+    pub token: Option<BorrowedFd<'a>>,
+    /// The object's BTF in the kernel, if it loaded.
+    pub btf: Option<BorrowedFd<'a>>,
+    /// `.rodata` maps, bound to each program.
+    pub rodata: &'a [BorrowedFd<'a>],
+    pub log: &'a LogOptions,
+    /// The license as `BPF_PROG_LOAD` wants it (made once, not per program).
+    pub license: CString,
+}
+
 /// The kernel part of a program load (safe to run on several threads at once).
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn load_program(
-    obj: &Object,
+    ctx: &LoadCtx<'_>,
     l: &Linked,
     plan: &Plan<'_>,
-    features: &Features,
-    token: Option<BorrowedFd<'_>>,
-    btf: Option<BorrowedFd<'_>>,
-    rodata: &[BorrowedFd<'_>],
-    log: &LogOptions,
 ) -> Result<OwnedFd, ProgramError> {
+    let LoadCtx {
+        obj,
+        features,
+        token,
+        btf,
+        rodata,
+        log,
+        ref license,
+    } = *ctx;
     let p = &obj.programs[l.prog];
     if let Some(e) = &plan.deferred {
         return Err(e.clone());
@@ -145,13 +164,12 @@ pub(crate) fn load_program(
         expected_attach_type = at::BPF_TRACE_UPROBE_MULTI as u32;
     }
 
-    let license = CString::new(obj.license.as_bytes()).unwrap_or_default();
     let insns = insn::to_uapi(&l.insns);
     let mut attr = ProgLoadAttr {
         prog_type: def.prog_type,
         expected_attach_type,
         insns: &insns,
-        license: &license,
+        license,
         kern_version: obj.kern_version.unwrap_or_else(host_kern_version),
         prog_flags,
         name: features.has(Feature::ProgName).then_some(p.name.as_str()),
@@ -225,99 +243,298 @@ pub(crate) fn load_program(
     Ok(fd)
 }
 
-/// Runs `f` over `items` on up to `threads` threads. Work is handed out in item order, so when
-/// `stop_on_error` is set and some item fails, every item before it was attempted: the first
-/// failure in item order is the same as in a serial run. Items not attempted are `None`.
-pub(crate) fn run_parallel<T, R, E>(
-    items: &[T],
+/// Runs jobs on up to `threads` threads while the caller produces them (a pipeline: the caller
+/// prepares job `i + 1` while job `i` runs). Jobs run in the order they are submitted, so when
+/// `stop_on_error` is set and a job fails, every job submitted before it ran: the first failure
+/// in submission order is the one a serial run finds. With one thread every job runs on the
+/// calling thread, at submission.
+///
+/// `produce` submits jobs through the [`Submit`] it is given, each with its index below `n`;
+/// `run` returns a job's result and whether it failed. The results are indexed like the jobs,
+/// `None` for indexes that never ran.
+pub(crate) fn pipeline<J, R>(
     threads: usize,
+    n: usize,
     stop_on_error: bool,
-    f: impl Fn(&T) -> Result<R, E> + Sync,
-) -> Vec<Option<Result<R, E>>>
+    produce: impl FnOnce(&mut Submit<'_, J, R>),
+    run: impl Fn(J) -> (R, bool) + Sync,
+) -> Vec<Option<R>>
 where
-    T: Sync,
+    J: Send,
     R: Send,
-    E: Send,
 {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    use std::sync::Mutex;
-
-    let n = items.len();
     let threads = threads.clamp(1, n.max(1));
+    let mut out: Vec<Option<R>> = Vec::new();
+    out.resize_with(n, || None);
     if threads == 1 {
-        let mut out = Vec::with_capacity(n);
-        for it in items {
-            let r = f(it);
-            let failed = r.is_err();
-            out.push(Some(r));
-            if failed && stop_on_error {
-                break;
-            }
-        }
-        out.resize_with(n, || None);
+        let mut submit = Submit {
+            inner: SubmitInner::Inline {
+                run: &run,
+                out: &mut out,
+            },
+            stop_on_error,
+            stopped: false,
+        };
+        produce(&mut submit);
         return out;
     }
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let slots: Vec<Mutex<Option<Result<R, E>>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    let shared = Shared {
+        state: Mutex::new(State {
+            queue: VecDeque::with_capacity(QUEUE_PER_THREAD * threads),
+            closed: false,
+            stopped: false,
+            producer_waiting: false,
+            idle_workers: 0,
+        }),
+        work: Condvar::new(),
+        space: Condvar::new(),
+        cap: QUEUE_PER_THREAD * threads,
+        out: Mutex::new(out),
+    };
     std::thread::scope(|s| {
         for _ in 0..threads {
-            s.spawn(|| loop {
-                if stop_on_error && failed.load(Ordering::Acquire) {
-                    break;
-                }
-                let i = next.fetch_add(1, Ordering::AcqRel);
-                if i >= n {
-                    break;
-                }
-                let r = f(&items[i]);
-                if r.is_err() {
-                    failed.store(true, Ordering::Release);
-                }
-                *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
-            });
+            s.spawn(|| shared.work_loop(&run, stop_on_error));
         }
+        // Close the queue even if `produce` panics, so the workers end and the scope can join.
+        let close = CloseOnDrop(&shared);
+        let mut submit = Submit {
+            inner: SubmitInner::Queue(&shared),
+            stop_on_error,
+            stopped: false,
+        };
+        produce(&mut submit);
+        drop(close);
     });
-    slots
-        .into_iter()
-        .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
-        .collect()
+    shared.out.into_inner().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Jobs waiting per loading thread: enough that a worker never waits for the producer and the
+/// producer sleeps rarely (every wake-up is a context switch on a CPU that verifies), few enough
+/// that prepared programs (instructions, func/line info) do not pile up in memory.
+const QUEUE_PER_THREAD: usize = 32;
+
+/// The producer's handle of a [`pipeline`].
+pub(crate) struct Submit<'a, J, R> {
+    inner: SubmitInner<'a, J, R>,
+    stop_on_error: bool,
+    stopped: bool,
+}
+
+enum SubmitInner<'a, J, R> {
+    Inline {
+        run: &'a (dyn Fn(J) -> (R, bool) + Sync),
+        out: &'a mut Vec<Option<R>>,
+    },
+    Queue(&'a Shared<J, R>),
+}
+
+impl<J, R> Submit<'_, J, R> {
+    /// Queues job `idx` (runs it, with one thread). `false` if jobs no longer run (a job
+    /// failed with `stop_on_error`, or [`stop`](Self::stop) was called): `job` is dropped.
+    pub fn submit(&mut self, idx: usize, job: J) -> bool {
+        if self.stopped {
+            return false;
+        }
+        match &mut self.inner {
+            SubmitInner::Inline { run, out } => {
+                let (r, failed) = run(job);
+                if failed && self.stop_on_error {
+                    self.stopped = true;
+                }
+                out[idx] = Some(r);
+                true
+            }
+            SubmitInner::Queue(shared) => {
+                let mut st = shared.lock();
+                while st.queue.len() >= shared.cap && !st.stopped {
+                    st.producer_waiting = true;
+                    st = shared.space.wait(st).unwrap_or_else(|p| p.into_inner());
+                }
+                st.producer_waiting = false;
+                if st.stopped {
+                    self.stopped = true;
+                    return false;
+                }
+                st.queue.push_back((idx, job));
+                // Waking costs a system call: only when a worker sleeps.
+                let wake = st.idle_workers > 0;
+                drop(st);
+                if wake {
+                    shared.work.notify_one();
+                }
+                true
+            }
+        }
+    }
+
+    /// No further job runs; queued jobs are dropped, running ones finish.
+    pub fn stop(&mut self) {
+        self.stopped = true;
+        if let SubmitInner::Queue(shared) = &self.inner {
+            shared.stop();
+        }
+    }
+}
+
+struct State<J> {
+    queue: VecDeque<(usize, J)>,
+    closed: bool,
+    stopped: bool,
+    producer_waiting: bool,
+    /// Workers waiting for a job.
+    idle_workers: usize,
+}
+
+struct Shared<J, R> {
+    state: Mutex<State<J>>,
+    /// Workers wait here for a job (or the end).
+    work: Condvar,
+    /// The producer waits here for room in the queue.
+    space: Condvar,
+    cap: usize,
+    out: Mutex<Vec<Option<R>>>,
+}
+
+impl<J, R> Shared<J, R> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<J>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stop(&self) {
+        let dropped = {
+            let mut st = self.lock();
+            st.stopped = true;
+            std::mem::take(&mut st.queue)
+        };
+        drop(dropped);
+        self.work.notify_all();
+        self.space.notify_all();
+    }
+
+    fn work_loop(&self, run: &(impl Fn(J) -> (R, bool) + Sync), stop_on_error: bool) {
+        loop {
+            let (idx, job) = {
+                let mut st = self.lock();
+                loop {
+                    if st.stopped {
+                        return;
+                    }
+                    if let Some(j) = st.queue.pop_front() {
+                        // Wake the producer once most of the queue is free, not after every job.
+                        if st.producer_waiting && st.queue.len() <= self.cap / 4 {
+                            st.producer_waiting = false;
+                            self.space.notify_one();
+                        }
+                        break j;
+                    }
+                    if st.closed {
+                        return;
+                    }
+                    st.idle_workers += 1;
+                    st = self.work.wait(st).unwrap_or_else(|p| p.into_inner());
+                    st.idle_workers -= 1;
+                }
+            };
+            let (r, failed) = run(job);
+            if failed && stop_on_error {
+                self.stop();
+            }
+            self.out.lock().unwrap_or_else(|p| p.into_inner())[idx] = Some(r);
+        }
+    }
+}
+
+struct CloseOnDrop<'a, J, R>(&'a Shared<J, R>);
+
+impl<J, R> Drop for CloseOnDrop<'_, J, R> {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.work.notify_all();
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::run_parallel;
+    use super::pipeline;
+
+    /// Submits 0..200 (skipping multiples of 11, as a producer skips programs it could not
+    /// prepare); job i fails when `fails(i)`.
+    fn run(
+        threads: usize,
+        stop_on_error: bool,
+        fails: impl Fn(u32) -> bool + Sync,
+    ) -> (Vec<Option<Result<u32, u32>>>, Vec<bool>) {
+        let mut accepted = vec![false; 200];
+        let out = pipeline(
+            threads,
+            200,
+            stop_on_error,
+            |submit| {
+                for i in (0..200u32).filter(|i| !i.is_multiple_of(11)) {
+                    accepted[i as usize] = submit.submit(i as usize, i);
+                }
+            },
+            |i| {
+                let r = if fails(i) { Err(i) } else { Ok(i * 2) };
+                let failed = r.is_err();
+                (r, failed)
+            },
+        );
+        (out, accepted)
+    }
 
     #[test]
-    fn parallel_results_keep_item_order_and_first_error() {
-        let items: Vec<u32> = (0..200).collect();
+    fn pipelined_results_keep_job_order_and_first_error() {
         for threads in [1, 2, 4] {
-            let r = run_parallel(&items, threads, false, |&i| {
-                if i % 7 == 3 {
-                    Err(i)
-                } else {
-                    Ok(i * 2)
-                }
-            });
+            let (r, accepted) = run(threads, false, |i| i % 7 == 3);
             assert_eq!(r.len(), 200);
             for (i, x) in r.iter().enumerate() {
-                let want = if i % 7 == 3 {
-                    Err(i as u32)
+                let i = i as u32;
+                let want = if i.is_multiple_of(11) {
+                    None
+                } else if i % 7 == 3 {
+                    Some(Err(i))
                 } else {
-                    Ok(i as u32 * 2)
+                    Some(Ok(i * 2))
                 };
-                assert_eq!(x.as_ref(), Some(&want));
+                assert_eq!(x.as_ref(), want.as_ref(), "threads {threads}, job {i}");
+                assert_eq!(accepted[i as usize], !i.is_multiple_of(11));
             }
-            // Stop on error: everything before the first failure was attempted.
-            let r = run_parallel(&items, threads, true, |&i| {
-                if i == 50 || i == 120 {
-                    Err(i)
-                } else {
-                    Ok(i)
-                }
-            });
-            assert!(r[..50].iter().all(|x| matches!(x, Some(Ok(_)))));
+            // Stop on error: everything submitted before the first failure ran, and nothing
+            // is accepted once the producer has seen the stop.
+            let (r, accepted) = run(threads, true, |i| i == 50 || i == 120);
+            for i in (0..50usize).filter(|i| !i.is_multiple_of(11)) {
+                assert_eq!(r[i], Some(Ok(i as u32 * 2)), "threads {threads}, job {i}");
+            }
             assert_eq!(r[50], Some(Err(50)));
+            let submitted = || (0..200usize).filter(|i| !i.is_multiple_of(11));
+            if let Some(first_refused) = submitted().find(|&i| !accepted[i]) {
+                assert!(first_refused > 50);
+                assert!(submitted()
+                    .filter(|&i| i >= first_refused)
+                    .all(|i| !accepted[i] && r[i].is_none()));
+            }
+            if threads == 1 {
+                assert!(r[51..].iter().all(Option::is_none));
+            }
+        }
+    }
+
+    #[test]
+    fn a_stopping_producer_runs_nothing_more() {
+        for threads in [1, 3] {
+            let out = pipeline(
+                threads,
+                10,
+                true,
+                |submit| {
+                    assert!(submit.submit(0, 0u32));
+                    submit.stop();
+                    assert!(!submit.submit(1, 1));
+                },
+                |i| (i, false),
+            );
+            assert!(out[1..].iter().all(Option::is_none));
         }
     }
 }

@@ -4,12 +4,18 @@
 //! 2. token (first step of prepare, as in libbpf), then the feature answers for that token;
 //! 3. with a token: check what it delegates against what the object needs; refuse what this
 //!    loader cannot do yet, naming it; resolve externs (`externs/`);
-//! 4. CO-RE relocation of every autoload function;
-//! 5. per autoload main program: subprogram append and `.BTF.ext` info;
-//! 6. object BTF: fix-up, sanitize, load (failure only drops BTF, as in libbpf);
-//! 7. maps: create (or reuse pinned), set initial values, freeze `.rodata`, pin, fill map-in-map;
-//! 8. map and global data references in the instructions;
-//! 9. programs (see `load.rs`; planned in order, loaded on a thread pool), then prog-array slots.
+//! 4. CO-RE relocation of every autoload function (in file order, as libbpf: the candidate
+//!    cache makes the answers order-dependent in rare cases);
+//! 5. object BTF: fix-up, sanitize, load (failure only drops BTF, as in libbpf);
+//! 6. maps: create (or reuse pinned), set initial values, freeze `.rodata`, pin, fill map-in-map;
+//! 7. per autoload main program, in order on this thread: subprogram append and `.BTF.ext` info,
+//!    map and global data references, load plan; each program goes to the loading threads as
+//!    soon as it is ready (`load.rs`), so the kernel verifies while the next one is prepared;
+//! 8. prog-array slots and struct_ops values, once every program has its fd.
+//!
+//! libbpf links every program before it creates maps; linking after them (step 7) keeps its
+//! errors: in fail-fast mode a link failure is still reported before a BTF, map, data-reference
+//! or load failure (when BTF or map creation fails, the programs are linked first to find one).
 //!
 //! Every kernel object is an `OwnedFd` held by a local until the end, so any `?` releases
 //! everything created so far; pins made by this load are removed on failure.
@@ -107,9 +113,11 @@ fn load_inner(
         );
         crate::diagnose::preflight(token_report.path.as_deref(), features.delegation(), &needs)?;
     }
-    let local_btf = parse_local_btf(&obj);
-    let btf_ext = obj
-        .btf_ext
+    // The BTF bytes are shared with the object (Arc): borrowing them from these handles, not from
+    // `obj`, lets map creation update `obj` while linking still reads the `.BTF.ext` records.
+    let (btf_raw, btf_ext_raw) = (obj.btf.clone(), obj.btf_ext.clone());
+    let local_btf = parse_local_btf(&obj.name, btf_raw.as_deref());
+    let btf_ext = btf_ext_raw
         .as_deref()
         .and_then(|raw| match BtfExt::parse(raw) {
             Ok(e) => Some(e),
@@ -152,38 +160,45 @@ fn load_inner(
     let mains: Vec<usize> = (0..obj.programs.len())
         .filter(|&i| !obj.programs[i].is_subprog && obj.programs[i].autoload)
         .collect();
-    let mut linked: Vec<(usize, Result<Linked, ProgramError>)> = Vec::with_capacity(mains.len());
-    for &m in &mains {
-        let exc = exc_cbs
-            .get(&m)
-            .cloned()
-            .transpose()
-            .map_err(ProgramError::Reloc);
-        let r = exc
-            .and_then(|cb| {
-                let own = main_code[m].take();
-                calls::link(&obj, &funcs, &funcs_index, ext_index.as_ref(), m, cb, own)
-                    .map_err(|e| ProgramError::Reloc(e.to_string()))
-            })
-            .and_then(|l| match included_core_error(&l, &core_errors) {
-                Some(e) => Err(ProgramError::Reloc(e)),
-                None => Ok(l),
-            });
-        if let Err(e) = &r {
-            if !opts.keep_going {
-                return Err(program_error(&obj, m, e.clone()));
-            }
+    let mut linker = Linker {
+        funcs,
+        main_code,
+        core_errors,
+        funcs_index,
+        ext_index,
+        exc_cbs,
+    };
+    // In fail-fast mode a relocation failure is reported before anything the kernel refuses
+    // (libbpf relocates every program before it creates maps): when BTF or map creation fails,
+    // the programs are linked to find such a failure first.
+    let first_link_error = |linker: &mut Linker<'_>, obj: &Object, e: LoadError| {
+        if opts.keep_going {
+            return e;
         }
-        linked.push((m, r));
-    }
-    drop((funcs, main_code));
+        mains
+            .iter()
+            .find_map(|&m| {
+                linker
+                    .link(obj, m)
+                    .err()
+                    .map(|pe| program_error(obj, m, pe))
+            })
+            .unwrap_or(e)
+    };
 
-    let btf_fd = load_btf(&obj, local_btf.as_ref(), &features, tok, &ext)?;
+    let btf_fd = match load_btf(&obj, local_btf.as_ref(), &features, tok, &ext) {
+        Ok(fd) => fd,
+        Err(e) => return Err(first_link_error(&mut linker, &obj, e)),
+    };
     let btf_borrowed = btf_fd.as_ref().map(|f| f.as_fd());
 
     let mut pins = maps_create::PinGuard::default();
     let mut maps =
-        maps_create::create_all(&mut obj, &features, tok, btf_borrowed, opts, &mut pins)?;
+        match maps_create::create_all(&mut obj, &features, tok, btf_borrowed, opts, &mut pins) {
+            Ok(maps) => maps,
+            Err(e) => return Err(first_link_error(&mut linker, &obj, e)),
+        };
+    let obj = &obj;
 
     let rodata: Vec<BorrowedFd<'_>> = maps
         .iter()
@@ -191,66 +206,107 @@ fn load_inner(
         .filter(|m| m.kind == MapKind::Rodata)
         .map(|m| m.fd.as_fd())
         .collect();
-    let arena_reloc = crate::arena::reloc_offset(&obj, features.has(Feature::Ldimm64FullRangeOff));
-    // Relocate map, data and extern references, and plan each load (serial: the extern state is
-    // not shared across threads); then load on the thread pool, results in program order.
-    #[allow(clippy::type_complexity)]
-    let planned: Vec<(usize, Result<(Linked, load::Plan<'_>), ProgramError>)> = linked
-        .into_iter()
-        .map(|(m, r)| {
-            let r = r.and_then(|mut l| {
-                data::relocate(&mut l, arena_reloc, |i| {
-                    maps[i].as_ref().map(|lm| lm.fd.as_raw_fd())
-                });
-                ext.relocate(&mut l, |i| maps[i].as_ref().map(|lm| lm.fd.as_raw_fd()))
-                    .map_err(|e| ProgramError::Reloc(e.to_string()))?;
-                reloc::helpers::sanitize(&mut l, || features.has(Feature::ProbeReadKern));
-                let plan = load::plan_program(&obj, &l, &ext)?;
-                Ok((l, plan))
-            });
-            (m, r)
-        })
-        .collect();
-    // A program whose relocation failed is the first error in fail-fast mode.
+    let arena_reloc = crate::arena::reloc_offset(obj, features.has(Feature::Ldimm64FullRangeOff));
+    let map_fd = |i: usize| maps[i].as_ref().map(|lm| lm.fd.as_raw_fd());
+    let ctx = load::LoadCtx {
+        obj,
+        features: &features,
+        token: tok,
+        btf: btf_borrowed,
+        rodata: &rodata,
+        log: &opts.log,
+        license: std::ffi::CString::new(obj.license.as_bytes()).unwrap_or_default(),
+    };
+    // Pipelined: this thread prepares each program in order (link, map/data/extern references,
+    // load plan; the extern state is not shared across threads) and hands it to the loading
+    // threads at once, so the kernel verifies program i while program i + 1 is prepared. Only
+    // the final instructions outlive a program's load.
+    let n = mains.len();
+    let mut failed: Vec<Option<(Stage, ProgramError)>> = (0..n).map(|_| None).collect();
+    let results = load::pipeline(
+        opts.threads,
+        n,
+        !opts.keep_going,
+        |submit| {
+            for (k, &m) in mains.iter().enumerate() {
+                let job = linker
+                    .link(obj, m)
+                    .map_err(|e| (Stage::Link, e))
+                    .and_then(|mut l| {
+                        data::relocate(&mut l, arena_reloc, map_fd);
+                        ext.relocate(&mut l, map_fd)
+                            .map_err(|e| ProgramError::Reloc(e.to_string()))
+                            .and_then(|()| {
+                                reloc::helpers::sanitize(&mut l, || {
+                                    features.has(Feature::ProbeReadKern)
+                                });
+                                load::plan_program(obj, &l, &ext)
+                            })
+                            .map(|plan| (l, plan))
+                            .map_err(|e| (Stage::Plan, e))
+                    });
+                match job {
+                    Ok(job) => {
+                        submit.submit(k, job);
+                    }
+                    Err((stage, e)) => {
+                        failed[k] = Some((stage, e));
+                        if !opts.keep_going {
+                            // Nothing loads any more; the first link failure (program order)
+                            // is the answer, else the first failure of a later step.
+                            submit.stop();
+                            if stage == Stage::Link {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        },
+        |(l, plan)| {
+            let r = load::load_program(&ctx, &l, &plan);
+            let err = r.is_err();
+            ((l.insns, r), err)
+        },
+    );
     if !opts.keep_going {
-        if let Some((m, Err(e))) = planned.iter().find(|(_, r)| r.is_err()) {
-            return Err(program_error(&obj, *m, e.clone()));
+        let first = |stage: Stage| {
+            failed
+                .iter()
+                .position(|f| matches!(f, Some((s, _)) if *s == stage))
+        };
+        if let Some(k) = first(Stage::Link).or_else(|| first(Stage::Plan)) {
+            let (_, e) = failed[k].take().expect("found above");
+            return Err(program_error(obj, mains[k], e));
+        }
+        if let Some((k, e)) = results.iter().enumerate().find_map(|(k, r)| match r {
+            Some((_, Err(e))) => Some((k, e)),
+            _ => None,
+        }) {
+            return Err(program_error(obj, mains[k], e.clone()));
         }
     }
-    let results = load::run_parallel(&planned, opts.threads, !opts.keep_going, |(_, r)| match r {
-        Ok((l, plan)) => load::load_program(
-            &obj,
-            l,
-            plan,
-            &features,
-            tok,
-            btf_borrowed,
-            &rodata,
-            &opts.log,
-        ),
-        Err(e) => Err(e.clone()),
-    });
-    let mut programs = Vec::with_capacity(planned.len());
-    for ((m, r), result) in planned.into_iter().zip(results) {
+    let mut programs = Vec::with_capacity(n);
+    for ((&m, fail), result) in mains.iter().zip(failed).zip(results) {
         let p = &obj.programs[m];
-        // Only programs after an earlier failure (fail-fast) are never attempted.
-        let Some(result) = result else { break };
-        if let Err(e) = &result {
-            if !opts.keep_going {
-                return Err(program_error(&obj, m, e.clone()));
-            }
-        }
+        let (insns, result) = match (fail, result) {
+            (Some((_, e)), _) => (Vec::new(), Err(e)),
+            (None, Some(r)) => r,
+            // Not attempted: only after a failure in fail-fast mode, returned above.
+            (None, None) => break,
+        };
         programs.push(LoadedProgram {
             name: p.name.clone(),
             section: p.section.clone(),
             prog_type: p.prog_type(),
-            insns: r.map(|(l, _)| l.insns).unwrap_or_default(),
+            insns,
             result,
         });
     }
 
+    drop(ctx);
     drop(rodata);
-    if let Err(e) = maps_create::init_prog_arrays(&obj, &maps, &programs, opts.keep_going) {
+    if let Err(e) = maps_create::init_prog_arrays(obj, &maps, &programs, opts.keep_going) {
         if !opts.keep_going {
             return Err(e);
         }
@@ -300,6 +356,55 @@ fn load_inner(
         programs,
         struct_ops,
     })
+}
+
+/// The step of a program's preparation that failed, for fail-fast precedence: link failures
+/// (libbpf's `bpf_object__relocate`) come before map/data reference failures, which come before
+/// any load failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Link,
+    Plan,
+}
+
+/// What linking a main program needs: the CO-RE-patched functions and the object's indexes.
+struct Linker<'a> {
+    /// Shared with the object; only functions that CO-RE patched have their own copy.
+    funcs: Vec<std::sync::Arc<[Insn]>>,
+    /// CO-RE-patched main programs, moved into their linked program.
+    main_code: Vec<Option<Vec<Insn>>>,
+    core_errors: HashMap<usize, String>,
+    funcs_index: FuncIndex,
+    ext_index: Option<ExtInfoIndex<'a>>,
+    exc_cbs: HashMap<usize, Result<usize, String>>,
+}
+
+impl Linker<'_> {
+    /// Main program `m` with its subprograms appended and its `.BTF.ext` info; a CO-RE failure
+    /// in any function it includes fails it.
+    fn link(&mut self, obj: &Object, m: usize) -> Result<Linked, ProgramError> {
+        let cb = self
+            .exc_cbs
+            .get(&m)
+            .cloned()
+            .transpose()
+            .map_err(ProgramError::Reloc)?;
+        let own = self.main_code[m].take();
+        let l = calls::link(
+            obj,
+            &self.funcs,
+            &self.funcs_index,
+            self.ext_index.as_ref(),
+            m,
+            cb,
+            own,
+        )
+        .map_err(|e| ProgramError::Reloc(e.to_string()))?;
+        match included_core_error(&l, &self.core_errors) {
+            Some(e) => Err(ProgramError::Reloc(e)),
+            None => Ok(l),
+        }
+    }
 }
 
 fn program_error(obj: &Object, idx: usize, e: ProgramError) -> LoadError {
@@ -407,15 +512,11 @@ fn check_unsupported(obj: &Object) -> Result<(), LoadError> {
     Ok(())
 }
 
-fn parse_local_btf(obj: &Object) -> Option<Btf<'_>> {
-    let raw = obj.btf.as_deref()?;
-    match Btf::parse(raw) {
+fn parse_local_btf<'a>(object: &str, raw: Option<&'a [u8]>) -> Option<Btf<'a>> {
+    match Btf::parse(raw?) {
         Ok(b) => Some(b),
         Err(e) => {
-            log::info!(
-                "object '{}': BTF unusable ({e}); loading without it",
-                obj.name
-            );
+            log::info!("object '{object}': BTF unusable ({e}); loading without it");
             None
         }
     }
@@ -517,9 +618,12 @@ fn relocate_core(
 /// so only those answers are remembered. Errors are never remembered (the relocator reports them).
 #[derive(Default)]
 struct CoreMemo {
-    /// (local type id, access string offset, kind, instruction, the next one) → both patched.
-    done: HashMap<(u32, u32, u32, [u8; 8], Option<[u8; 8]>), (Insn, Option<Insn>)>,
+    done: HashMap<MemoKey, (Insn, Option<Insn>)>,
 }
+
+/// (local type id, access string offset, kind, the instruction, the next one); the answer is
+/// what both become.
+type MemoKey = (u32, u32, u32, [u8; 8], Option<[u8; 8]>);
 
 impl CoreMemo {
     /// Applies `recs` (one function's records, `insn_off` relative to `code[0]`) in order, as
@@ -658,4 +762,126 @@ pub(crate) fn pin_root(opts: &Loader) -> PathBuf {
     opts.pin_root
         .clone()
         .unwrap_or_else(|| PathBuf::from("/sys/fs/bpf"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use crate::error::LoadError;
+    use crate::insn::{LD_IMM64, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
+    use crate::{Loaded, Loader, Object};
+
+    fn fixture(name: &str) -> Object {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/bpf")
+            .join(name);
+        Object::open_file(&path).unwrap_or_else(|e| panic!("open {name}: {e}"))
+    }
+
+    fn require_root(what: &str) -> bool {
+        crate::tests::is_root() || crate::tests::skip_or_panic(what, "needs root")
+    }
+
+    /// An instruction without its map fd value (fds differ between loads).
+    type InsnShape = (u8, u8, u8, i16, Option<i32>);
+
+    /// What a load reported, comparable across loads: per program its name, its instructions
+    /// and its result (errno on failure).
+    fn summary(l: &Loaded) -> Vec<(String, Vec<InsnShape>, Option<i32>)> {
+        l.programs()
+            .iter()
+            .map(|p| {
+                let insns = p
+                    .insns()
+                    .iter()
+                    .map(|i| {
+                        let is_map = i.code == LD_IMM64
+                            && (i.src == PSEUDO_MAP_FD || i.src == PSEUDO_MAP_VALUE);
+                        let imm = (!is_map).then_some(i.imm);
+                        (i.code, i.dst, i.src, i.off, imm)
+                    })
+                    .collect();
+                let result = p.result().err().map(|e| e.errno().raw());
+                (p.name().to_string(), insns, result)
+            })
+            .collect()
+    }
+
+    /// The thread count changes neither instructions nor results nor their order, in keep-going
+    /// mode (every program attempted) and in fail-fast mode (the same first failure).
+    #[test]
+    fn thread_count_does_not_change_results() {
+        if !require_root("loads on several threads") {
+            return;
+        }
+        let _g = crate::tests::KERNEL_LOCK
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for name in [
+            "bad_prog.bpf.o",
+            "calls.bpf.o",
+            "core_ambiguous.bpf.o",
+            "core_task.bpf.o",
+            "globals.bpf.o",
+            "tailcall.bpf.o",
+        ] {
+            let obj = fixture(name);
+            let serial = Loader::new().threads(1).keep_going(true).load(&obj);
+            let serial = serial.unwrap_or_else(|e| panic!("{name}: {e}"));
+            let want = summary(&serial);
+            drop(serial);
+            // The failure, without the verifier log (it prints kernel addresses).
+            let failure = |e: LoadError| match e {
+                LoadError::Program {
+                    program, source, ..
+                } => format!("program '{program}': {}", source.errno()),
+                e => e.to_string(),
+            };
+            let fail_fast = Loader::new().threads(1).load(&obj).err().map(failure);
+            for threads in [2, 3, 8] {
+                let l = Loader::new().threads(threads).keep_going(true).load(&obj);
+                let l = l.unwrap_or_else(|e| panic!("{name}, {threads} threads: {e}"));
+                assert_eq!(summary(&l), want, "{name}: {threads} threads");
+                drop(l);
+                let e = Loader::new().threads(threads).load(&obj).err();
+                assert_eq!(
+                    e.map(failure),
+                    fail_fast,
+                    "{name}: fail-fast with {threads} threads"
+                );
+            }
+        }
+    }
+
+    /// Programs are linked after the maps are created, but a link failure (here a CO-RE
+    /// ambiguity) is still the error of a fail-fast load whose map creation fails, as in libbpf,
+    /// which relocates before it creates maps; keep-going reports the map failure.
+    #[test]
+    fn link_failure_is_reported_before_a_map_failure() {
+        if !require_root("map creation failure") {
+            return;
+        }
+        let _g = crate::tests::KERNEL_LOCK
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let obj = fixture("core_ambiguous.bpf.o");
+        for threads in [1, 2] {
+            let loader = Loader::new().threads(threads).set_max_entries(".bss", 0);
+            match loader.load(&obj) {
+                Err(LoadError::Program { program, .. }) => assert_eq!(program, "ambiguous_field"),
+                other => panic!("{threads} threads: expected the link failure, got {other:?}"),
+            }
+            let keep_going = Loader::new()
+                .threads(threads)
+                .set_max_entries(".bss", 0)
+                .keep_going(true);
+            match keep_going.load(&obj) {
+                Err(LoadError::Map { step: "create", .. }) => {}
+                other => {
+                    panic!("{threads} threads, keep going: expected the map failure, got {other:?}")
+                }
+            }
+        }
+    }
 }

@@ -227,7 +227,7 @@ pub(crate) fn link(
     }
 
     let (mut func_info, mut line_info) = infos.map(|st| st.take()).unwrap_or((None, None));
-    // Every program of an object is linked before any loads: no growth slack kept per program.
+    // The instructions outlive the load (`LoadedProgram::insns`): no growth slack kept.
     insns.shrink_to_fit();
     relos.shrink_to_fit();
     for info in [&mut func_info, &mut line_info].into_iter().flatten() {
