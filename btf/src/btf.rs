@@ -5,12 +5,13 @@ use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 use crate::error::BtfError;
-use crate::index::{KeyCollector, NameIndex, Part};
-use crate::offsets::TypeOffsets;
+use crate::index::{NameIndex, Part};
+use crate::offsets::{record_len, TypeOffsets};
 use crate::raw::{
     info_kflag, info_kind, info_vlen, Endian, FuncLinkage, Header, Kind, VarLinkage, BTF_MAGIC,
-    BTF_VERSION, HEADER_LEN, MAX_NAME_OFFSET, MAX_RESOLVE_DEPTH, MAX_TYPE_ID, TYPE_HEADER_LEN,
+    BTF_VERSION, HEADER_LEN, MAX_NAME_OFFSET, MAX_RESOLVE_DEPTH, TYPE_HEADER_LEN,
 };
+use crate::scan::{scan_indexed, scan_types};
 use crate::types::{Array, Composite, DataSec, Enum, FuncProto, Int, Type};
 
 /// Everything [`Btf::parse`] computes about a blob, independent of the borrow of its bytes, so an
@@ -22,7 +23,7 @@ pub(crate) struct Layout {
     pub(crate) types: Range<usize>,
     /// Byte range of the string section in the blob.
     pub(crate) strs: Range<usize>,
-    /// Offset of each own type inside the type section; entry `i` is type `start_id + i`.
+    /// Where each own type starts in the type section (type `start_id + i` is number `i`).
     pub(crate) offsets: TypeOffsets,
     /// First own type id: 1 for base BTF, the base's type count for split BTF.
     pub(crate) start_id: u32,
@@ -117,102 +118,6 @@ pub(crate) fn parse_header(data: &[u8]) -> Result<Header, BtfError> {
         });
     }
     Ok(h)
-}
-
-/// Bytes after the 12-byte header for each kind value: (fixed, per vlen entry); kinds 0 (only
-/// valid as the implicit void) and > 19 are marked invalid with `u8::MAX`.
-const EXTRA: [(u8, u8); 32] = {
-    let mut t = [(u8::MAX, 0u8); 32];
-    let mut k = 1;
-    while k < Kind::ALL.len() {
-        t[k] = match Kind::ALL[k] {
-            Kind::Int | Kind::Var | Kind::DeclTag => (4, 0),
-            Kind::Array => (12, 0),
-            Kind::Struct | Kind::Union | Kind::DataSec | Kind::Enum64 => (0, 12),
-            Kind::Enum | Kind::FuncProto => (0, 8),
-            _ => (0, 0),
-        };
-        k += 1;
-    }
-    t
-};
-
-/// One pass over the type section: the offset of every type, with each record bounds-checked.
-/// Specialised per byte order so the hot loop has no endianness branch.
-/// `on_type(index, name_off, info)` sees every type as it is scanned (used to build the name
-/// index in the same pass; a no-op closure compiles away).
-fn scan_types(
-    types: &[u8],
-    endian: Endian,
-    start_id: u32,
-    on_type: impl FnMut(usize, u32, u32),
-) -> Result<TypeOffsets, BtfError> {
-    match endian {
-        Endian::Little => scan_types_impl::<false>(types, start_id, on_type),
-        Endian::Big => scan_types_impl::<true>(types, start_id, on_type),
-    }
-}
-
-fn scan_types_impl<const BIG: bool>(
-    types: &[u8],
-    start_id: u32,
-    mut on_type: impl FnMut(usize, u32, u32),
-) -> Result<TypeOffsets, BtfError> {
-    // A first guess (vmlinux averages ~26 bytes per record); the storage grows if it is short
-    // and is trimmed at the end. Bounded by the input size: the smallest record is 12 bytes.
-    let mut offsets = TypeOffsets::with_capacity(types.len() / (2 * TYPE_HEADER_LEN));
-    let len = types.len();
-    let mut off = 0usize;
-    while off < len {
-        let left = len - off;
-        let bad = |needed| BtfError::TypeTruncated {
-            id: start_id.saturating_add(offsets.len() as u32),
-            offset: off,
-            needed,
-            available: left,
-        };
-        if left < TYPE_HEADER_LEN {
-            return Err(bad(TYPE_HEADER_LEN));
-        }
-        let w: [u8; 4] = [
-            types[off + 4],
-            types[off + 5],
-            types[off + 6],
-            types[off + 7],
-        ];
-        let info = if BIG {
-            u32::from_be_bytes(w)
-        } else {
-            u32::from_le_bytes(w)
-        };
-        let kind = info_kind(info);
-        let (fixed, per) = EXTRA[kind as usize];
-        if fixed == u8::MAX {
-            return Err(BtfError::UnknownKind {
-                id: start_id.saturating_add(offsets.len() as u32),
-                offset: off,
-                kind,
-            });
-        }
-        let needed = TYPE_HEADER_LEN + fixed as usize + per as usize * info_vlen(info) as usize;
-        if left < needed {
-            return Err(bad(needed));
-        }
-        let w0: [u8; 4] = [types[off], types[off + 1], types[off + 2], types[off + 3]];
-        let name_off = if BIG {
-            u32::from_be_bytes(w0)
-        } else {
-            u32::from_le_bytes(w0)
-        };
-        on_type(offsets.len(), name_off, info);
-        offsets.push(off as u32);
-        off += needed;
-    }
-    offsets.finish();
-    if offsets.len() as u64 + start_id as u64 > MAX_TYPE_ID as u64 + 1 {
-        return Err(BtfError::TooManyTypes { max: MAX_TYPE_ID });
-    }
-    Ok(offsets)
 }
 
 impl<'a> Btf<'a> {
@@ -328,17 +233,17 @@ impl<'a> Btf<'a> {
             };
         }
         let idx = (id - self.layout.start_id) as usize;
-        let offs = &self.layout.offsets;
-        let Some(start) = offs.get(idx) else {
-            return Err(BtfError::InvalidTypeId {
-                id,
-                count: self.len(),
-            });
-        };
-        let end = offs
-            .get(idx + 1)
-            .map_or(self.layout.types.len(), |e| e as usize);
-        Ok(&self.type_section()[start as usize..end])
+        let types = self.type_section();
+        let e = self.endian();
+        let rec = self.layout.offsets.get(idx, types, e).and_then(|start| {
+            let start = start as usize;
+            let len = record_len(e.u32_at(types, start + 4)?)?;
+            types.get(start..start.checked_add(len)?)
+        });
+        rec.ok_or(BtfError::InvalidTypeId {
+            id,
+            count: self.len(),
+        })
     }
 
     /// The (name_off, info, size_or_type) words of a type; (0, 0, 0) for void.
@@ -592,6 +497,19 @@ impl<'a> Btf<'a> {
             && self.layout.index[Part::Types as usize].get().is_some()
     }
 
+    /// Heap bytes held by this blob's parse tables: the sparse type offsets and the name index
+    /// tables built so far (duplicate-name chains excluded). For memory reports.
+    pub fn table_bytes(&self) -> usize {
+        self.layout.offsets.heap_bytes()
+            + self
+                .layout
+                .index
+                .iter()
+                .filter_map(|i| i.get())
+                .map(NameIndex::table_bytes)
+                .sum::<usize>()
+    }
+
     /// Builds the name index of non-FUNC types (CO-RE candidates) now.
     pub fn build_type_index(&self) {
         if let Some(b) = &self.base {
@@ -680,7 +598,7 @@ impl Layout {
     /// Parses base BTF and builds the name index of its non-FUNC types (what CO-RE looks up) in
     /// the same pass over the types: what the kernel's BTF gets, since it is always looked up
     /// by name. The FUNC index (attach targets, kfuncs) is still built on first use.
-    pub(crate) fn new_indexed(data: &[u8]) -> Result<Arc<Layout>, BtfError> {
+    pub(crate) fn new_indexed(data: &bytes::Bytes) -> Result<Arc<Layout>, BtfError> {
         // Validate header and strings exactly as `new` does, on an empty scan of no types.
         let header = parse_header(data)?;
         let hdr_len = header.hdr_len as usize;
@@ -689,20 +607,7 @@ impl Layout {
         let strs = hdr_len + header.str_off as usize
             ..hdr_len + header.str_off as usize + header.str_len as usize;
         check_strings(&data[strs.clone()], false)?;
-        let s = &data[strs.clone()];
-        // vmlinux has one named non-FUNC type per ~210 bytes of type data (15k of 127k types in
-        // 3.2 MB); a guess just above that avoids both regrowth and a capacity twice the need.
-        let mut keys = KeyCollector::new(types.len() / 200, Part::Types);
-        let offsets = scan_types(
-            &data[types.clone()],
-            header.endian,
-            1,
-            |idx, name_off, info| {
-                if name_off != 0 && keys.wants(info) {
-                    keys.push(idx, KeyCollector::name_in(s, name_off), info);
-                }
-            },
-        )?;
+        let (offsets, index) = scan_indexed(data, types.clone(), strs.clone(), header.endian)?;
         let layout = Arc::new(Layout {
             header,
             types,
@@ -710,11 +615,8 @@ impl Layout {
             offsets,
             start_id: 1,
             start_str_off: 0,
-            index: [OnceLock::new(), OnceLock::new()],
+            index: [OnceLock::from(index), OnceLock::new()],
         });
-        let view = Btf::from_parts(data, Arc::clone(&layout), None);
-        let index = NameIndex::from_keys(&view, keys);
-        let _ = layout.index[Part::Types as usize].set(index);
         Ok(layout)
     }
 
@@ -741,7 +643,7 @@ impl Layout {
                 reason: "split string offsets overflow 32 bits",
             });
         }
-        let offsets = scan_types(&data[types.clone()], header.endian, start_id, |_, _, _| {})?;
+        let offsets = scan_types(&data[types.clone()], header.endian, start_id)?;
         Ok(Layout {
             header,
             types,

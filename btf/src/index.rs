@@ -10,7 +10,6 @@
 //! chained through a small `next` map. Keys are compared by decoding the stored id's name, so no strings are copied. Hashing
 //! is hashbrown's default (foldhash).
 
-use hashbrown::DefaultHashBuilder;
 use std::hash::BuildHasher;
 
 use crate::btf::Btf;
@@ -45,7 +44,7 @@ pub fn essential_name(name: &[u8]) -> &[u8] {
     name
 }
 
-/// Bits of a slot holding the type id (`MAX_TYPE_ID` is 2^20 - 1).
+/// Bits of a slot holding the stored value (own type index + 1; `MAX_TYPE_ID` is 2^20 - 1).
 const ID_BITS: u32 = 20;
 const ID_MASK: u32 = (1 << ID_BITS) - 1;
 
@@ -56,47 +55,131 @@ fn place(h: u64, mask: usize) -> (usize, u32) {
     (h as usize & mask, h >> ID_BITS)
 }
 
+/// The index over one range of own types (the whole blob, or one half of the kernel's BTF when it
+/// was scanned by two threads).
 #[derive(Debug)]
-pub(crate) struct NameIndex {
-    /// 0 = empty, else `tag << 20 | lowest id`.
+pub(crate) struct Shard {
+    /// 0 = empty, else `tag << 20 | (index in the shard + 1)` of the lowest id with the key.
     slots: Vec<u32>,
     mask: usize,
-    /// id → the next higher id with the same key (absent: end of chain).
+    /// stored value → the next higher stored value with the same key (absent: end of chain).
     next: hashbrown::HashMap<u32, u32>,
-    hasher: DefaultHashBuilder,
+    /// Type id of the shard's first type (stored value 1).
+    id_base: u32,
+}
+
+/// Name index: shards in id order, all hashing with the same hasher, so a lookup hashes once and
+/// asks each shard in turn (results stay lowest-id-first).
+#[derive(Debug)]
+pub(crate) struct NameIndex {
+    shards: Vec<Shard>,
+    hasher: KeyHasher,
+}
+
+/// The hash of index keys: one folded multiply per 8 bytes of name, seeded per index (randomly,
+/// so crafted BTF cannot aim collisions at it). Word-at-a-time so the index build can hash a name
+/// in the same pass that finds its end ([`scan_name`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeyHasher {
+    seed: u64,
+}
+
+const MUL: u64 = 0x9e37_79b9_7f4a_7c15;
+const MUL2: u64 = 0xd6e8_feb8_6659_fd93;
+
+#[inline(always)]
+fn fold(a: u64, b: u64) -> u64 {
+    let p = a as u128 * b as u128;
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+impl KeyHasher {
+    /// A hasher with a fresh random seed.
+    pub(crate) fn new() -> KeyHasher {
+        // hashbrown's default hasher is randomly seeded per process (and per instance).
+        KeyHasher {
+            seed: hashbrown::DefaultHashBuilder::default().hash_one(0x5eed_u64),
+        }
+    }
+
+    #[inline(always)]
+    fn word(h: u64, w: u64) -> u64 {
+        fold(h ^ w, MUL)
+    }
+
+    #[inline(always)]
+    fn finish(h: u64, len: usize, kind: u32) -> u64 {
+        fold(h ^ len as u64 ^ (u64::from(kind) << 56), MUL2)
+    }
+
+    /// Hash of the key (`name`, `kind`): the name's full 8-byte words, then its remaining 0..=7
+    /// bytes zero-padded to a word, then length and kind.
+    pub(crate) fn hash(&self, name: &[u8], kind: u32) -> u64 {
+        let mut h = self.seed;
+        let mut words = name.chunks_exact(8);
+        for w in &mut words {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            h = Self::word(h, u64::from_le_bytes(b));
+        }
+        let rest = words.remainder();
+        let mut b = [0u8; 8];
+        b[..rest.len()].copy_from_slice(rest);
+        h = Self::word(h, u64::from_le_bytes(b));
+        Self::finish(h, name.len(), kind)
+    }
 }
 
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
 /// The NUL-terminated string at the start of `s` (without the NUL) and whether it may contain
-/// `"___"` (exact: true only if it does). Eight bytes per step, since this runs once per named
-/// type when the index is built. `None` if there is no NUL.
-fn scan_name(s: &[u8]) -> Option<(&[u8], bool)> {
+/// `"___"` (exact: true only if it does). `None` if there is no NUL.
+pub(crate) fn scan_name(s: &[u8]) -> Option<(&[u8], bool)> {
+    scan_name_hash(s, &KeyHasher { seed: 0 }, 0).map(|(n, t, _)| (n, t))
+}
+
+/// [`scan_name`] that also computes `hasher.hash(name, kind)` on the way, eight bytes per step
+/// (this runs once per named type when the index is built).
+#[inline]
+pub(crate) fn scan_name_hash<'s>(
+    s: &'s [u8],
+    hasher: &KeyHasher,
+    kind: u32,
+) -> Option<(&'s [u8], bool, u64)> {
     let mut i = 0usize;
+    let mut h = hasher.seed;
     // Underscores ending the previous word (only whether there are 0, 1 or ≥2 matters).
     let mut run = 0u32;
     let mut triple = false;
     while let Some(chunk) = s.get(i..i + 8) {
-        let w = u64::from_le_bytes(chunk.try_into().ok()?);
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(b);
         // Lowest set 0x80 bit marks the first zero byte exactly.
         let z = w.wrapping_sub(LO) & !w & HI;
         // Exact per-byte "is '_'" flags in the 0x80 bits.
         let t = w ^ (LO * b'_' as u64);
         let mut u = !(((t & !HI).wrapping_add(!HI)) | t | !HI);
-        let nul = (z != 0).then(|| z.trailing_zeros() / 8);
-        if let Some(pos) = nul {
-            u &= (1u64 << (pos * 8)).wrapping_sub(1);
+        if z != 0 {
+            let pos = z.trailing_zeros() / 8;
+            let keep = (1u64 << (pos * 8)).wrapping_sub(1);
+            u &= keep;
+            if !triple {
+                triple = u & (u >> 8) & (u >> 16) != 0
+                    || (run >= 2 && u & 0x80 != 0)
+                    || (run >= 1 && u & 0x8080 == 0x8080);
+            }
+            let end = i + pos as usize;
+            h = KeyHasher::word(h, w & keep);
+            return Some((&s[..end], triple, KeyHasher::finish(h, end, kind)));
         }
         if !triple {
             triple = u & (u >> 8) & (u >> 16) != 0
                 || (run >= 2 && u & 0x80 != 0)
                 || (run >= 1 && u & 0x8080 == 0x8080);
         }
-        if let Some(pos) = nul {
-            let end = i + pos as usize;
-            return Some((&s[..end], triple));
-        }
+        h = KeyHasher::word(h, w);
         let top = (!u & HI).leading_zeros() / 8;
         run = if top == 8 { run + 8 } else { top };
         i += 8;
@@ -108,7 +191,10 @@ fn scan_name(s: &[u8]) -> Option<(&[u8], bool)> {
     if !triple {
         triple = name.windows(3).any(|w| w == b"___");
     }
-    Some((name, triple))
+    let mut b = [0u8; 8];
+    b[..end].copy_from_slice(&tail[..end]);
+    h = KeyHasher::word(h, u64::from_le_bytes(b));
+    Some((name, triple, KeyHasher::finish(h, i + end, kind)))
 }
 
 /// Reads the own strings directly (the index is built over own types, whose names are almost
@@ -143,62 +229,80 @@ impl Part {
             Part::Types
         }
     }
+
+    /// Whether a type with this info word belongs to the part.
+    #[inline]
+    pub(crate) fn wants(self, info: u32) -> bool {
+        Part::of(info_kind(info)) == self
+    }
 }
 
-/// Phase 1 of building the index: (hash of (essential name, kind), index of own type) for every
-/// named type, in type order. Fed either by [`NameIndex::build`] or, for vmlinux, directly by the
-/// parse scan so the type section is streamed only once.
-pub(crate) struct KeyCollector {
-    hasher: DefaultHashBuilder,
-    /// (low 32 bits of the key hash, own type index).
-    keys: Vec<(u32, u32)>,
-    part: Part,
-}
-
-impl KeyCollector {
-    pub(crate) fn new(capacity: usize, part: Part) -> Self {
-        KeyCollector {
-            hasher: DefaultHashBuilder::default(),
-            keys: Vec::with_capacity(capacity),
-            part,
+/// Builds one [`Shard`] from `(hash, index in the shard)` keys collected in ascending index order
+/// (phase 1 streams through types and strings; doing the random-access inserts afterwards, into a
+/// table sized exactly, keeps the table in cache). Keys are compared through `key_of` (essential
+/// name and kind of a type of the shard), so no strings are copied.
+pub(crate) fn build_shard<'k>(
+    keys: &[(u32, u32)],
+    id_base: u32,
+    key_of: impl Fn(u32) -> Option<(&'k [u8], u32)>,
+) -> Shard {
+    // Load factor at most 3/4; at least one empty slot always exists, so probes end.
+    let buckets = (keys.len() + keys.len() / 3 + 1).next_power_of_two().max(8);
+    let mask = buckets - 1;
+    let mut slots = vec![0u32; buckets];
+    let mut next = hashbrown::HashMap::new();
+    // Downwards, so each chain ends up in ascending order.
+    for &(h, idx) in keys.iter().rev() {
+        let Some(v) = idx.checked_add(1).filter(|&v| v <= ID_MASK) else {
+            // More types than BTF allows: the parse fails with `TooManyTypes` anyway.
+            continue;
+        };
+        let (mut b, tag) = place(h as u64, mask);
+        let mut mine = None;
+        loop {
+            let e = slots[b];
+            if e == 0 {
+                slots[b] = tag << ID_BITS | v;
+                break;
+            }
+            if e >> ID_BITS == tag {
+                let other = e & ID_MASK;
+                let mine = *mine.get_or_insert_with(|| key_of(idx));
+                if key_of(other - 1) == mine {
+                    next.insert(v, other);
+                    slots[b] = tag << ID_BITS | v;
+                    break;
+                }
+            }
+            b = (b + 1) & mask;
         }
     }
-
-    /// Whether a type with this info word belongs to the collected part.
-    #[inline]
-    pub(crate) fn wants(&self, info: u32) -> bool {
-        Part::of(info_kind(info)) == self.part
-    }
-
-    /// Records own type number `idx` with the name found at its name offset (`None`: unreadable)
-    /// and its info word.
-    #[inline]
-    pub(crate) fn push(&mut self, idx: usize, name: Option<(&[u8], bool)>, info: u32) {
-        if !self.wants(info) {
-            return;
-        }
-        let Some((name, triple)) = name else { return };
-        if name.is_empty() {
-            return;
-        }
-        let name = if triple { essential_name(name) } else { name };
-        let h = NameIndex::hash(&self.hasher, name, info_kind(info));
-        self.keys.push((h as u32, idx as u32));
-    }
-
-    /// The own-string fast path of [`name_bytes`] for base BTF.
-    #[inline]
-    pub(crate) fn name_in(strs: &[u8], off: u32) -> Option<(&[u8], bool)> {
-        scan_name(strs.get(off as usize..)?)
+    Shard {
+        slots,
+        mask,
+        next,
+        id_base,
     }
 }
 
 impl NameIndex {
-    fn hash(hasher: &DefaultHashBuilder, name: &[u8], kind: u32) -> u64 {
-        hasher.hash_one(name) ^ (kind as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    /// Hash of a key; the same for building and lookup.
+    #[inline]
+    pub(crate) fn hash(hasher: &KeyHasher, essential: &[u8], kind: u32) -> u64 {
+        hasher.hash(essential, kind)
     }
 
-    /// (essential name, kind) of own type `id`.
+    /// A hasher for a new index (all shards of one index share it).
+    pub(crate) fn new_hasher() -> KeyHasher {
+        KeyHasher::new()
+    }
+
+    /// An index from shards built with `hasher`, in id order.
+    pub(crate) fn from_shards(hasher: KeyHasher, shards: Vec<Shard>) -> NameIndex {
+        NameIndex { shards, hasher }
+    }
+
+    /// (essential name, kind) of type `id`.
     fn key<'a>(btf: &Btf<'a>, id: u32) -> Option<(&'a [u8], u32)> {
         let rec = btf.raw_type(id).ok()?;
         let e = btf.endian();
@@ -213,77 +317,34 @@ impl NameIndex {
         Some((essential_name(name), info_kind(e.u32_in(rec, 4))))
     }
 
+    /// Builds the index of `part` over the own types of `btf` (one sequential walk).
     pub(crate) fn build(btf: &Btf<'_>, part: Part) -> NameIndex {
         let types = btf.type_section();
+        let strs = btf.string_section();
         let e = btf.endian();
+        let start = btf.start_id();
         let offsets = &btf.layout().offsets;
-        let mut keys = KeyCollector::new(offsets.len() / 4, part);
-        for (idx, off) in offsets.iter().enumerate() {
+        let hasher = Self::new_hasher();
+        let mut keys = Vec::with_capacity(offsets.len() / 4);
+        for (idx, off) in offsets.iter(types, e).enumerate() {
             let off = off as usize;
             let name_off = e.u32_in(types, off);
             let info = e.u32_in(types, off + 4);
-            if name_off != 0 && keys.wants(info) {
-                let name = name_bytes(btf, btf.string_section(), btf.start_str_off(), name_off);
-                keys.push(idx, name, info);
+            if name_off == 0 || !part.wants(info) {
+                continue;
             }
-        }
-        Self::from_keys(btf, keys)
-    }
-
-    /// Phase 2: inserts the collected keys. (Phase 1 streams through types and strings; doing
-    /// the random-access inserts afterwards keeps the table in cache.)
-    pub(crate) fn from_keys(btf: &Btf<'_>, keys: KeyCollector) -> NameIndex {
-        let start = btf.start_id();
-        let KeyCollector { hasher, keys, .. } = keys;
-        // Load factor at most 3/4; at least one empty slot always exists, so probes end.
-        let buckets = (keys.len() + keys.len() / 3 + 1).next_power_of_two().max(8);
-        let mask = buckets - 1;
-        let mut slots = vec![0u32; buckets];
-        let mut next = hashbrown::HashMap::new();
-        // Downwards, so each chain ends up in ascending id order.
-        for &(h, idx) in keys.iter().rev() {
-            let id = start + idx;
-            let (mut b, tag) = place(h as u64, mask);
-            let mut mine = None;
-            loop {
-                let e = slots[b];
-                if e == 0 {
-                    slots[b] = tag << ID_BITS | id;
-                    break;
-                }
-                if e >> ID_BITS == tag {
-                    let other = e & ID_MASK;
-                    let mine = *mine.get_or_insert_with(|| Self::key(btf, id));
-                    if Self::key(btf, other) == mine {
-                        next.insert(id, other);
-                        slots[b] = tag << ID_BITS | id;
-                        break;
-                    }
-                }
-                b = (b + 1) & mask;
+            let Some((name, triple)) = name_bytes(btf, strs, btf.start_str_off(), name_off) else {
+                continue;
+            };
+            if name.is_empty() {
+                continue;
             }
+            let name = if triple { essential_name(name) } else { name };
+            let h = Self::hash(&hasher, name, info_kind(info));
+            keys.push((h as u32, idx as u32));
         }
-        NameIndex {
-            slots,
-            mask,
-            next,
-            hasher,
-        }
-    }
-
-    fn head(&self, btf: &Btf<'_>, essential: &[u8], kind: Kind) -> u32 {
-        let kind = kind as u32;
-        let (mut b, tag) = place(Self::hash(&self.hasher, essential, kind), self.mask);
-        loop {
-            let e = self.slots[b];
-            if e == 0 {
-                return 0;
-            }
-            if e >> ID_BITS == tag && Self::key(btf, e & ID_MASK) == Some((essential, kind)) {
-                return e & ID_MASK;
-            }
-            b = (b + 1) & self.mask;
-        }
+        let shard = build_shard(&keys, start, |idx| Self::key(btf, start + idx));
+        Self::from_shards(hasher, vec![shard])
     }
 
     /// Own ids with this essential name and kind, ascending.
@@ -293,21 +354,60 @@ impl NameIndex {
         essential: &[u8],
         kind: Kind,
     ) -> impl Iterator<Item = u32> + 's {
-        let mut cur = self.head(btf, essential, kind);
-        std::iter::from_fn(move || {
-            if cur == 0 {
-                return None;
-            }
-            let id = cur;
-            cur = self.next.get(&id).copied().unwrap_or(0);
-            Some(id)
-        })
+        let kind = kind as u32;
+        let h = Self::hash(&self.hasher, essential, kind);
+        // At most two shards (see `scan.rs`); heads are found now (they need `btf` and
+        // `essential`), chains are walked lazily.
+        let chain = move |s: Option<&'s Shard>| {
+            let mut cur = s.map_or(0, |s| s.head(btf, h, essential, kind));
+            std::iter::from_fn(move || {
+                let s = s?;
+                if cur == 0 {
+                    return None;
+                }
+                let id = s.id_base + (cur - 1);
+                cur = s.next.get(&cur).copied().unwrap_or(0);
+                Some(id)
+            })
+        };
+        debug_assert!(self.shards.len() <= 2);
+        chain(self.shards.first()).chain(chain(self.shards.get(1)))
     }
 
     /// Lowest own id whose full name is `name` and kind is `kind`.
     pub(crate) fn find_exact(&self, btf: &Btf<'_>, name: &[u8], kind: Kind) -> Option<u32> {
         self.candidates(btf, essential_name(name), kind)
             .find(|&id| btf.str_bytes_at(btf.name_off(id).unwrap_or(0)).ok() == Some(name))
+    }
+
+    /// Heap bytes of the tables (for reports and tests; chains excluded).
+    pub(crate) fn table_bytes(&self) -> usize {
+        self.shards.iter().map(|s| s.slots.capacity() * 4).sum()
+    }
+}
+
+impl Shard {
+    /// Sets the id of the shard's first type (known only once the types before it are counted).
+    pub(crate) fn set_id_base(&mut self, id_base: u32) {
+        self.id_base = id_base;
+    }
+
+    /// Stored value of the lowest type with this key, 0 if none.
+    fn head(&self, btf: &Btf<'_>, h: u64, essential: &[u8], kind: u32) -> u32 {
+        let (mut b, tag) = place(h, self.mask);
+        loop {
+            let e = self.slots[b];
+            if e == 0 {
+                return 0;
+            }
+            if e >> ID_BITS == tag {
+                let id = self.id_base + ((e & ID_MASK) - 1);
+                if NameIndex::key(btf, id) == Some((essential, kind)) {
+                    return e & ID_MASK;
+                }
+            }
+            b = (b + 1) & self.mask;
+        }
     }
 }
 
@@ -329,20 +429,53 @@ mod tests {
     }
 
     #[test]
-    fn collectors_keep_only_their_part() {
-        use super::{KeyCollector, Part};
+    fn parts_split_funcs_from_other_kinds() {
+        use super::Part;
         use crate::raw::{info_enc, Kind};
-        let mut types = KeyCollector::new(4, Part::Types);
-        let mut funcs = KeyCollector::new(4, Part::Funcs);
-        for c in [&mut types, &mut funcs] {
-            c.push(0, Some((b"f", false)), info_enc(Kind::Func, false, 1));
-            c.push(1, Some((b"s", false)), info_enc(Kind::Struct, false, 0));
-            c.push(2, Some((b"", false)), info_enc(Kind::Struct, false, 0));
-            c.push(3, None, info_enc(Kind::Typedef, false, 0));
+        assert!(Part::Funcs.wants(info_enc(Kind::Func, false, 1)));
+        assert!(!Part::Types.wants(info_enc(Kind::Func, false, 1)));
+        for k in [Kind::Struct, Kind::Typedef, Kind::Enum64, Kind::Var] {
+            assert!(Part::Types.wants(info_enc(k, false, 0)));
+            assert!(!Part::Funcs.wants(info_enc(k, false, 0)));
         }
-        let ids = |c: &KeyCollector| c.keys.iter().map(|k| k.1).collect::<Vec<_>>();
-        assert_eq!(ids(&types), vec![1]);
-        assert_eq!(ids(&funcs), vec![0]);
+    }
+
+    #[test]
+    fn shards_chain_duplicates_in_ascending_order() {
+        use super::{build_shard, NameIndex};
+        // Keys: name i % 50 for 400 types, all STRUCT (kind 4).
+        let names: Vec<Vec<u8>> = (0..400)
+            .map(|i| format!("n{}", i % 50).into_bytes())
+            .collect();
+        let key_of = |idx: u32| Some((names[idx as usize].as_slice(), 4u32));
+        let hasher = NameIndex::new_hasher();
+        let keys: Vec<(u32, u32)> = (0..400u32)
+            .map(|i| (NameIndex::hash(&hasher, &names[i as usize], 4) as u32, i))
+            .collect();
+        let sh = build_shard(&keys, 10, key_of);
+        assert!(sh.slots.len() >= 50 * 4 / 3);
+        for k in 0..50u32 {
+            let name = format!("n{k}").into_bytes();
+            let h = NameIndex::hash(&hasher, &name, 4);
+            let (mut b, tag) = super::place(h, sh.mask);
+            let head = loop {
+                let e = sh.slots[b];
+                assert_ne!(e, 0, "key {k} missing");
+                if e >> super::ID_BITS == tag && key_of((e & super::ID_MASK) - 1).unwrap().0 == name
+                {
+                    break e & super::ID_MASK;
+                }
+                b = (b + 1) & sh.mask;
+            };
+            let mut ids = vec![];
+            let mut cur = head;
+            while cur != 0 {
+                ids.push(sh.id_base + cur - 1);
+                cur = sh.next.get(&cur).copied().unwrap_or(0);
+            }
+            let want: Vec<u32> = (0..8).map(|j| 10 + k + 50 * j).collect();
+            assert_eq!(ids, want);
+        }
     }
 
     #[test]
@@ -378,6 +511,10 @@ mod tests {
                 let want = &c[..c.iter().position(|&b| b == 0).unwrap_or(c.len())];
                 assert_eq!(name, want, "{c:?} pad {pad}");
                 assert_eq!(triple, want.windows(3).any(|w| w == b"___"), "{c:?}");
+                let kh = super::KeyHasher::new();
+                let (_, _, h) = super::scan_name_hash(&buf, &kh, 7).unwrap();
+                assert_eq!(h, kh.hash(want, 7), "{c:?} pad {pad}");
+                assert_ne!(h, kh.hash(want, 6));
             }
         }
         assert!(super::scan_name(b"no terminator").is_none());

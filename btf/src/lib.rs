@@ -27,6 +27,7 @@ mod model;
 mod offsets;
 pub mod raw;
 pub mod sanitize;
+mod scan;
 pub mod types;
 
 pub use btf::Btf;

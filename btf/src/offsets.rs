@@ -1,152 +1,291 @@
-//! [`TypeOffsets`]: where each type record starts in the type section, in about 2.25 bytes per
-//! type instead of 4.
+//! [`TypeOffsets`]: where type records start, stored sparsely — the offset of every
+//! [`STRIDE`]-th type only.
 //!
-//! The kernel's BTF has ~127k types, so a plain `Vec<u32>` of offsets is ~500 KiB, most of the
-//! memory a CO-RE load needs. Records are small (12 bytes plus a few entries), so the offsets
-//! inside a block of [`BLOCK`] consecutive types almost always span less than 64 KiB: each block
-//! stores its first offset as a `u32` and every type a `u16` delta from it. A block that spans more
-//! (a huge struct or enum) keeps full `u32` offsets in `wide` instead. Lookups stay O(1): two
-//! loads and a branch.
+//! The kernel's BTF has ~127k types; an offset per type (even as 16-bit deltas) is ~290 KiB of
+//! fresh memory to fault in and write on first use, the largest private allocation of a CO-RE
+//! load. Records are small and contiguous, so the offset of any other type is found by walking
+//! at most `STRIDE - 1` records forward from the stored one: a few ns each, on bytes that are
+//! then in cache for the caller anyway. With `STRIDE` = 16 the table is 2 bits per type.
+//!
+//! A table may consist of two segments (types `0..split` and `split..len`), each with its own
+//! stride grid, because a parallel scan (see `scan.rs`) walks the second half of the type section
+//! from a point whose type index is only known when the first half's walk reaches it.
 
-/// Types per block.
-const BLOCK: usize = 16;
-/// Set in a block entry whose offsets live in `wide` (the low bits index `wide`).
-const WIDE: u32 = 1 << 31;
+use crate::raw::{Endian, Kind, TYPE_HEADER_LEN};
+
+/// Types per stored offset.
+pub(crate) const STRIDE: usize = 16;
+
+/// Per kind value: 2-bit fields packed into words, so a record's length costs shifts instead of a
+/// table load on the scan's latency chain. Bit `k` of `VALID` is set for kinds 1..=19 (kind 0 is
+/// only the implicit void; > 19 are undefined).
+const VALID: u32 = {
+    let mut v = 0u32;
+    let mut k = 1;
+    while k < Kind::ALL.len() {
+        v |= 1 << k;
+        k += 1;
+    }
+    v
+};
+
+/// Bytes after the 12-byte header, divided by 4, for each kind: the fixed part (`FIXED4`) and the
+/// part per vlen entry (`PER4`), two bits per kind.
+const FIXED4: u64 = {
+    let mut t = 0u64;
+    let mut k = 1;
+    while k < Kind::ALL.len() {
+        let f: u64 = match Kind::ALL[k] {
+            Kind::Int | Kind::Var | Kind::DeclTag => 1,
+            Kind::Array => 3,
+            _ => 0,
+        };
+        t |= f << (2 * k);
+        k += 1;
+    }
+    t
+};
+const PER4: u64 = {
+    let mut t = 0u64;
+    let mut k = 1;
+    while k < Kind::ALL.len() {
+        let p: u64 = match Kind::ALL[k] {
+            Kind::Struct | Kind::Union | Kind::DataSec | Kind::Enum64 => 3,
+            Kind::Enum | Kind::FuncProto => 2,
+            _ => 0,
+        };
+        t |= p << (2 * k);
+        k += 1;
+    }
+    t
+};
+
+/// Length in bytes of a record with this info word (header plus extra data); `None` for kinds
+/// the format does not define (or void, which has no record).
+#[inline(always)]
+pub(crate) fn record_len(info: u32) -> Option<usize> {
+    let kind = (info >> 24) & 0x1f;
+    if (VALID >> kind) & 1 == 0 {
+        return None;
+    }
+    let sh = 2 * kind;
+    let fixed = ((FIXED4 >> sh) & 3) as usize;
+    let per = ((PER4 >> sh) & 3) as usize;
+    Some(TYPE_HEADER_LEN + 4 * (fixed + per * (info & 0xffff) as usize))
+}
+
+/// The u32 at `off` in the given byte order (`None` past the end).
+#[inline(always)]
+pub(crate) fn word<const BIG: bool>(data: &[u8], off: usize) -> Option<u32> {
+    let b: [u8; 4] = data.get(off..off.checked_add(4)?)?.try_into().ok()?;
+    Some(if BIG {
+        u32::from_be_bytes(b)
+    } else {
+        u32::from_le_bytes(b)
+    })
+}
+
+/// Offset of the record after the one at `off`, for a type section already validated by a scan
+/// (still checked: `None` instead of a panic if it is not).
+#[inline(always)]
+fn next_record<const BIG: bool>(types: &[u8], off: usize) -> Option<usize> {
+    Some(off + record_len(word::<BIG>(types, off + 4)?)?)
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct TypeOffsets {
-    /// Per block: its first type's offset, or `WIDE | start` of its entries in `wide`.
-    blocks: Vec<u32>,
-    /// Per type: offset minus its block's first offset (unused, 0, in wide blocks).
-    deltas: Vec<u16>,
-    /// Full offsets of the types in wide blocks, `BLOCK` per block (the last may be shorter).
-    wide: Vec<u32>,
+    /// Number of types.
+    len: usize,
+    /// Offsets of types `0, STRIDE, 2*STRIDE, ...` below `split`.
+    first: Vec<u32>,
+    /// First type of the second segment (`len` when there is none).
+    split: usize,
+    /// Offsets of types `split, split + STRIDE, ...`.
+    second: Vec<u32>,
 }
 
 impl TypeOffsets {
-    /// Room for about `types` types (a hint; pushing more grows the storage).
-    pub(crate) fn with_capacity(types: usize) -> Self {
+    /// One segment: `starts[i]` is the offset of type `i * STRIDE`, `len` types in all.
+    pub(crate) fn new(len: usize, mut starts: Vec<u32>) -> Self {
+        starts.shrink_to_fit();
         TypeOffsets {
-            blocks: Vec::with_capacity(types.div_ceil(BLOCK)),
-            deltas: Vec::with_capacity(types),
-            wide: Vec::new(),
+            len,
+            first: starts,
+            split: len,
+            second: Vec::new(),
         }
+    }
+
+    /// Two segments: types `0..split` on the grid `first`, types `split..split + len2` on the
+    /// grid `second` (its entry `i` is type `split + i * STRIDE`).
+    pub(crate) fn two(split: usize, first: Vec<u32>, len2: usize, second: Vec<u32>) -> Self {
+        let mut t = TypeOffsets {
+            len: split + len2,
+            first,
+            split,
+            second,
+        };
+        t.first.shrink_to_fit();
+        t.second.shrink_to_fit();
+        t
     }
 
     /// Number of types recorded.
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.deltas.len()
+        self.len
     }
 
-    /// Appends the next type's offset (offsets must be pushed in increasing order).
+    /// Offset of type number `idx` (0-based) in `types` (the section the offsets were taken
+    /// from), `None` past the end.
     #[inline]
-    pub(crate) fn push(&mut self, off: u32) {
-        let idx = self.deltas.len();
-        if idx.is_multiple_of(BLOCK) {
-            if off & WIDE == 0 {
-                self.blocks.push(off);
-            } else {
-                self.blocks.push(WIDE | self.wide.len() as u32);
-            }
+    pub(crate) fn get(&self, idx: usize, types: &[u8], endian: Endian) -> Option<u32> {
+        match endian {
+            Endian::Little => self.get_impl::<false>(idx, types),
+            Endian::Big => self.get_impl::<true>(idx, types),
         }
-        let b = idx / BLOCK;
-        let entry = self.blocks[b];
-        if entry & WIDE == 0 {
-            match u16::try_from(off - entry) {
-                Ok(d) => {
-                    self.deltas.push(d);
-                    return;
-                }
-                // This block spans 64 KiB or more: move its offsets so far to `wide`.
-                Err(_) => {
-                    self.blocks[b] = WIDE | self.wide.len() as u32;
-                    for d in &mut self.deltas[b * BLOCK..] {
-                        self.wide.push(entry + u32::from(*d));
-                        *d = 0;
-                    }
-                }
-            }
-        }
-        self.wide.push(off);
-        self.deltas.push(0);
     }
 
-    /// Releases the unused capacity once every type is pushed.
-    pub(crate) fn finish(&mut self) {
-        self.blocks.shrink_to_fit();
-        self.deltas.shrink_to_fit();
-        self.wide.shrink_to_fit();
-    }
-
-    /// Offset of type number `idx` (0-based), `None` past the end.
     #[inline]
-    pub(crate) fn get(&self, idx: usize) -> Option<u32> {
-        let d = *self.deltas.get(idx)?;
-        let entry = self.blocks[idx / BLOCK];
-        Some(if entry & WIDE == 0 {
-            entry + u32::from(d)
+    fn get_impl<const BIG: bool>(&self, idx: usize, types: &[u8]) -> Option<u32> {
+        if idx >= self.len {
+            return None;
+        }
+        let (grid, rel) = if idx < self.split {
+            (&self.first, idx)
         } else {
-            self.wide[(entry & !WIDE) as usize + idx % BLOCK]
+            (&self.second, idx - self.split)
+        };
+        let mut off = *grid.get(rel / STRIDE)? as usize;
+        for _ in 0..rel % STRIDE {
+            off = next_record::<BIG>(types, off)?;
+        }
+        Some(off as u32)
+    }
+
+    /// Every offset, in type order (a sequential walk).
+    pub(crate) fn iter<'t>(
+        &self,
+        types: &'t [u8],
+        endian: Endian,
+    ) -> impl Iterator<Item = u32> + 't {
+        let mut off = 0usize;
+        let big = endian == Endian::Big;
+        (0..self.len).map_while(move |_| {
+            let cur = off;
+            off = if big {
+                next_record::<true>(types, cur)?
+            } else {
+                next_record::<false>(types, cur)?
+            };
+            Some(cur as u32)
         })
     }
 
-    /// Every offset, in type order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.len()).map(|i| self.get(i).unwrap_or(0))
+    /// The first type of the second segment, if there is one.
+    #[cfg(test)]
+    pub(crate) fn split(&self) -> Option<usize> {
+        (self.split < self.len).then_some(self.split)
     }
 
     /// Heap bytes in use (for tests and reports).
-    #[cfg(test)]
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.blocks.capacity() * 4 + self.deltas.capacity() * 2 + self.wide.capacity() * 4
+        (self.first.capacity() + self.second.capacity()) * 4
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::TypeOffsets;
+    use super::*;
+    use crate::raw::{info_enc, Endian};
 
-    fn check(offs: &[u32]) {
-        let mut t = TypeOffsets::with_capacity(1);
-        for &o in offs {
-            t.push(o);
-        }
-        t.finish();
-        assert_eq!(t.len(), offs.len());
-        for (i, &o) in offs.iter().enumerate() {
-            assert_eq!(t.get(i), Some(o), "index {i}");
-        }
-        assert_eq!(t.get(offs.len()), None);
-        assert_eq!(t.iter().collect::<Vec<_>>(), offs);
-    }
-
-    #[test]
-    fn small_records_use_deltas() {
-        let offs: Vec<u32> = (0..1000).map(|i| i * 24).collect();
-        check(&offs);
-        let mut t = TypeOffsets::with_capacity(0);
-        offs.iter().for_each(|&o| t.push(o));
-        t.finish();
-        assert!(t.heap_bytes() < offs.len() * 3, "{}", t.heap_bytes());
-    }
-
-    #[test]
-    fn big_records_fall_back_to_wide_blocks() {
-        // Jumps of 64 KiB and more at every position inside a block, and offsets with bit 31 set.
-        for jump_at in 0..20u32 {
-            let mut offs = Vec::new();
-            let mut o = 0u32;
-            for i in 0..40u32 {
-                offs.push(o);
-                o += if i == jump_at { 0x1_0000 } else { 12 };
+    /// A type section of `kinds` (with vlens), little- or big-endian, and its record offsets.
+    fn section(recs: &[(Kind, u16)], big: bool) -> (Vec<u8>, Vec<u32>) {
+        let mut out = Vec::new();
+        let mut offs = Vec::new();
+        for &(k, vlen) in recs {
+            offs.push(out.len() as u32);
+            let info = info_enc(k, false, vlen);
+            let len = record_len(info).unwrap();
+            let mut words = vec![0u32; len / 4];
+            words[1] = info;
+            for w in words {
+                out.extend(if big {
+                    w.to_be_bytes()
+                } else {
+                    w.to_le_bytes()
+                });
             }
-            check(&offs);
         }
-        let offs: Vec<u32> = (0..50).map(|i| 0x7fff_fff0 + i * 0x4000).collect();
-        check(&offs);
-        check(&[]);
-        check(&[0]);
-        check(&[0, 0xffff, 0x1_0000, 0x1_000c]);
+        (out, offs)
+    }
+
+    #[test]
+    fn record_lengths_follow_the_format() {
+        let len = |k, v| record_len(info_enc(k, false, v)).unwrap();
+        assert_eq!(len(Kind::Int, 0), 16);
+        assert_eq!(len(Kind::Ptr, 0), 12);
+        assert_eq!(len(Kind::Array, 0), 24);
+        assert_eq!(len(Kind::Struct, 3), 12 + 36);
+        assert_eq!(len(Kind::Union, 0xffff), 12 + 12 * 0xffff);
+        assert_eq!(len(Kind::Enum, 2), 28);
+        assert_eq!(len(Kind::Enum64, 2), 36);
+        assert_eq!(len(Kind::FuncProto, 1), 20);
+        assert_eq!(len(Kind::Func, 7), 12);
+        assert_eq!(len(Kind::Var, 0), 16);
+        assert_eq!(len(Kind::DataSec, 2), 36);
+        assert_eq!(len(Kind::DeclTag, 0), 16);
+        assert_eq!(len(Kind::TypeTag, 0), 12);
+        assert_eq!(record_len(0), None);
+        for k in 20..32u32 {
+            assert_eq!(record_len(k << 24), None);
+        }
+    }
+
+    #[test]
+    fn sparse_lookups_walk_to_every_type() {
+        let kinds = [
+            (Kind::Int, 0),
+            (Kind::Struct, 5),
+            (Kind::Ptr, 0),
+            (Kind::Enum, 3),
+            (Kind::FuncProto, 2),
+            (Kind::Array, 0),
+        ];
+        for big in [false, true] {
+            let endian = if big { Endian::Big } else { Endian::Little };
+            for n in [0usize, 1, 15, 16, 17, 100] {
+                let recs: Vec<_> = (0..n).map(|i| kinds[i % kinds.len()]).collect();
+                let (types, offs) = section(&recs, big);
+                let grid: Vec<u32> = offs.iter().copied().step_by(STRIDE).collect();
+                let t = TypeOffsets::new(n, grid);
+                for (i, &o) in offs.iter().enumerate() {
+                    assert_eq!(t.get(i, &types, endian), Some(o), "n {n} idx {i}");
+                }
+                assert_eq!(t.get(n, &types, endian), None);
+                assert_eq!(t.iter(&types, endian).collect::<Vec<_>>(), offs);
+                // The same types as two segments split at every position.
+                for split in 0..=n {
+                    let a: Vec<u32> = offs[..split].iter().copied().step_by(STRIDE).collect();
+                    let b: Vec<u32> = offs[split..].iter().copied().step_by(STRIDE).collect();
+                    let t = TypeOffsets::two(split, a, n - split, b);
+                    for (i, &o) in offs.iter().enumerate() {
+                        assert_eq!(t.get(i, &types, endian), Some(o), "split {split} idx {i}");
+                    }
+                    assert_eq!(t.get(n, &types, endian), None);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn damaged_sections_give_none_not_panics() {
+        let (types, offs) = section(&[(Kind::Int, 0); 20], false);
+        let t = TypeOffsets::new(20, offs.iter().copied().step_by(STRIDE).collect());
+        // Lookups against a shorter or corrupted section than the one scanned.
+        assert_eq!(t.get(3, &types[..20], Endian::Little), None);
+        let mut bad = types.clone();
+        bad[4..8].copy_from_slice(&(31u32 << 24).to_le_bytes());
+        assert_eq!(t.get(3, &bad, Endian::Little), None);
     }
 }

@@ -26,6 +26,26 @@ fn corpus_object(rel: &str) -> Option<std::path::PathBuf> {
 }
 
 #[test]
+fn vmlinux_tables_are_small() {
+    if !vmlinux_present() {
+        return;
+    }
+    // Fresh, so no FUNC index built by another test: what a CO-RE load keeps.
+    let data = kernel::load_vmlinux_uncached().unwrap();
+    let btf = data.btf();
+    let bytes = btf.table_bytes();
+    // Sparse offsets (4 bytes per 16 types) plus the non-FUNC name index (4 bytes per slot, at
+    // most 4 slots per 3 named types, rounded up to powers of two).
+    let named = btf
+        .ids()
+        .filter(|&id| btf.name_off(id).unwrap() != 0 && btf.kind(id).unwrap() != Kind::Func)
+        .count();
+    let bound = btf.len() as usize / 16 * 4 + 64 + named * 4 * 4 / 3 * 2 + 64;
+    assert!(bytes <= bound, "{bytes} bytes of tables, bound {bound}");
+    assert!(bytes < btf.len() as usize * 2, "{bytes} bytes for {} types", btf.len());
+}
+
+#[test]
 fn vmlinux_parses_and_finds_task_struct() {
     if !vmlinux_present() {
         return;
