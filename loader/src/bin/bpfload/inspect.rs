@@ -6,16 +6,42 @@ use std::process::ExitCode;
 use bpfload::{MapKind, Object, RelocKind};
 use serde_json::{json, Value};
 
-#[derive(clap::Args, Debug)]
+use crate::cli::{Matches, Opt, Pos, Sub};
+
+pub const SPEC: Sub = Sub {
+    name: "inspect",
+    about: "Show an object's programs, maps, global data and relocations without loading it",
+    opts: &[
+        Opt::flag(
+            "core",
+            "Also resolve each CO-RE relocation against the running kernel's BTF and show the result",
+        ),
+        Opt::flag("json", "Print one JSON document instead of text"),
+    ],
+    pos: Some(Pos {
+        name: "OBJECT",
+        required: true,
+        default: None,
+        help: "The BPF object file (ELF, as built by `clang -target bpf`)",
+    }),
+};
+
 pub struct InspectArgs {
-    /// The BPF object file (ELF, as built by `clang -target bpf`).
     pub object: PathBuf,
-    /// Also resolve each CO-RE relocation against the running kernel's BTF and show the result.
-    #[arg(long)]
+    /// Also resolve each CO-RE relocation against the running kernel's BTF.
     pub core: bool,
-    /// Print one JSON document instead of text.
-    #[arg(long)]
     pub json: bool,
+}
+
+impl InspectArgs {
+    pub fn from_matches(m: &Matches) -> InspectArgs {
+        InspectArgs {
+            // The parser refuses a missing OBJECT.
+            object: m.pos().map(PathBuf::from).unwrap_or_default(),
+            core: m.flag("core"),
+            json: m.flag("json"),
+        }
+    }
 }
 
 pub fn run(args: InspectArgs) -> Result<ExitCode, String> {

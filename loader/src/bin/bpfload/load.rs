@@ -4,42 +4,95 @@
 //! Programs are loaded in keep-going mode, so one refused program does not hide the others'
 //! results; the exit status is 0 only if every autoload program and every map loaded.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use bpfload::{LoadError, Loaded, Loader, Object};
 use serde_json::{json, Value};
 
+use crate::cli::{Exit, Matches, Opt, Pos, Sub};
+
 /// Verifier log lines shown per failed program in text output.
 const LOG_TAIL_LINES: usize = 12;
 
-#[derive(clap::Args, Debug)]
+pub const SPEC: Sub = Sub {
+    name: "load",
+    about: "Load an object's maps, BTF and programs into the kernel (the built-in demo without OBJECT)",
+    opts: &[
+        Opt {
+            repeat: true,
+            empty_ok: true,
+            ..Opt::value(
+                "program",
+                "NAME",
+                "Load only this program (repeatable); every other program gets autoload off",
+            )
+        },
+        Opt::flag("json", "Print one JSON document instead of text"),
+        Opt::value(
+            "pin",
+            "DIR",
+            "Pin root for maps declared with `pinning = LIBBPF_PIN_BY_NAME` (default /sys/fs/bpf)",
+        ),
+        Opt::value(
+            "emit-insns",
+            "DIR",
+            "Write the exact instructions passed to BPF_PROG_LOAD to DIR/<program>.insns",
+        ),
+        // The empty value is meaningful here: it disables tokens.
+        Opt {
+            empty_ok: true,
+            ..Opt::value(
+                "token-path",
+                "PATH",
+                "Create a BPF token from this bpffs mount (\"\" disables tokens; default: libbpf's \
+                 implicit /sys/fs/bpf, or LIBBPF_BPF_TOKEN_PATH)",
+            )
+        },
+        Opt::flag(
+            "lenient-externs",
+            "Resolve externs per program: only the kernel symbols and kfuncs used by the programs \
+             being loaded must exist, so a program that does not use a missing one still loads \
+             (the ones that use it fail). Default, as libbpf: a missing strong extern fails the \
+             whole load",
+        ),
+    ],
+    pos: Some(Pos {
+        name: "OBJECT",
+        required: false,
+        default: None,
+        help: "The BPF object file; without it, the demo object built into this binary",
+    }),
+};
+
 pub struct LoadArgs {
     /// The BPF object file; without it, the demo object built into this binary.
     pub object: Option<PathBuf>,
-    /// Load only this program (repeatable); every other program gets autoload off.
-    #[arg(long = "program", value_name = "NAME")]
+    /// Load only these programs; every other program gets autoload off.
     pub programs: Vec<String>,
-    /// Print one JSON document instead of text.
-    #[arg(long)]
     pub json: bool,
-    /// Pin root for maps declared with `pinning = LIBBPF_PIN_BY_NAME` (default /sys/fs/bpf).
-    #[arg(long, value_name = "DIR")]
+    /// Pin root for maps declared with `pinning = LIBBPF_PIN_BY_NAME`.
     pub pin: Option<PathBuf>,
-    /// Write the exact instructions passed to BPF_PROG_LOAD to DIR/<program>.insns.
-    #[arg(long, value_name = "DIR")]
+    /// Where to write the instructions passed to BPF_PROG_LOAD.
     pub emit_insns: Option<PathBuf>,
-    /// Create a BPF token from this bpffs mount ("" disables tokens; default: libbpf's implicit
-    /// /sys/fs/bpf, or LIBBPF_BPF_TOKEN_PATH).
-    /// (An OsString, not a PathBuf: clap's path parser refuses the empty value that disables
-    /// tokens.)
-    #[arg(long, value_name = "PATH")]
-    pub token_path: Option<std::ffi::OsString>,
-    /// Resolve externs per program: only the kernel symbols and kfuncs used by the programs
-    /// being loaded must exist, so a program that does not use a missing one still loads (the
-    /// ones that use it fail). Default, as libbpf: a missing strong extern fails the whole load.
-    #[arg(long)]
+    /// bpffs mount to create a token from ("" disables tokens).
+    pub token_path: Option<OsString>,
     pub lenient_externs: bool,
+}
+
+impl LoadArgs {
+    pub fn from_matches(m: &Matches) -> Result<LoadArgs, Exit> {
+        Ok(LoadArgs {
+            object: m.pos().map(PathBuf::from),
+            programs: m.strings("program")?,
+            json: m.flag("json"),
+            pin: m.value("pin").map(PathBuf::from),
+            emit_insns: m.value("emit-insns").map(PathBuf::from),
+            token_path: m.value("token-path"),
+            lenient_externs: m.flag("lenient-externs"),
+        })
+    }
 }
 
 pub fn run(args: LoadArgs) -> Result<ExitCode, String> {

@@ -16,6 +16,7 @@ macro_rules! out {
     ($($t:tt)*) => { $crate::write_out(format_args!($($t)*)) };
 }
 
+mod cli;
 mod core;
 mod inspect;
 mod load;
@@ -25,50 +26,34 @@ mod token;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-
 /// The demo object built into the binary: an xdp packet counter configured by
 /// `const volatile` globals (source: tests/bpf/demo.bpf.c).
 pub const DEMO_OBJECT: &[u8] = include_bytes!("../../../../tests/bpf/demo.bpf.o");
 pub const DEMO_NAME: &str = "demo.bpf.o";
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "bpfload",
-    version,
-    about = "Pure-Rust BPF object loader (libbpf's loading behaviour, BPF tokens)"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
+const ABOUT: &str = "Pure-Rust BPF object loader (libbpf's loading behaviour, BPF tokens)";
 
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Load an object's maps, BTF and programs into the kernel (the built-in demo without OBJECT).
-    Load(load::LoadArgs),
-    /// Show an object's programs, maps, global data and relocations without loading it.
-    Inspect(inspect::InspectArgs),
-    /// Probe the kernel features object loading depends on (with a token's own cache if given).
-    Probe(probe::ProbeArgs),
-    /// Check whether a BPF token can be created from a bpffs mount (default /sys/fs/bpf), and why not.
-    Token(token::TokenArgs),
-}
+/// The subcommands, in the order `--help` lists them.
+static COMMANDS: &[cli::Sub] = &[load::SPEC, inspect::SPEC, probe::SPEC, token::SPEC];
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Load(args) => load::run(args),
-        Command::Inspect(args) => inspect::run(args),
-        Command::Probe(args) => probe::run(args),
-        Command::Token(args) => token::run(args),
+    let m = match cli::parse(ABOUT, COMMANDS, std::env::args_os().skip(1)) {
+        Ok(m) => m,
+        Err(cli::Exit(code)) => return code,
+    };
+    let result = match m.command() {
+        "load" => load::LoadArgs::from_matches(&m).map(load::run),
+        "inspect" => Ok(inspect::run(inspect::InspectArgs::from_matches(&m))),
+        "probe" => Ok(probe::run(probe::ProbeArgs::from_matches(&m))),
+        _ => Ok(token::run(token::TokenArgs::from_matches(&m))),
     };
     match result {
-        Ok(code) => code,
-        Err(msg) => {
+        Ok(Ok(code)) => code,
+        Ok(Err(msg)) => {
             eprintln!("bpfload: {msg}");
             ExitCode::from(2)
         }
+        Err(cli::Exit(code)) => code,
     }
 }
 

@@ -4,15 +4,37 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args, Debug)]
+use crate::cli::{Matches, Opt, Sub};
+
+pub const SPEC: Sub = Sub {
+    name: "probe",
+    about:
+        "Probe the kernel features object loading depends on (with a token's own cache if given)",
+    opts: &[
+        Opt::value(
+            "token-path",
+            "PATH",
+            "Probe through a BPF token created from this bpffs mount (its own cache); without it, \
+             the process-wide cache with no token",
+        ),
+        Opt::flag("json", "Print one JSON document instead of text"),
+    ],
+    pos: None,
+};
+
 pub struct ProbeArgs {
-    /// Probe through a BPF token created from this bpffs mount (its own cache); without it, the
-    /// process-wide cache with no token.
-    #[arg(long, value_name = "PATH")]
+    /// Probe through a token from this bpffs mount (its own cache).
     pub token_path: Option<PathBuf>,
-    /// Print one JSON document instead of text.
-    #[arg(long)]
     pub json: bool,
+}
+
+impl ProbeArgs {
+    pub fn from_matches(m: &Matches) -> ProbeArgs {
+        ProbeArgs {
+            token_path: m.value("token-path").map(PathBuf::from),
+            json: m.flag("json"),
+        }
+    }
 }
 
 pub fn run(args: ProbeArgs) -> Result<ExitCode, String> {

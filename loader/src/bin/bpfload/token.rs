@@ -4,14 +4,33 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args, Debug)]
+use crate::cli::{Matches, Opt, Pos, Sub};
+
+pub const SPEC: Sub = Sub {
+    name: "token",
+    about: "Check whether a BPF token can be created from a bpffs mount (default /sys/fs/bpf), and why not",
+    opts: &[Opt::flag("json", "Print one JSON document instead of text")],
+    pos: Some(Pos {
+        name: "PATH",
+        required: false,
+        default: Some("/sys/fs/bpf"),
+        help: "The bpffs mount to create the token from",
+    }),
+};
+
 pub struct TokenArgs {
     /// The bpffs mount to create the token from.
-    #[arg(default_value = "/sys/fs/bpf")]
     pub path: PathBuf,
-    /// Print one JSON document instead of text.
-    #[arg(long)]
     pub json: bool,
+}
+
+impl TokenArgs {
+    pub fn from_matches(m: &Matches) -> TokenArgs {
+        TokenArgs {
+            path: m.pos().map(PathBuf::from).unwrap_or_default(),
+            json: m.flag("json"),
+        }
+    }
 }
 
 /// Exit status 0 when a token can be created, 1 when not (the report says why).
