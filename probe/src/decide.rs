@@ -242,6 +242,17 @@ fn run(
     cands: &[Cand],
     mut probe: impl FnMut(&Ctx<'_>, &Resolved) -> Outcome,
 ) -> FeatureResult {
+    // One copy of the candidate loop for every feature, not one per probe closure: this is
+    // the static `bpfload` binary's largest function otherwise (issue 8's size target).
+    run_dyn(ctx, feature, cands, &mut probe)
+}
+
+fn run_dyn(
+    ctx: &Ctx<'_>,
+    feature: Feature,
+    cands: &[Cand],
+    probe: &mut dyn FnMut(&Ctx<'_>, &Resolved) -> Outcome,
+) -> FeatureResult {
     let token = ctx.token().is_some();
     let deleg = if token {
         ctx.probes.delegation().map(|(d, _)| *d)

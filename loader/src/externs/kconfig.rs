@@ -2,8 +2,6 @@
 //! of values into the `.kconfig` map image, with libbpf's type and range checks
 //! (`bpf_object__process_kconfig_line`, `set_kcfg_value_*`).
 
-use std::io::Read;
-
 use super::{ExternError, KcfgType};
 
 /// Where the system kconfig comes from: `/boot/config-$(uname -r)`, else `/proc/config.gz`.
@@ -44,13 +42,9 @@ pub fn read_system_kconfig() -> Result<String, ExternError> {
 /// which reads plain files transparently).
 pub fn decode(path: &str, bytes: &[u8]) -> Result<String, ExternError> {
     let text = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
         // The kernel's config is a few hundred KiB; cap what a hostile file can make us allocate.
-        flate2::read::GzDecoder::new(bytes)
-            .take(64 << 20)
-            .read_to_end(&mut out)
-            .map_err(|e| ExternError::Kconfig(format!("{path}: bad gzip data: {e}")))?;
-        out
+        super::gzip::gunzip(bytes, 64 << 20)
+            .map_err(|e| ExternError::Kconfig(format!("{path}: bad gzip data: {e}")))?
     } else {
         bytes.to_vec()
     };
@@ -399,7 +393,7 @@ mod tests {
     #[test]
     fn system_kconfig_is_readable() {
         // /proc/config.gz exists on this kernel (CONFIG_IKCONFIG_PROC); the test reads it through
-        // flate2 and checks a line every BPF-capable kernel has.
+        // the gzip reader and checks a line every BPF-capable kernel has.
         match read_system_kconfig() {
             Ok(text) => assert!(text.contains("CONFIG_BPF=y"), "no CONFIG_BPF=y in kconfig"),
             Err(e) => {

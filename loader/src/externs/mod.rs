@@ -10,6 +10,7 @@
 //! 3. [`relocate`]: patches the `ld_imm64`s and calls that refer to externs.
 
 pub mod btf_fixup;
+pub mod gzip;
 pub mod kallsyms;
 pub mod kconfig;
 pub mod kernel_btf;
