@@ -64,6 +64,7 @@ pub mod names;
 pub mod object;
 mod prepare;
 pub mod reloc;
+mod sort;
 pub mod struct_ops;
 pub mod token;
 

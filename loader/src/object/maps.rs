@@ -169,7 +169,7 @@ pub(crate) fn parse_legacy(
             s.shndx == sec_idx && !s.name.is_empty() && s.typ != goblin::elf::sym::STT_SECTION
         })
         .collect();
-    syms.sort_by_key(|s| s.value);
+    crate::sort::sort_by_key_stable(&mut syms, |s| (s.value, 0));
     if syms.is_empty() {
         return Ok(());
     }

@@ -173,7 +173,9 @@ impl Object {
             let syms = funcs_by_sec.get(&i).map(Vec::as_slice).unwrap_or(&[]);
             programs::add_programs(&elf, i, syms, Some(i) == obj.text_shndx, &mut obj.programs)?;
         }
-        obj.programs.sort_by_key(|p| (p.sec_idx, p.sec_insn_off));
+        crate::sort::sort_by_key_stable(&mut obj.programs, |p| {
+            (p.sec_idx as u64, p.sec_insn_off as u64)
+        });
         obj.has_static_programs = obj.programs.iter().any(|p| p.is_static);
         if let Some(idx) = obj.btf_maps_shndx {
             let btf = btf

@@ -165,7 +165,9 @@ pub(crate) fn collect(obj: &mut Object, elf: &ElfFile<'_>) -> Result<(), OpenErr
         }
     }
     for p in &mut obj.programs {
-        std::sync::Arc::make_mut(&mut p.relocs).sort_by_key(|r| r.insn_idx);
+        crate::sort::sort_by_key_stable(std::sync::Arc::make_mut(&mut p.relocs), |r| {
+            (r.insn_idx as u64, 0)
+        });
     }
     Ok(())
 }
