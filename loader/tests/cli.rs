@@ -1,15 +1,17 @@
 //! The `bpfload` command end to end: the built-in demo loads, `--json` is valid JSON that agrees
 //! with the kernel, `--emit-insns` writes what was loaded, and failures exit non-zero with the
-//! verifier log.
+//! verifier log. Usage errors exit 2 with clap-style messages.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The binary under test: this build's, or the one named by BPFLOAD_BIN (scripts/static-build.sh
+/// runs these tests against the fully static binary).
 fn bpfload(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bpfload"))
-        .args(args)
-        .output()
-        .expect("run bpfload")
+    let bin = std::env::var_os("BPFLOAD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_bpfload")));
+    Command::new(bin).args(args).output().expect("run bpfload")
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -434,4 +436,77 @@ fn load_json_reports_the_token_when_the_load_fails() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
     assert_eq!(v["token"]["mode"], "disabled", "{v}");
+}
+
+#[test]
+fn help_version_and_usage_errors() {
+    // Help on stdout, exit 0; every subcommand and every flag listed.
+    let o = bpfload(&["--help"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    for cmd in ["load", "inspect", "probe", "token", "help"] {
+        assert!(s.contains(&format!("\n  {cmd} ")), "{cmd} missing: {s}");
+    }
+    for (cmd, flags) in [
+        (
+            "load",
+            &[
+                "--program <NAME>",
+                "--json",
+                "--pin <DIR>",
+                "--emit-insns <DIR>",
+                "--token-path <PATH>",
+                "--lenient-externs",
+                "[OBJECT]",
+            ][..],
+        ),
+        ("inspect", &["--core", "--json", "<OBJECT>"]),
+        ("probe", &["--token-path <PATH>", "--json"]),
+        ("token", &["--json", "[PATH]", "[default: /sys/fs/bpf]"]),
+    ] {
+        for help in [vec![cmd, "--help"], vec![cmd, "-h"], vec!["help", cmd]] {
+            let o = bpfload(&help);
+            assert!(o.status.success(), "{help:?}: {}", text(&o));
+            let s = String::from_utf8_lossy(&o.stdout);
+            for f in flags {
+                assert!(s.contains(f), "{help:?} lacks {f}: {s}");
+            }
+        }
+    }
+    let o = bpfload(&["--version"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        format!("bpfload {}", env!("CARGO_PKG_VERSION"))
+    );
+    // Usage errors: exit 2, the reason on stderr, nothing on stdout.
+    for (args, reason) in [
+        (&[][..], "Usage:"),
+        (&["bogus"], "unrecognized subcommand 'bogus'"),
+        (&["load", "--bogus"], "unexpected argument '--bogus' found"),
+        (&["load", "a.o", "b.o"], "unexpected argument 'b.o' found"),
+        (
+            &["load", "--program"],
+            "a value is required for '--program <NAME>'",
+        ),
+        (
+            &["load", "--json=yes"],
+            "unexpected value 'yes' for '--json'",
+        ),
+        (
+            &["token", "--json", "--json"],
+            "'--json' cannot be used multiple times",
+        ),
+        (&["inspect"], "required arguments were not provided"),
+        (&["inspect", ""], "a value is required for '<OBJECT>'"),
+    ] {
+        let o = bpfload(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(o.stdout.is_empty(), "{args:?}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(reason),
+            "{args:?}: {}",
+            text(&o)
+        );
+    }
 }
