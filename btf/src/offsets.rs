@@ -7,9 +7,9 @@
 //! at most `STRIDE - 1` records forward from the stored one: a few ns each, on bytes that are
 //! then in cache for the caller anyway. With `STRIDE` = 16 the table is 2 bits per type.
 //!
-//! A table may consist of two segments (types `0..split` and `split..len`), each with its own
-//! stride grid, because a parallel scan (see `scan.rs`) walks the second half of the type section
-//! from a point whose type index is only known when the first half's walk reaches it.
+//! A table may consist of several consecutive segments, each with its own stride grid, because a
+//! parallel scan (see `scan.rs`) walks parts of the type section from points whose type index is
+//! only known when the walk of the part before reaches them.
 
 use crate::raw::{Endian, Kind, TYPE_HEADER_LEN};
 
@@ -96,38 +96,39 @@ fn next_record<const BIG: bool>(types: &[u8], off: usize) -> Option<usize> {
 pub(crate) struct TypeOffsets {
     /// Number of types.
     len: usize,
-    /// Offsets of types `0, STRIDE, 2*STRIDE, ...` below `split`.
-    first: Vec<u32>,
-    /// First type of the second segment (`len` when there is none).
-    split: usize,
-    /// Offsets of types `split, split + STRIDE, ...`.
-    second: Vec<u32>,
+    /// Segments in type order: (first type, offsets of types `first, first + STRIDE, ...`).
+    segs: Vec<(usize, Vec<u32>)>,
 }
 
 impl TypeOffsets {
     /// One segment: `starts[i]` is the offset of type `i * STRIDE`, `len` types in all.
-    pub(crate) fn new(len: usize, mut starts: Vec<u32>) -> Self {
-        starts.shrink_to_fit();
-        TypeOffsets {
-            len,
-            first: starts,
-            split: len,
-            second: Vec::new(),
-        }
+    pub(crate) fn new(len: usize, starts: Vec<u32>) -> Self {
+        Self::from_segments(vec![(len, starts)])
     }
 
-    /// Two segments: types `0..split` on the grid `first`, types `split..split + len2` on the
-    /// grid `second` (its entry `i` is type `split + i * STRIDE`).
-    pub(crate) fn two(split: usize, first: Vec<u32>, len2: usize, second: Vec<u32>) -> Self {
-        let mut t = TypeOffsets {
-            len: split + len2,
-            first,
-            split,
-            second,
-        };
-        t.first.shrink_to_fit();
-        t.second.shrink_to_fit();
-        t
+    /// Consecutive segments of (number of types, grid): each grid's entry `i` is the offset of the
+    /// segment's type `i * STRIDE`.
+    pub(crate) fn from_segments(parts: Vec<(usize, Vec<u32>)>) -> Self {
+        let mut len = 0;
+        let mut segs = Vec::with_capacity(parts.len());
+        for (n, mut grid) in parts {
+            grid.shrink_to_fit();
+            segs.push((len, grid));
+            len += n;
+        }
+        TypeOffsets { len, segs }
+    }
+
+    /// The segments, as (number of types, grid), for [`from_segments`](Self::from_segments).
+    pub(crate) fn into_segments(self) -> Vec<(usize, Vec<u32>)> {
+        let len = self.len;
+        let mut out = Vec::with_capacity(self.segs.len());
+        let mut it = self.segs.into_iter().peekable();
+        while let Some((first, grid)) = it.next() {
+            let next = it.peek().map_or(len, |s| s.0);
+            out.push((next - first, grid));
+        }
+        out
     }
 
     /// Number of types recorded.
@@ -151,11 +152,13 @@ impl TypeOffsets {
         if idx >= self.len {
             return None;
         }
-        let (grid, rel) = if idx < self.split {
-            (&self.first, idx)
-        } else {
-            (&self.second, idx - self.split)
+        let seg = match self.segs.len() {
+            1 => &self.segs[0],
+            _ => self
+                .segs
+                .get(self.segs.partition_point(|s| s.0 <= idx).checked_sub(1)?)?,
         };
+        let (grid, rel) = (&seg.1, idx - seg.0);
         let mut off = *grid.get(rel / STRIDE)? as usize;
         for _ in 0..rel % STRIDE {
             off = next_record::<BIG>(types, off)?;
@@ -182,15 +185,16 @@ impl TypeOffsets {
         })
     }
 
-    /// The first type of the second segment, if there is one.
+    /// Number of segments (more than one after a parallel scan).
     #[cfg(test)]
-    pub(crate) fn split(&self) -> Option<usize> {
-        (self.split < self.len).then_some(self.split)
+    pub(crate) fn segments(&self) -> usize {
+        self.segs.len()
     }
 
     /// Heap bytes in use (for tests and reports).
     pub(crate) fn heap_bytes(&self) -> usize {
-        (self.first.capacity() + self.second.capacity()) * 4
+        self.segs.iter().map(|s| s.1.capacity() * 4).sum::<usize>()
+            + self.segs.capacity() * std::mem::size_of::<(usize, Vec<u32>)>()
     }
 }
 
@@ -268,11 +272,25 @@ mod tests {
                 for split in 0..=n {
                     let a: Vec<u32> = offs[..split].iter().copied().step_by(STRIDE).collect();
                     let b: Vec<u32> = offs[split..].iter().copied().step_by(STRIDE).collect();
-                    let t = TypeOffsets::two(split, a, n - split, b);
+                    let t = TypeOffsets::from_segments(vec![(split, a), (n - split, b)]);
                     for (i, &o) in offs.iter().enumerate() {
                         assert_eq!(t.get(i, &types, endian), Some(o), "split {split} idx {i}");
                     }
                     assert_eq!(t.get(n, &types, endian), None);
+                    // Four segments (two of them possibly empty).
+                    let mid = (split + n) / 2;
+                    let g = |r: std::ops::Range<usize>| -> (usize, Vec<u32>) {
+                        (r.len(), offs[r].iter().copied().step_by(STRIDE).collect())
+                    };
+                    let t = TypeOffsets::from_segments(vec![
+                        g(0..split / 2),
+                        g(split / 2..split),
+                        g(split..mid),
+                        g(mid..n),
+                    ]);
+                    for (i, &o) in offs.iter().enumerate() {
+                        assert_eq!(t.get(i, &types, endian), Some(o), "4 segs, idx {i}");
+                    }
                 }
             }
         }

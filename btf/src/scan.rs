@@ -1,23 +1,26 @@
 //! The parse scan: one pass over the type section that bounds-checks every record and records the
 //! sparse [`TypeOffsets`]; for the kernel's BTF it also builds the name index of non-FUNC types
-//! (what CO-RE looks up) in the same pass, on two threads when there are two cores.
+//! (what CO-RE looks up) in the same pass, with two record chains per thread and a helper thread.
 //!
 //! Why it looks like this (vmlinux: 3.2 MB of types, ~127k records, 15k named non-FUNC types):
-//! - Walking records is one long dependency chain (load info → kind → length → next offset), a
-//!   few ns per record whatever else happens, so the hot loop keeps everything in registers and
-//!   computes lengths with shifts instead of table loads.
+//! - Walking records is one long dependency chain (load info → kind → length → next offset), about
+//!   15 cycles per record however little else is done, so the hot loop keeps everything in
+//!   registers and computes lengths with shifts instead of table loads — and walks *two* chains
+//!   at once, from two record boundaries, so the CPU overlaps their latencies.
 //! - Each indexed name is read somewhere in the 2 MB string section. Names are touched when their
 //!   record is met and hashed [`AHEAD`] named records later, so a cache miss overlaps the walk
 //!   instead of stalling it; the hash is computed in the same 8-byte steps that find the NUL.
-//! - Two threads: a helper starts at a record boundary guessed in the type section (kernel-valid
-//!   BTF has zero unused info bits, so a misaligned guess almost never looks like a run of
-//!   records) and walks to the end; the caller walks from the start. Only if the caller lands
-//!   *exactly* on the guessed offset is the helper's work used: from a real record boundary the
-//!   walk is deterministic, so the helper's records are then exactly the ones a single walk would
-//!   see. Otherwise (hostile or odd input), or if the helper has not even started by then (a busy
-//!   machine), the caller walks on alone, so the result never depends on the helper and the
-//!   caller never waits for a thread that is not running. Each thread indexes its own id range;
-//!   the index keeps the two shards in id order.
+//! - Where a chain starts other than at offset 0 is a guess: a record boundary found by looking
+//!   for a run of plausible headers (kernel-valid BTF has zero unused info bits, type ids below
+//!   2^20, ...; a misaligned guess almost never looks like a run of records). A guessed part is
+//!   used only if the walk of the part before it lands *exactly* on its start: from a real record
+//!   boundary the walk is deterministic, so the part's records are then exactly the ones a single
+//!   walk sees. Anything irregular (a guess that is not met, any error) falls back to one plain
+//!   walk from the start, which also reports errors with the right type id, so hostile input can
+//!   only cost time, never change a result.
+//! - A helper thread takes the second half of the work. The caller never waits for a helper that
+//!   has not started (a busy machine): it does that work itself. Each half keeps its own index
+//!   shard; the index asks both, in id order.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -32,39 +35,126 @@ use crate::index::{
 use crate::offsets::{record_len, word, TypeOffsets, STRIDE};
 use crate::raw::{info_kind, Endian, MAX_TYPE_ID, TYPE_HEADER_LEN};
 
-/// Named records whose name is touched before it is hashed.
-const AHEAD: usize = 16;
-/// Smallest type section scanned by two threads (vmlinux: ~3 MB; modules and objects: far less).
+/// Named records whose names are touched, then hashed together.
+const AHEAD: usize = 32;
+/// Smallest type section scanned in several parts (vmlinux: ~3 MB; modules and objects: less).
 const PARALLEL_MIN: usize = 1 << 20;
-/// Where the helper thread starts, as a fraction of the type section (per 1024). The kernel's
-/// BTF (pahole) puts the named structs, unions, enums and typedefs first and the ~56k FUNC and
-/// FUNC_PROTO records last; names cost far more than records, so the work is even at ~40%.
-const SPLIT_PER_1024: usize = 430;
-/// How far past the split point a record boundary is searched for.
+/// Where the parts start, as fractions of the type section (per 1024): the caller's two chains
+/// from 0 and `SPLITS[0]`, the helper's from `SPLITS[1]` and `SPLITS[2]`. The kernel's BTF
+/// (pahole) puts the named structs, unions, enums and typedefs first and the ~56k FUNC and
+/// FUNC_PROTO records last, and a name costs more than a record, so the parts are not equal.
+const SPLITS: [usize; 3] = [220, 430, 700];
+/// How far past a split point a record boundary is searched for.
 const GUESS_WINDOW: usize = 64 << 10;
 /// Consecutive plausible records that make a guessed boundary credible.
 const GUESS_RUN: usize = 64;
+/// Records walked between looks at the stop flag.
+const CHUNK: usize = 4096;
 
-/// What one walk over a range of records produced.
-struct Seg {
-    /// Offsets of the segment's records `0, STRIDE, 2 * STRIDE, ...`.
-    starts: Vec<u32>,
+/// One chain's walk: where it is, what it has recorded, and its queue of names to hash.
+struct Cursor {
+    off: usize,
     /// Records walked.
     count: usize,
-    /// `(key hash, record number)` of the named non-FUNC records (indexed scans only).
+    /// Offsets of the chain's records `0, STRIDE, 2 * STRIDE, ...`.
+    starts: Vec<u32>,
+    /// `(key hash, record number)` of the named non-FUNC records (indexed walks only).
     keys: Vec<(u32, u32)>,
+    /// Named records waiting to be hashed: (record number, name offset, info), `queued` of them
+    /// (the slot after them is scratch).
+    batch: [(u32, u32, u32); AHEAD + 1],
+    queued: usize,
+    /// Bytes loaded only to bring names into the cache early.
+    touched: u8,
 }
 
-impl Seg {
-    /// For a walk over about `bytes` bytes of records.
-    fn new(bytes: usize, indexed: bool) -> Seg {
-        Seg {
+impl Cursor {
+    /// A chain starting at record boundary `from`, expected to cover about `bytes` bytes.
+    fn new(from: usize, bytes: usize, indexed: bool) -> Cursor {
+        Cursor {
+            off: from,
+            count: 0,
             // vmlinux averages ~25 bytes per record; the vector grows if that is short.
             starts: Vec::with_capacity(bytes / (24 * STRIDE) + 1),
-            count: 0,
             // vmlinux's first 40% have one named non-FUNC record per ~90 bytes.
             keys: Vec::with_capacity(if indexed { bytes / 80 } else { 0 }),
+            batch: [(0, 0, 0); AHEAD + 1],
+            queued: 0,
+            touched: 0,
         }
+    }
+
+    /// Walks one record (the caller checked `off < types.len()`).
+    #[inline(always)]
+    fn step<const BIG: bool, const INDEX: bool>(
+        &mut self,
+        types: &[u8],
+        strs: &[u8],
+        hasher: &KeyHasher,
+        start_id: u32,
+    ) -> Result<(), BtfError> {
+        let (off, idx) = (self.off, self.count);
+        let len = types.len();
+        let Some(hdr) = types.get(off..off + TYPE_HEADER_LEN) else {
+            return Err(BtfError::TypeTruncated {
+                id: start_id.saturating_add(idx as u32),
+                offset: off,
+                needed: TYPE_HEADER_LEN,
+                available: len.saturating_sub(off),
+            });
+        };
+        let rd = |w: [u8; 4]| {
+            if BIG {
+                u32::from_be_bytes(w)
+            } else {
+                u32::from_le_bytes(w)
+            }
+        };
+        let info = rd([hdr[4], hdr[5], hdr[6], hdr[7]]);
+        let Some(rec_len) = record_len(info) else {
+            return Err(BtfError::UnknownKind {
+                id: start_id.saturating_add(idx as u32),
+                offset: off,
+                kind: info_kind(info),
+            });
+        };
+        if len - off < rec_len {
+            return Err(BtfError::TypeTruncated {
+                id: start_id.saturating_add(idx as u32),
+                offset: off,
+                needed: rec_len,
+                available: len - off,
+            });
+        }
+        if idx.is_multiple_of(STRIDE) {
+            self.starts.push(off as u32);
+        }
+        if INDEX {
+            // Branch-free: every record is written to the batch, only wanted ones are kept (a
+            // branch on "named non-FUNC" would be mispredicted often), and only their names are
+            // touched (offset 0 otherwise: the first string byte, always in cache).
+            let name_off = rd([hdr[0], hdr[1], hdr[2], hdr[3]]);
+            let wanted = (name_off != 0) & Part::Types.wants(info);
+            let touch = name_off as usize * wanted as usize;
+            self.touched ^= strs.get(touch).copied().unwrap_or(0);
+            self.batch[self.queued] = (idx as u32, name_off, info);
+            self.queued += wanted as usize;
+            if self.queued == AHEAD {
+                self.drain(strs, hasher);
+            }
+        }
+        self.off = off + rec_len;
+        self.count = idx + 1;
+        Ok(())
+    }
+
+    /// Hashes the names queued (touched a while ago, so now in cache).
+    #[inline(never)]
+    fn drain(&mut self, strs: &[u8], hasher: &KeyHasher) {
+        for &(i, n, inf) in &self.batch[..self.queued] {
+            collect_key(strs, hasher, &mut self.keys, i, n, inf);
+        }
+        self.queued = 0;
     }
 }
 
@@ -78,24 +168,135 @@ enum Stop {
     Stopped,
 }
 
+/// Walks one chain until the end of the section, or until exactly offset `meet` (if it passes
+/// `meet` without landing on it, it goes on to the end). Errors name type `start_id + record
+/// number`. Queued names are hashed before it returns.
+#[allow(clippy::too_many_arguments)]
+fn walk<const BIG: bool, const INDEX: bool>(
+    c: &mut Cursor,
+    types: &[u8],
+    strs: &[u8],
+    hasher: &KeyHasher,
+    meet: usize,
+    start_id: u32,
+    stop: Option<&AtomicBool>,
+) -> Result<Stop, BtfError> {
+    let len = types.len();
+    let mut limit = meet.min(len);
+    let stopped = loop {
+        let chunk_end = c.count + CHUNK;
+        while c.off < limit && c.count < chunk_end {
+            c.step::<BIG, INDEX>(types, strs, hasher, start_id)?;
+        }
+        if c.off >= meet {
+            if c.off == meet {
+                break Stop::Met;
+            }
+            // Passed `meet` without landing on it: walk on to the end.
+            limit = len;
+        }
+        if c.off >= len {
+            break Stop::End;
+        }
+        if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            break Stop::Stopped;
+        }
+    };
+    if INDEX {
+        c.drain(strs, hasher);
+    }
+    std::hint::black_box(c.touched);
+    Ok(stopped)
+}
+
+/// What a job (the records from one boundary to the next, walked as one or two chains) produced:
+/// `None` from [`run_job`] if anything was irregular.
+struct JobPart {
+    /// (records, grid) of each chain, in order.
+    segs: Vec<(usize, Vec<u32>)>,
+    count: usize,
+    /// The job's index shard; its ids are set when the records before the job are counted.
+    shard: Shard,
+}
+
+/// Walks the records from boundary `from` exactly to `to` (a guessed boundary or the end), as
+/// two interleaved chains split at `mid` when given, and builds the job's index shard. `None` if
+/// a walk fails, a guessed boundary is not met exactly, or `stop` is set.
+#[allow(clippy::too_many_arguments)]
+fn run_job<const BIG: bool>(
+    types: &[u8],
+    strs: &[u8],
+    hasher: &KeyHasher,
+    from: usize,
+    mid: Option<usize>,
+    to: usize,
+    stop: Option<&AtomicBool>,
+) -> Option<JobPart> {
+    // `to` is a boundary or the end; either way the walk must land on it exactly (`Met`).
+    let mut cursors = match mid {
+        Some(mid) if from < mid && mid < to => {
+            let mut a = Cursor::new(from, mid - from, true);
+            let mut b = Cursor::new(mid, to - mid, true);
+            // Both chains step in one loop, so the CPU overlaps their latency chains.
+            let b_limit = to.min(types.len());
+            'both: loop {
+                let chunk_end = a.count + CHUNK;
+                while a.off < mid && b.off < b_limit && a.count < chunk_end {
+                    a.step::<BIG, true>(types, strs, hasher, 0).ok()?;
+                    b.step::<BIG, true>(types, strs, hasher, 0).ok()?;
+                }
+                if a.off >= mid || b.off >= b_limit {
+                    break 'both;
+                }
+                if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                    return None;
+                }
+            }
+            // Each chain finishes alone (walk also hashes what is still queued).
+            (walk::<BIG, true>(&mut a, types, strs, hasher, mid, 0, stop).ok()? == Stop::Met)
+                .then_some(())?;
+            (walk::<BIG, true>(&mut b, types, strs, hasher, to, 0, stop).ok()? == Stop::Met)
+                .then_some(())?;
+            vec![a, b]
+        }
+        _ => {
+            let mut a = Cursor::new(from, to - from, true);
+            (walk::<BIG, true>(&mut a, types, strs, hasher, to, 0, stop).ok()? == Stop::Met)
+                .then_some(())?;
+            vec![a]
+        }
+    };
+    // One shard for the job: the second chain's record numbers continue the first's.
+    let first = cursors[0].count as u32;
+    let mut keys = std::mem::take(&mut cursors[0].keys);
+    if let Some(b) = cursors.get_mut(1) {
+        keys.extend(b.keys.iter().map(|&(h, i)| (h, i + first)));
+    }
+    let segs: Vec<(usize, Vec<u32>)> = cursors.into_iter().map(|c| (c.count, c.starts)).collect();
+    let count = segs.iter().map(|s| s.0).sum();
+    let view = TypeOffsets::from_segments(segs);
+    let shard = build_shard(&keys, 0, |idx| key_at::<BIG>(types, strs, &view, idx));
+    Some(JobPart {
+        segs: view.into_segments(),
+        count,
+        shard,
+    })
+}
+
 /// Scans a type section: every record bounds-checked, sparse offsets recorded.
 pub(crate) fn scan_types(
     types: &[u8],
     endian: Endian,
     start_id: u32,
 ) -> Result<TypeOffsets, BtfError> {
-    let mut seg = Seg::new(types.len(), false);
+    let mut c = Cursor::new(0, types.len(), false);
     let h = KeyHasher::new();
     match endian {
-        Endian::Little => {
-            walk::<false, false>(types, &[], &h, 0, usize::MAX, &mut seg, start_id, None)?
-        }
-        Endian::Big => {
-            walk::<true, false>(types, &[], &h, 0, usize::MAX, &mut seg, start_id, None)?
-        }
+        Endian::Little => walk::<false, false>(&mut c, types, &[], &h, usize::MAX, start_id, None)?,
+        Endian::Big => walk::<true, false>(&mut c, types, &[], &h, usize::MAX, start_id, None)?,
     };
-    check_count(seg.count, start_id)?;
-    Ok(TypeOffsets::new(seg.count, seg.starts))
+    check_count(c.count, start_id)?;
+    Ok(TypeOffsets::new(c.count, c.starts))
 }
 
 fn check_count(count: usize, start_id: u32) -> Result<(), BtfError> {
@@ -105,32 +306,41 @@ fn check_count(count: usize, start_id: u32) -> Result<(), BtfError> {
     Ok(())
 }
 
+/// Guessed part boundaries, ascending, for a large type section (none for a small one).
+type Splits = [Option<usize>; 3];
+
 /// Scans base BTF in `bytes` (type and string sections at the given ranges, already checked to be
-/// in bounds) and builds the name index of its non-FUNC types in the same pass, with a helper
-/// thread for large sections.
+/// in bounds) and builds the name index of its non-FUNC types in the same pass.
 pub(crate) fn scan_indexed(
     bytes: &Bytes,
     types: Range<usize>,
     strs: Range<usize>,
     endian: Endian,
 ) -> Result<(TypeOffsets, NameIndex), BtfError> {
-    let parallel = types.len() >= PARALLEL_MIN && cpus() != Cpus::One;
-    let meet = |guess: fn(&[u8], usize, usize) -> Option<usize>| {
-        let (t, s) = (&bytes[types.clone()], &bytes[strs.clone()]);
-        parallel
-            .then(|| guess(t, s.len(), t.len() / 1024 * SPLIT_PER_1024))
-            .flatten()
-    };
+    let helper = cpus() != Cpus::One;
     match endian {
         Endian::Little => {
-            let m = meet(guess_boundary::<false>);
-            scan_indexed_impl::<false>(bytes, types, strs, m, false)
+            let sp = splits::<false>(&bytes[types.clone()], strs.len());
+            scan_indexed_impl::<false>(bytes, types, strs, sp, helper, false)
         }
         Endian::Big => {
-            let m = meet(guess_boundary::<true>);
-            scan_indexed_impl::<true>(bytes, types, strs, m, false)
+            let sp = splits::<true>(&bytes[types.clone()], strs.len());
+            scan_indexed_impl::<true>(bytes, types, strs, sp, helper, false)
         }
     }
+}
+
+fn splits<const BIG: bool>(types: &[u8], strs_len: usize) -> Splits {
+    let mut out = [None; 3];
+    if types.len() < PARALLEL_MIN {
+        return out;
+    }
+    let mut prev = 0;
+    for (o, per) in out.iter_mut().zip(SPLITS) {
+        *o = guess_boundary::<BIG>(types, strs_len, types.len() / 1024 * per).filter(|&g| g > prev);
+        prev = o.unwrap_or(prev);
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,14 +373,6 @@ fn learn_cpus() {
     }
 }
 
-/// The helper's part: its records' grid, count and index shard (ids are assigned when the caller
-/// has counted the records before it).
-struct HelperPart {
-    starts: Vec<u32>,
-    count: usize,
-    shard: Shard,
-}
-
 const WAITING: u8 = 0;
 const RUNNING: u8 = 1;
 const DONE: u8 = 2;
@@ -183,12 +385,12 @@ struct Helper {
     state: AtomicU8,
     /// Tells a running helper to stop early.
     stop: AtomicBool,
-    result: Mutex<Option<HelperPart>>,
+    result: Mutex<Option<JobPart>>,
     done: Condvar,
 }
 
 impl Helper {
-    fn finish(&self, part: Option<HelperPart>) {
+    fn finish(&self, part: Option<JobPart>) {
         let mut r = self.result.lock().unwrap_or_else(|p| p.into_inner());
         *r = part;
         self.state.store(DONE, Ordering::Release);
@@ -197,7 +399,7 @@ impl Helper {
 
     /// The helper's result, waiting for it only if it is running; `None` if it never started
     /// (it will not start now) or failed.
-    fn take(&self, wait: bool) -> Option<HelperPart> {
+    fn take(&self, wait: bool) -> Option<JobPart> {
         if !wait
             && self
                 .state
@@ -222,13 +424,10 @@ impl Helper {
     }
 }
 
-/// Starts the helper on the records from `meet` to the end; `None` if no thread could be made.
-fn spawn_helper<const BIG: bool>(
+/// Starts a helper thread running `job` over `bytes`; `None` if no thread could be made.
+fn spawn_helper(
     bytes: &Bytes,
-    types: &Range<usize>,
-    strs: &Range<usize>,
-    meet: usize,
-    hasher: KeyHasher,
+    job: impl FnOnce(&[u8], &AtomicBool) -> Option<JobPart> + Send + 'static,
 ) -> Option<Arc<Helper>> {
     let helper = Arc::new(Helper {
         state: AtomicU8::new(WAITING),
@@ -237,7 +436,7 @@ fn spawn_helper<const BIG: bool>(
         done: Condvar::new(),
     });
     let h = Arc::clone(&helper);
-    let (bytes, types, strs) = (bytes.clone(), types.clone(), strs.clone());
+    let bytes = bytes.clone();
     let spawned = std::thread::Builder::new()
         .name("bpfload-btf-scan".into())
         .stack_size(256 << 10)
@@ -248,26 +447,7 @@ fn spawn_helper<const BIG: bool>(
             {
                 return;
             }
-            let (types, strs) = (&bytes[types], &bytes[strs]);
-            let mut seg = Seg::new(types.len() - meet, true);
-            let r = walk::<BIG, true>(
-                types,
-                strs,
-                &hasher,
-                meet,
-                usize::MAX,
-                &mut seg,
-                1,
-                Some(&h.stop),
-            );
-            // Errors are left to the caller's own walk, which names the right type id.
-            let part = matches!(r, Ok(Stop::End)).then(|| HelperPart {
-                shard: build_shard(&seg.keys, 0, |idx| {
-                    key_at::<BIG>(types, strs, &seg.starts, idx)
-                }),
-                starts: seg.starts,
-                count: seg.count,
-            });
+            let part = job(&bytes, &h.stop);
             h.finish(part);
             // Learnt after the work, off everyone's path: on a one-CPU machine later parses in
             // this process skip the helper (this one cost a thread start and some switching).
@@ -276,64 +456,77 @@ fn spawn_helper<const BIG: bool>(
     spawned.ok().map(|_| helper)
 }
 
-/// The indexed scan, with a helper from offset `meet` if given. `wait`: wait for the helper even
-/// if it has not started yet (tests, so they exercise the two-thread path deterministically).
+/// The indexed scan over parts split at `sp`, the second half on a helper thread if `helper`.
+/// `wait`: wait for the helper even if it has not started yet (tests, so they exercise the
+/// two-thread path deterministically).
 fn scan_indexed_impl<const BIG: bool>(
     bytes: &Bytes,
     types_range: Range<usize>,
     strs_range: Range<usize>,
-    meet: Option<usize>,
+    sp: Splits,
+    helper: bool,
     wait: bool,
 ) -> Result<(TypeOffsets, NameIndex), BtfError> {
     let types = &bytes[types_range.clone()];
     let strs = &bytes[strs_range.clone()];
     let hasher = KeyHasher::new();
-    let helper =
-        meet.and_then(|m| spawn_helper::<BIG>(bytes, &types_range, &strs_range, m, hasher));
-    let meet = if helper.is_some() { meet } else { None };
-    let mut first = Seg::new(meet.unwrap_or(types.len()), true);
-    let r = walk::<BIG, true>(
-        types,
-        strs,
-        &hasher,
-        0,
-        meet.unwrap_or(usize::MAX),
-        &mut first,
-        1,
-        None,
-    );
-    let met = matches!(r, Ok(Stop::Met));
-    if !met {
-        if let Some(h) = &helper {
-            h.abandon();
-        }
-    }
-    r?;
-    let mut second = None;
-    if let (true, Some(h), Some(meet)) = (met, &helper, meet) {
-        second = h.take(wait);
-        if second.is_none() {
-            // The helper never started, could not run, or failed (an error, reported now by
-            // this walk with its right type id): walk on alone.
-            walk::<BIG, true>(types, strs, &hasher, meet, usize::MAX, &mut first, 1, None)?;
-        }
-    }
-    let n1 = first.count;
-    let total = n1 + second.as_ref().map_or(0, |s| s.count);
-    check_count(total, 1)?;
-    let mut shards = vec![build_shard(&first.keys, 1, |idx| {
-        key_at::<BIG>(types, strs, &first.starts, idx)
-    })];
-    let offsets = match second {
-        None => TypeOffsets::new(n1, first.starts),
-        Some(mut part) => {
-            // `n1 + 1` fits: the total was checked against MAX_TYPE_ID above.
-            part.shard.set_id_base(1 + n1 as u32);
-            shards.push(part.shard);
-            TypeOffsets::two(n1, first.starts, part.count, part.starts)
-        }
+    let end = types.len();
+    // The second half (from sp[1]) on the helper, if there is a second half.
+    let (first_to, second) = match sp[1] {
+        Some(m) => (m, Some((m, sp[2]))),
+        None => (end, None),
     };
-    Ok((offsets, NameIndex::from_shards(hasher, shards)))
+    let helper = match second {
+        Some((from, mid)) if helper => {
+            let (t, s) = (types_range.clone(), strs_range.clone());
+            spawn_helper(bytes, move |b: &[u8], stop: &AtomicBool| {
+                run_job::<BIG>(&b[t], &b[s], &hasher, from, mid, end, Some(stop))
+            })
+        }
+        _ => None,
+    };
+    let first = run_job::<BIG>(types, strs, &hasher, 0, sp[0], first_to, None);
+    let parts = match first {
+        None => None,
+        Some(first) => match second {
+            None => Some(vec![first]),
+            Some((from, mid)) => {
+                let done = helper.as_ref().and_then(|h| h.take(wait));
+                let second =
+                    done.or_else(|| run_job::<BIG>(types, strs, &hasher, from, mid, end, None));
+                second.map(|s| vec![first, s])
+            }
+        },
+    };
+    if let Some(h) = &helper {
+        h.abandon();
+    }
+    let Some(parts) = parts else {
+        // Something was irregular (an error, or a guess that was not a boundary): one plain
+        // walk, which reports any error with the right type id.
+        let mut c = Cursor::new(0, end, true);
+        walk::<BIG, true>(&mut c, types, strs, &hasher, usize::MAX, 1, None)?;
+        check_count(c.count, 1)?;
+        let offsets = TypeOffsets::new(c.count, c.starts);
+        let shard = build_shard(&c.keys, 1, |idx| key_at::<BIG>(types, strs, &offsets, idx));
+        return Ok((offsets, NameIndex::from_shards(hasher, vec![shard])));
+    };
+    let total = parts.iter().map(|p| p.count).sum::<usize>();
+    check_count(total, 1)?;
+    let mut segs = Vec::new();
+    let mut shards = Vec::new();
+    let mut base = 1u32;
+    for mut p in parts {
+        p.shard.set_id_base(base);
+        // Fits: the total was checked against MAX_TYPE_ID above.
+        base += p.count as u32;
+        shards.push(p.shard);
+        segs.extend(p.segs);
+    }
+    Ok((
+        TypeOffsets::from_segments(segs),
+        NameIndex::from_shards(hasher, shards),
+    ))
 }
 
 /// Whether the 12-byte header at `p` looks like one the kernel would accept (the checks of
@@ -429,116 +622,6 @@ fn guess_boundary<const BIG: bool>(types: &[u8], strs_len: usize, from: usize) -
     None
 }
 
-/// Walks records from offset `from` until the end of the section, or until exactly offset `meet`
-/// (if the walk passes `meet` without landing on it, it goes on to the end). Appends to `seg`
-/// (so a walk can be continued), collecting name keys when `INDEX`. Errors name type
-/// `start_id + record number`.
-#[allow(clippy::too_many_arguments)]
-fn walk<const BIG: bool, const INDEX: bool>(
-    types: &[u8],
-    strs: &[u8],
-    hasher: &KeyHasher,
-    from: usize,
-    meet: usize,
-    seg: &mut Seg,
-    start_id: u32,
-    stop: Option<&AtomicBool>,
-) -> Result<Stop, BtfError> {
-    let len = types.len();
-    let mut off = from;
-    let mut idx = seg.count;
-    // Named records waiting to be hashed: (record number, name offset, info); the oldest is at
-    // `taken % AHEAD`.
-    let mut ring = [(0u32, 0u32, 0u32); AHEAD];
-    let mut queued = 0usize;
-    let mut taken = 0usize;
-    // Bytes loaded only to bring names into the cache early.
-    let mut touched = 0u8;
-    // Walk up to `limit` (the nearer of `meet` and the end) in chunks, so the stop flag is
-    // looked at now and then without a second test per record.
-    let mut limit = meet.min(len);
-    let stopped = loop {
-        let chunk_end = idx + 4096;
-        while off < limit && idx < chunk_end {
-            let Some(hdr) = types.get(off..off + TYPE_HEADER_LEN) else {
-                return Err(BtfError::TypeTruncated {
-                    id: start_id.saturating_add(idx as u32),
-                    offset: off,
-                    needed: TYPE_HEADER_LEN,
-                    available: len - off,
-                });
-            };
-            let Ok(hdr) = <&[u8; TYPE_HEADER_LEN]>::try_from(hdr) else {
-                unreachable!("a 12-byte slice converts to a 12-byte array")
-            };
-            let rd = |w: [u8; 4]| {
-                if BIG {
-                    u32::from_be_bytes(w)
-                } else {
-                    u32::from_le_bytes(w)
-                }
-            };
-            let info = rd([hdr[4], hdr[5], hdr[6], hdr[7]]);
-            let Some(rec_len) = record_len(info) else {
-                return Err(BtfError::UnknownKind {
-                    id: start_id.saturating_add(idx as u32),
-                    offset: off,
-                    kind: info_kind(info),
-                });
-            };
-            if len - off < rec_len {
-                return Err(BtfError::TypeTruncated {
-                    id: start_id.saturating_add(idx as u32),
-                    offset: off,
-                    needed: rec_len,
-                    available: len - off,
-                });
-            }
-            if idx.is_multiple_of(STRIDE) {
-                seg.starts.push(off as u32);
-            }
-            if INDEX {
-                let name_off = rd([hdr[0], hdr[1], hdr[2], hdr[3]]);
-                if name_off != 0 && Part::Types.wants(info) {
-                    touched ^= strs.get(name_off as usize).copied().unwrap_or(0);
-                    if queued - taken == AHEAD {
-                        let (i, n, inf) = ring[taken % AHEAD];
-                        taken += 1;
-                        collect_key(strs, hasher, &mut seg.keys, i, n, inf);
-                    }
-                    ring[queued % AHEAD] = (idx as u32, name_off, info);
-                    queued += 1;
-                }
-            }
-            off += rec_len;
-            idx += 1;
-        }
-        if off >= len {
-            break if off == meet { Stop::Met } else { Stop::End };
-        }
-        if off >= meet {
-            if off == meet {
-                break Stop::Met;
-            }
-            // Passed `meet` without landing on it: walk on to the end.
-            limit = len;
-        }
-        if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
-            break Stop::Stopped;
-        }
-    };
-    if INDEX {
-        while taken < queued {
-            let (i, n, inf) = ring[taken % AHEAD];
-            taken += 1;
-            collect_key(strs, hasher, &mut seg.keys, i, n, inf);
-        }
-    }
-    std::hint::black_box(touched);
-    seg.count = idx;
-    Ok(stopped)
-}
-
 /// Hashes the key of one named record and appends it to `keys`.
 #[inline]
 fn collect_key(
@@ -567,19 +650,19 @@ fn collect_key(
     keys.push((h as u32, idx));
 }
 
-/// (essential name, kind) of record number `idx` of a segment whose grid is `starts` (only
-/// needed when a hash tag matches: true duplicates, ~1 in 4096 otherwise).
+/// (essential name, kind) of record number `idx` of a job whose offsets are `offs` (only needed
+/// when a hash tag matches: true duplicates, ~1 in 4096 otherwise).
 fn key_at<'d, const BIG: bool>(
     types: &'d [u8],
     strs: &'d [u8],
-    starts: &[u32],
+    offs: &TypeOffsets,
     idx: u32,
 ) -> Option<(&'d [u8], u32)> {
-    let idx = idx as usize;
-    let mut off = *starts.get(idx / STRIDE)? as usize;
-    for _ in 0..idx % STRIDE {
-        off += record_len(word::<BIG>(types, off + 4)?)?;
-    }
+    let off = offs.get(
+        idx as usize,
+        types,
+        if BIG { Endian::Big } else { Endian::Little },
+    )? as usize;
     let name_off = word::<BIG>(types, off)?;
     let info = word::<BIG>(types, off + 4)?;
     let (name, _) = strs
@@ -641,35 +724,49 @@ mod tests {
         (l.types.clone(), l.strs.clone())
     }
 
-    /// Scans with a helper from `meet` (waited for), and checks the result equals one walk's.
-    fn check_against_single(bytes: &Bytes, meet: usize, expect_split: bool) {
-        check_ranges(bytes, ranges(bytes), meet, expect_split)
+    /// Scans in parts split at `sp` (the helper waited for, or the caller doing all parts), and
+    /// checks the result equals one walk's.
+    fn check_against_single(bytes: &Bytes, sp: Splits, segments: usize) {
+        check_ranges(bytes, ranges(bytes), sp, segments)
     }
 
     fn check_ranges(
         bytes: &Bytes,
         (t, s): (Range<usize>, Range<usize>),
-        meet: usize,
-        expect_split: bool,
+        sp: Splits,
+        segments: usize,
     ) {
-        let one = scan_indexed_impl::<false>(bytes, t.clone(), s.clone(), None, false);
-        let two = scan_indexed_impl::<false>(bytes, t.clone(), s.clone(), Some(meet), true);
+        for helper in [true, false] {
+            check_once(bytes, (t.clone(), s.clone()), sp, segments, helper);
+        }
+    }
+
+    fn check_once(
+        bytes: &Bytes,
+        (t, s): (Range<usize>, Range<usize>),
+        sp: Splits,
+        segments: usize,
+        helper: bool,
+    ) {
+        let one = scan_indexed_impl::<false>(bytes, t.clone(), s.clone(), [None; 3], false, false);
+        let two = scan_indexed_impl::<false>(bytes, t.clone(), s.clone(), sp, helper, true);
         let ((o1, i1), (o2, i2)) = match (one, two) {
             (Ok(a), Ok(b)) => (a, b),
             (Err(a), Err(b)) => {
-                assert_eq!(format!("{a:?}"), format!("{b:?}"), "meet {meet}");
+                assert_eq!(format!("{a:?}"), format!("{b:?}"), "splits {sp:?}");
                 return;
             }
-            (a, b) => panic!("meet {meet}: single {:?} vs two {:?}", a.err(), b.err()),
+            (a, b) => panic!("splits {sp:?}: single {:?} vs parts {:?}", a.err(), b.err()),
         };
-        assert_eq!(o2.split().is_some(), expect_split, "meet {meet}");
+        assert_eq!(o1.segments(), 1);
+        assert_eq!(o2.segments(), segments, "splits {sp:?}");
         let types = &bytes[t.clone()];
         assert_eq!(o1.len(), o2.len());
         for idx in 0..o1.len() {
             assert_eq!(
                 o1.get(idx, types, Endian::Little),
                 o2.get(idx, types, Endian::Little),
-                "offset of type {idx}, meet {meet}"
+                "offset of type {idx}, splits {sp:?}"
             );
         }
         // Every (essential name, kind) finds the same ids through both indexes.
@@ -703,73 +800,76 @@ mod tests {
         }
     }
 
-    #[test]
-    fn helper_results_equal_one_walk_wherever_it_starts() {
-        let bytes = synthetic();
-        let (t, _) = ranges(&bytes);
-        let b = Btf::parse(&bytes).unwrap();
-        let offs: Vec<u32> = b
-            .layout()
-            .offsets
-            .iter(b.type_section(), Endian::Little)
-            .collect();
-        let len = t.len();
-        // Real boundaries (including the very first and a point near the end): two segments.
-        for &i in &[0, 1, 17, offs.len() / 3, offs.len() / 2, offs.len() - 1] {
-            check_against_single(&bytes, offs[i] as usize, true);
-        }
-        // Not boundaries, or past the end: the caller walks alone, same result.
-        for m in [
-            offs[5] as usize + 4,
-            len / 2 + 1,
-            len / 2 + 2,
-            len,
-            len + 100,
-        ] {
-            check_against_single(&bytes, m, false);
-        }
+    fn offsets_of(bytes: &[u8]) -> Vec<usize> {
+        let b = Btf::parse(bytes).unwrap();
+        let o = &b.layout().offsets;
+        o.iter(b.type_section(), Endian::Little)
+            .map(|x| x as usize)
+            .collect()
     }
 
     #[test]
-    fn helper_errors_are_reported_as_one_walk_reports_them() {
+    fn parts_give_one_walks_results_wherever_they_start() {
+        let bytes = synthetic();
+        let (t, _) = ranges(&bytes);
+        let o = offsets_of(&bytes);
+        let (n, len) = (o.len(), t.len());
+        // Real boundaries: a segment per part.
+        for (sp, segs) in [
+            ([Some(o[1]), Some(o[n / 2]), Some(o[n - 1])], 4),
+            ([Some(o[17]), Some(o[n / 3]), Some(o[n / 2])], 4),
+            ([None, Some(o[n / 2]), None], 2),
+            ([Some(o[n / 4]), None, None], 2),
+            ([None, Some(o[16]), Some(o[33])], 3),
+        ] {
+            check_against_single(&bytes, sp, segs);
+        }
+        // Any guess that is not a boundary: one plain walk, same result.
+        let bad = |i: usize| Some(o[i] + 4);
+        for sp in [
+            [bad(5), Some(o[n / 2]), Some(o[n - 1])],
+            [Some(o[1]), bad(n / 2), Some(o[n - 1])],
+            [Some(o[1]), Some(o[n / 2]), bad(n - 2)],
+            [None, bad(n / 3), None],
+        ] {
+            check_against_single(&bytes, sp, 1);
+        }
+        // Guesses out of order or past the end are ignored (that part is one chain).
+        check_against_single(&bytes, [Some(o[n / 2]), Some(o[n / 3]), Some(len + 100)], 2);
+    }
+
+    #[test]
+    fn errors_are_reported_as_one_walk_reports_them() {
         let good = synthetic();
         let (t, _) = ranges(&good);
-        let b = Btf::parse(&good).unwrap();
-        let offs: Vec<u32> = b
-            .layout()
-            .offsets
-            .iter(b.type_section(), Endian::Little)
-            .collect();
-        let meet = offs[offs.len() / 2] as usize;
-        // An unknown kind after the meeting point (seen by the helper first), then before it.
-        for bad_rec in [offs.len() * 3 / 4, offs.len() / 4] {
+        let o = offsets_of(&good);
+        let n = o.len();
+        let sp = [Some(o[n / 4]), Some(o[n / 2]), Some(o[n * 3 / 4])];
+        // An unknown kind in each part.
+        for bad_rec in [n / 8, n * 3 / 8, n * 5 / 8, n * 7 / 8] {
             let mut v = good.to_vec();
-            let at = t.start + offs[bad_rec] as usize + 4;
+            let at = t.start + o[bad_rec] + 4;
             v[at..at + 4].copy_from_slice(&(31u32 << 24).to_le_bytes());
-            check_ranges(&Bytes::from(v), ranges(&good), meet, false);
+            check_ranges(&Bytes::from(v), ranges(&good), sp, 1);
         }
-        // A truncated last record: the header still claims the full type length, so cut the
-        // type section short by moving the string section start.
+        // A truncated last record: cut the type section short by 4 bytes.
         let mut v = good.to_vec();
         let tl = (t.len() - 4) as u32;
         v[12..16].copy_from_slice(&tl.to_le_bytes());
         let (t2, s2) = (t.start..t.start + tl as usize, t.start + t.len()..v.len());
-        let bytes = Bytes::from(v);
-        let one = scan_indexed_impl::<false>(&bytes, t2.clone(), s2.clone(), None, false);
-        let two = scan_indexed_impl::<false>(&bytes, t2, s2, Some(meet), true);
-        assert_eq!(format!("{:?}", one.err()), format!("{:?}", two.err()));
+        check_ranges(&Bytes::from(v), (t2, s2), sp, 1);
     }
 
     #[test]
-    fn helper_on_vmlinux_equals_one_walk() {
+    fn parts_on_vmlinux_equal_one_walk() {
         let Ok(v) = std::fs::read(crate::kernel::VMLINUX_PATH) else {
             eprintln!("SKIP: no vmlinux BTF");
             return;
         };
         let bytes = Bytes::from(v);
         let (t, s) = ranges(&bytes);
-        let types = &bytes[t.clone()];
-        let meet = guess_boundary::<false>(types, s.len(), types.len() / 1024 * SPLIT_PER_1024);
-        check_against_single(&bytes, meet.unwrap(), true);
+        let sp = splits::<false>(&bytes[t], s.len());
+        assert!(sp.iter().all(Option::is_some), "{sp:?}");
+        check_against_single(&bytes, sp, 4);
     }
 }

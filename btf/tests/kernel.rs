@@ -42,7 +42,11 @@ fn vmlinux_tables_are_small() {
         .count();
     let bound = btf.len() as usize / 16 * 4 + 64 + named * 4 * 4 / 3 * 2 + 64;
     assert!(bytes <= bound, "{bytes} bytes of tables, bound {bound}");
-    assert!(bytes < btf.len() as usize * 2, "{bytes} bytes for {} types", btf.len());
+    assert!(
+        bytes < btf.len() as usize * 2,
+        "{bytes} bytes for {} types",
+        btf.len()
+    );
 }
 
 #[test]
