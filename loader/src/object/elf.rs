@@ -3,7 +3,11 @@
 //! Everything the rest of `object/` needs is copied into plain structs indexed by section and symbol
 //! index, so later passes can look things up in O(1) instead of scanning.
 
-use goblin::elf::{header, section_header as sh, sym, Elf};
+use goblin::container::{Container, Ctx, Endian};
+use goblin::elf::{
+    header, section_header as sh, sym, Elf, Header, RelocSection, SectionHeader, Symtab,
+};
+use goblin::strtab::Strtab;
 
 use crate::error::OpenError;
 
@@ -129,7 +133,7 @@ impl<'a> ElfFile<'a> {
             header::ELFDATA2MSB => Endianness::Big,
             other => return Err(fmt_err(format!("unknown ELF data encoding {other}"))),
         };
-        let elf = Elf::parse(data).map_err(|e| fmt_err(format!("malformed ELF: {e}")))?;
+        let elf = GoblinParts::parse(data).map_err(|e| fmt_err(format!("malformed ELF: {e}")))?;
         if elf.header.e_type != header::ET_REL {
             return Err(fmt_err(format!(
                 "ELF type {} is not ET_REL (a relocatable .o is required)",
@@ -240,6 +244,81 @@ impl<'a> ElfFile<'a> {
     }
 }
 
+/// The parts of goblin's `Elf::parse` that a relocatable object needs: the header, section
+/// headers and their names, the symbol table and the REL/RELA sections, parsed by the same goblin
+/// functions `Elf::parse` calls, with the same checks and errors. Program headers, the dynamic
+/// section and symbol versioning are not parsed: a relocatable BPF object has none, libbpf never
+/// looks at them, and their parsers were ~10 KB of the static `bpfload` binary (issue 8).
+struct GoblinParts<'a> {
+    header: Header,
+    section_headers: Vec<SectionHeader>,
+    shdr_strtab: Strtab<'a>,
+    syms: Symtab<'a>,
+    strtab: Strtab<'a>,
+    shdr_relocs: Vec<(usize, RelocSection<'a>)>,
+}
+
+impl<'a> GoblinParts<'a> {
+    /// Mirrors `Elf::parse_with_opts` (strict mode) for a 64-bit object; the caller has checked
+    /// the class and data encoding.
+    fn parse(bytes: &'a [u8]) -> goblin::error::Result<Self> {
+        let header = Elf::parse_header(bytes)?;
+        let little = header.e_ident[header::EI_DATA] == header::ELFDATA2LSB;
+        let ctx = Ctx::new(Container::Big, Endian::from(little));
+        let section_headers =
+            SectionHeader::parse(bytes, header.e_shoff as usize, header.e_shnum as usize, ctx)?;
+        let get_strtab = |headers: &[SectionHeader], mut idx: usize| {
+            if idx == sh::SHN_XINDEX as usize {
+                if headers.is_empty() {
+                    return Ok(Strtab::default());
+                }
+                idx = headers[0].sh_link as usize;
+            }
+            match headers.get(idx) {
+                None => Ok(Strtab::default()),
+                Some(shdr) => {
+                    shdr.check_size(bytes.len())?;
+                    Strtab::parse(bytes, shdr.sh_offset as usize, shdr.sh_size as usize, 0)
+                }
+            }
+        };
+        let shdr_strtab = get_strtab(&section_headers, header.e_shstrndx as usize)?;
+        let mut syms = Symtab::default();
+        let mut strtab = Strtab::default();
+        if let Some(shdr) = section_headers
+            .iter()
+            .rfind(|shdr| shdr.sh_type == sh::SHT_SYMTAB)
+        {
+            let count = shdr.sh_size.checked_div(shdr.sh_entsize).unwrap_or(0);
+            syms = Symtab::parse(bytes, shdr.sh_offset as usize, count as usize, ctx)?;
+            strtab = get_strtab(&section_headers, shdr.sh_link as usize)?;
+        }
+        let mut shdr_relocs = Vec::new();
+        for (idx, section) in section_headers.iter().enumerate() {
+            let is_rela = section.sh_type == sh::SHT_RELA;
+            if is_rela || section.sh_type == sh::SHT_REL {
+                section.check_size(bytes.len())?;
+                let relocs = RelocSection::parse(
+                    bytes,
+                    section.sh_offset as usize,
+                    section.sh_size as usize,
+                    is_rela,
+                    ctx,
+                )?;
+                shdr_relocs.push((idx, relocs));
+            }
+        }
+        Ok(GoblinParts {
+            header,
+            section_headers,
+            shdr_strtab,
+            syms,
+            strtab,
+            shdr_relocs,
+        })
+    }
+}
+
 /// `ignore_elf_section()`.
 pub(crate) fn ignore_section(s: &Section<'_>) -> bool {
     if s.sh_type == sh::SHT_STRTAB || s.sh_type == SHT_LLVM_ADDRSIG {
@@ -257,4 +336,72 @@ pub(crate) fn ignore_section(s: &Section<'_>) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `.o` under `dir`, recursively.
+    fn objects(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                objects(&p, out);
+            } else if p.extension().is_some_and(|x| x == "o" || x == "elf") {
+                out.push(p);
+            }
+        }
+    }
+
+    /// `GoblinParts` yields exactly what goblin's full `Elf::parse` yields for the parts the
+    /// object model reads, on every fixture and corpus object.
+    #[test]
+    fn subset_parse_equals_goblins_full_parse() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = Vec::new();
+        objects(&root.join("tests/bpf"), &mut files);
+        objects(&root.join("../shared/corpus"), &mut files);
+        objects(std::path::Path::new("/work/shared/corpus"), &mut files);
+        assert!(files.len() > 20, "only {} objects found", files.len());
+        let mut compared = 0;
+        for f in &files {
+            let data = std::fs::read(f).unwrap();
+            let (Ok(full), parts) = (Elf::parse(&data), GoblinParts::parse(&data)) else {
+                continue;
+            };
+            if !full.is_64 {
+                continue;
+            }
+            let parts = parts.unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            let what = f.display();
+            assert_eq!(parts.header, full.header, "{what}");
+            assert_eq!(parts.section_headers, full.section_headers, "{what}");
+            for s in &full.section_headers {
+                assert_eq!(
+                    parts.shdr_strtab.get_at(s.sh_name),
+                    full.shdr_strtab.get_at(s.sh_name),
+                    "{what}"
+                );
+            }
+            assert_eq!(parts.syms.to_vec(), full.syms.to_vec(), "{what}");
+            for s in full.syms.iter() {
+                assert_eq!(
+                    parts.strtab.get_at(s.st_name),
+                    full.strtab.get_at(s.st_name),
+                    "{what}"
+                );
+            }
+            assert_eq!(parts.shdr_relocs.len(), full.shdr_relocs.len(), "{what}");
+            for ((i, a), (j, b)) in parts.shdr_relocs.iter().zip(&full.shdr_relocs) {
+                assert_eq!(i, j, "{what}");
+                assert_eq!(a.to_vec(), b.to_vec(), "{what}");
+            }
+            compared += 1;
+        }
+        assert!(compared > 20, "only {compared} objects compared");
+    }
 }
