@@ -42,7 +42,13 @@ if command -v readelf >/dev/null && readelf -SW "$bin" | grep -q ' \.eh_frame ';
     exit 1
 fi
 size=$(stat -c %s "$bin")
-awk -v s="$size" 'BEGIN { m = s / 1048576; printf "size: %d bytes (%.2f MiB); anchors, fully static on glibc: aya 1.63 MiB (%.0f%%), libbpf-rs 1.50 MiB (%.0f%%)\n", s, m, 100 * m / 1.63, 100 * m / 1.50 }'
+awk -v s="$size" 'BEGIN { m = s / 1048576; printf "size: %d bytes (%.2f MiB); anchors, fully static on glibc: aya 1.63 MiB (%.1f%%), libbpf-rs 1.50 MiB (%.1f%%)\n", s, m, 100 * m / 1.63, 100 * m / 1.50 }'
+# Issue 8's anchors: the binary must stay smaller than aya's loader (1.63 MiB); the libbpf-rs one
+# (1.50 MiB) is the target not yet met (README, Performance).
+if [ "$size" -ge $((163 * 1048576 / 100)) ]; then
+    echo "static-build: $size bytes is not smaller than the aya anchor (1.63 MiB)" >&2
+    exit 1
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
     if [ "${CI:-}" = true ]; then
