@@ -4,6 +4,9 @@
 //!
 //!     cargo bench -p bpfload-benches --bench load
 //!
+//! `load/generated/threads=1/N` loads serially, next to the default thread count, to show the
+//! speedup of parallel verification.
+//!
 //! Generated objects need clang (compiled once into `$CARGO_TARGET_DIR/bench-objects`); without
 //! clang that group is skipped with a message. Full loads need root.
 
@@ -119,6 +122,18 @@ fn load(c: &mut Criterion) {
                     .expect("generated object loads")
             })
         });
+        // Serial loads next to the default (one loading thread per CPU): the speedup of
+        // parallel verification, with preparation pipelined into it.
+        if n >= 100 {
+            g.bench_function(BenchmarkId::new("threads=1", n), |b| {
+                b.iter(|| {
+                    bpfload::Loader::new()
+                        .threads(1)
+                        .load(&obj)
+                        .expect("generated object loads")
+                })
+            });
+        }
     }
     g.finish();
 }
