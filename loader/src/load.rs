@@ -412,6 +412,9 @@ impl<J, R> Shared<J, R> {
     }
 
     fn work_loop(&self, run: &(impl Fn(J) -> (R, bool) + Sync), stop_on_error: bool) {
+        // A worker that panics stops the pipeline, so the producer never waits for room that
+        // no worker will make (the scope then re-raises the panic).
+        let _stop_on_panic = StopOnPanic(self);
         loop {
             let (idx, job) = {
                 let mut st = self.lock();
@@ -440,6 +443,16 @@ impl<J, R> Shared<J, R> {
                 self.stop();
             }
             self.out.lock().unwrap_or_else(|p| p.into_inner())[idx] = Some(r);
+        }
+    }
+}
+
+struct StopOnPanic<'a, J, R>(&'a Shared<J, R>);
+
+impl<J, R> Drop for StopOnPanic<'_, J, R> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stop();
         }
     }
 }
@@ -518,6 +531,29 @@ mod tests {
                 assert!(r[51..].iter().all(Option::is_none));
             }
         }
+    }
+
+    /// Workers that panic end the pipeline (the panic reaches the caller) instead of leaving
+    /// the producer waiting forever for queue room that no worker will make.
+    #[test]
+    fn panicking_workers_do_not_hang_the_producer() {
+        let r = std::panic::catch_unwind(|| {
+            pipeline(
+                2,
+                10_000,
+                false,
+                |submit| {
+                    for i in 0..10_000 {
+                        submit.submit(i, i);
+                    }
+                },
+                |i| {
+                    assert!(i < 3, "jobs from 3 on panic");
+                    (i, false)
+                },
+            )
+        });
+        assert!(r.is_err());
     }
 
     #[test]
