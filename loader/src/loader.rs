@@ -215,8 +215,10 @@ impl Loader {
     }
 
     /// Number of threads that load programs (default: the number of CPUs; 1 loads serially).
-    /// The kernel verifies programs independently, so loads run concurrently; results, errors
-    /// and instructions do not depend on the thread count.
+    /// The kernel verifies programs independently, so loads run concurrently, while the calling
+    /// thread relocates the next programs; results, errors and instructions do not depend on
+    /// the thread count. All other bpf(2) calls (BTF, maps, prog-array slots) stay on the
+    /// calling thread, and so does the load of an object with a single program.
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
         self
