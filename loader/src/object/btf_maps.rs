@@ -393,7 +393,7 @@ pub(crate) fn parse(
         found.push((offset, map));
     }
     // btf_fixup_datasec sorts the variables by offset, so libbpf's map order is offset order.
-    crate::sort::sort_by_key_stable(&mut found, |(off, _)| (*off as u64, 0));
+    crate::sort::sort_by_key_stable(&mut found, |(off, _)| (*off, 0));
     obj.maps.extend(found.into_iter().map(|(_, m)| m));
     Ok(())
 }

@@ -4,7 +4,8 @@
 use bpfload::Object;
 use bpfload_btf::core::{relocate_program, CoreReloResult, Outcome, Targets};
 use bpfload_btf::{Btf, BtfExt};
-use serde_json::{json, Value};
+
+use crate::json::Json;
 
 /// CO-RE results of one function: its relocations, or why they could not be computed.
 pub struct FuncCore {
@@ -48,30 +49,52 @@ pub fn relocate_all(object: &Object) -> Result<Vec<FuncCore>, String> {
     Ok(out)
 }
 
-pub fn to_json(funcs: &[FuncCore]) -> Value {
-    Value::Array(
-        funcs
-            .iter()
-            .map(|f| match &f.result {
-                Ok(rs) => json!({
-                    "function": f.function,
-                    "relocations": rs.iter().map(|r| json!({
-                        "index": r.index,
-                        "insn": r.insn_idx,
-                        "kind": r.kind.to_string(),
-                        "local": r.local_spec,
-                        "candidates": r.candidates,
-                        "target": r.target.as_ref().map(|t| json!({"btf": t.btf, "type_id": t.type_id, "spec": t.spec})),
-                        "orig_val": r.orig_val,
-                        "new_val": r.new_val,
-                        "poisoned": matches!(r.outcome, Outcome::Poisoned(_)),
-                        "text": r.to_string(),
-                    })).collect::<Vec<_>>(),
-                }),
-                Err(e) => json!({"function": f.function, "error": e}),
-            })
-            .collect(),
-    )
+/// The `"core"` array of `inspect --core --json` (keys in sorted order, see json.rs).
+pub fn write_json(j: &mut Json, funcs: &[FuncCore]) {
+    j.begin_array();
+    for f in funcs {
+        j.begin_object();
+        match &f.result {
+            Ok(rs) => {
+                j.field_str("function", &f.function);
+                j.key("relocations").begin_array();
+                for r in rs {
+                    j.begin_object();
+                    j.field_u64("candidates", r.candidates as u64);
+                    j.field_u64("index", r.index as u64);
+                    j.field_u64("insn", r.insn_idx as u64);
+                    j.field_str("kind", &r.kind.to_string());
+                    j.field_str("local", &r.local_spec);
+                    j.field_u64("new_val", r.new_val);
+                    j.field_u64("orig_val", r.orig_val);
+                    j.key("poisoned")
+                        .bool(matches!(r.outcome, Outcome::Poisoned(_)));
+                    j.key("target");
+                    match &r.target {
+                        Some(t) => {
+                            j.begin_object();
+                            j.field_str("btf", &t.btf);
+                            j.field_str("spec", &t.spec);
+                            j.field_u64("type_id", t.type_id.into());
+                            j.end();
+                        }
+                        None => {
+                            j.null();
+                        }
+                    }
+                    j.field_str("text", &r.to_string());
+                    j.end();
+                }
+                j.end();
+            }
+            Err(e) => {
+                j.field_str("error", e);
+                j.field_str("function", &f.function);
+            }
+        }
+        j.end();
+    }
+    j.end();
 }
 
 pub fn print(funcs: &[FuncCore]) {

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bpfload::{MapKind, Object, RelocKind};
-use serde_json::{json, Value};
 
 use crate::cli::{Matches, Opt, Pos, Sub};
+use crate::json::Json;
 
 pub const SPEC: Sub = Sub {
     name: "inspect",
@@ -57,11 +57,7 @@ pub fn run(args: InspectArgs) -> Result<ExitCode, String> {
         .as_ref()
         .is_none_or(|c| c.iter().all(|f| f.result.is_ok()));
     if args.json {
-        let mut doc = describe(&object);
-        if let Some(c) = &core {
-            doc["core"] = crate::core::to_json(c);
-        }
-        outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        outln!("{}", describe(&object, core.as_deref()));
     } else {
         print_text(&object);
         if let Some(c) = &core {
@@ -106,74 +102,85 @@ fn map_kind(kind: MapKind) -> &'static str {
     }
 }
 
-/// The JSON document for `inspect --json`.
-pub fn describe(object: &Object) -> Value {
-    let programs: Vec<Value> = object
-        .programs()
-        .map(|p| {
-            json!({
-                "name": p.name(),
-                "section": p.section(),
-                "type": p.prog_type_name(),
-                "insns": p.insn_count(),
-                "autoload": p.autoload(),
-                "static": p.is_static(),
-                "relocations": p.relocations().iter().map(|r| json!({
-                    "insn": r.insn_idx,
-                    "kind": reloc_kind(object, &r.kind),
-                    "symbol": r.sym_name,
-                    "offset": r.sym_off,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let subprograms: Vec<Value> = object
-        .subprograms()
-        .map(|p| json!({"name": p.name(), "insns": p.insn_count()}))
-        .collect();
-    let maps: Vec<Value> = object
-        .maps()
-        .iter()
-        .map(|m| {
-            let d = m.def();
-            json!({
-                "name": m.name(),
-                "real_name": m.real_name(),
-                "kind": map_kind(m.kind()),
-                "type": m.map_type_name(),
-                "key_size": d.key_size,
-                "value_size": d.value_size,
-                "max_entries": d.max_entries,
-                "flags": d.map_flags,
-                "pinned_by_name": d.pinning == bpfload::Pinning::ByName,
-                "inner": m.inner().map(|i| i.map_type_name()),
-                "init_slots": m.init_slots().iter().filter(|s| s.is_some()).count(),
-            })
-        })
-        .collect();
-    let globals: Vec<Value> = object
-        .globals()
-        .iter()
-        .map(|g| {
-            json!({
-                "name": g.name,
-                "map": object.maps().get(g.map).map(|m| m.name()),
-                "offset": g.offset,
-                "size": g.size,
-            })
-        })
-        .collect();
-    json!({
-        "object": object.name(),
-        "endianness": object.endianness().describe(),
-        "license": object.license(),
-        "programs": programs,
-        "subprograms": subprograms,
-        "maps": maps,
-        "globals": globals,
-        "externs": object.externs().iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
-        "unsupported": object.unsupported_features(),
-    })
+/// The JSON document for `inspect --json`, with the CO-RE results of `--core` (keys in sorted
+/// order, see json.rs).
+fn describe(object: &Object, core: Option<&[crate::core::FuncCore]>) -> String {
+    let mut j = Json::new();
+    j.begin_object();
+    if let Some(c) = core {
+        j.key("core");
+        crate::core::write_json(&mut j, c);
+    }
+    j.field_str("endianness", object.endianness().describe());
+    j.key("externs")
+        .strs(object.externs().iter().map(|e| e.name.as_str()));
+    j.key("globals").begin_array();
+    for g in object.globals() {
+        j.begin_object();
+        j.key("map")
+            .opt_str(object.maps().get(g.map).map(|m| m.name()));
+        j.field_str("name", &g.name);
+        j.field_u64("offset", g.offset as u64);
+        j.field_u64("size", g.size as u64);
+        j.end();
+    }
+    j.end();
+    j.field_str("license", object.license());
+    j.key("maps").begin_array();
+    for m in object.maps() {
+        let d = m.def();
+        j.begin_object();
+        j.field_u64("flags", d.map_flags.into());
+        let slots = m.init_slots().iter().filter(|s| s.is_some()).count();
+        j.field_u64("init_slots", slots as u64);
+        j.key("inner").opt_str(m.inner().map(|i| i.map_type_name()));
+        j.field_u64("key_size", d.key_size.into());
+        j.field_str("kind", map_kind(m.kind()));
+        j.field_u64("max_entries", d.max_entries.into());
+        j.field_str("name", m.name());
+        j.key("pinned_by_name")
+            .bool(d.pinning == bpfload::Pinning::ByName);
+        j.field_str("real_name", m.real_name());
+        j.field_str("type", m.map_type_name());
+        j.field_u64("value_size", d.value_size.into());
+        j.end();
+    }
+    j.end();
+    j.field_str("object", object.name());
+    j.key("programs").begin_array();
+    for p in object.programs() {
+        j.begin_object();
+        j.key("autoload").bool(p.autoload());
+        j.field_u64("insns", p.insn_count() as u64);
+        j.field_str("name", p.name());
+        j.key("relocations").begin_array();
+        for r in p.relocations() {
+            j.begin_object();
+            j.field_u64("insn", r.insn_idx as u64);
+            j.field_str("kind", &reloc_kind(object, &r.kind));
+            j.field_u64("offset", r.sym_off);
+            j.field_str("symbol", &r.sym_name);
+            j.end();
+        }
+        j.end();
+        j.field_str("section", p.section());
+        j.key("static").bool(p.is_static());
+        j.field_str("type", p.prog_type_name());
+        j.end();
+    }
+    j.end();
+    j.key("subprograms").begin_array();
+    for p in object.subprograms() {
+        j.begin_object();
+        j.field_u64("insns", p.insn_count() as u64);
+        j.field_str("name", p.name());
+        j.end();
+    }
+    j.end();
+    j.key("unsupported")
+        .strs(object.unsupported_features().iter().map(String::as_str));
+    j.end();
+    j.finish()
 }
 
 fn print_text(object: &Object) {

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use bpfload::{LoadError, Loaded, Loader, Object};
-use serde_json::{json, Value};
 
 use crate::cli::{Exit, Matches, Opt, Pos, Sub};
+use crate::json::Json;
 
 /// Verifier log lines shown per failed program in text output.
 const LOG_TAIL_LINES: usize = 12;
@@ -137,13 +137,7 @@ pub fn run(args: LoadArgs) -> Result<ExitCode, String> {
             };
             let ok = loaded.all_loaded();
             if args.json {
-                let mut doc = loaded_json(&display, &loaded);
-                doc["ok"] = json!(ok);
-                doc["emitted"] = json!(emitted
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>());
-                outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                outln!("{}", loaded_json(&display, &loaded, ok, &emitted));
             } else {
                 print_loaded(&display, &loaded, &emitted);
             }
@@ -155,18 +149,23 @@ pub fn run(args: LoadArgs) -> Result<ExitCode, String> {
         }
         Err(bpfload::LoadFailure { error: err, token }) => {
             if args.json {
-                let mut doc = json!({
-                    "object": display,
-                    "ok": false,
-                    "error": err.to_string(),
-                    "errno": error_errno(&err),
-                });
+                // Keys in sorted order (see json.rs).
+                let mut j = Json::new();
+                j.begin_object();
+                match error_errno(&err) {
+                    Some(e) => j.key("errno").i64(e.into()),
+                    None => j.key("errno").null(),
+                };
+                j.field_str("error", &err.to_string());
+                j.field_str("object", &display);
+                j.key("ok").bool(false);
                 // A failed load still reports its token: the explicit token that failed, or
                 // what the token step did before a later step failed.
                 if let Some(t) = &token {
-                    doc["token"] = t.to_json();
+                    j.key("token").value(&t.to_json());
                 }
-                outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                j.end();
+                outln!("{}", j.finish());
             } else {
                 outln!("object {display}");
                 print_plan(&object, &args.programs);
@@ -246,58 +245,66 @@ fn emit_insns(loaded: &Loaded, dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
-fn loaded_json(display: &str, loaded: &Loaded) -> Value {
-    let maps: Vec<Value> = loaded
-        .maps()
-        .iter()
-        .map(|m| {
-            let d = m.def();
-            let id = bpfload_syscall::info::map_info(m.fd()).ok().map(|i| i.id);
-            json!({
-                "name": m.name(),
-                "type": bpfload::names::map_type_name(d.map_type),
-                "key_size": d.key_size,
-                "value_size": d.value_size,
-                "max_entries": d.max_entries,
-                "flags": d.map_flags,
-                "id": id,
-                "pin": m.pin_path().map(|p| p.display().to_string()),
-                "reused": m.reused(),
-            })
-        })
-        .collect();
-    let programs: Vec<Value> = loaded
-        .programs()
-        .iter()
-        .map(|p| {
-            let mut v = json!({
-                "name": p.name(),
-                "section": p.section(),
-                "type": p.prog_type_name(),
-                "insns": p.insn_count(),
-            });
-            match p.result() {
-                Ok(fd) => {
-                    v["loaded"] = json!(true);
-                    v["id"] = json!(bpfload_syscall::info::prog_info(fd).ok().map(|i| i.id));
-                }
-                Err(e) => {
-                    v["loaded"] = json!(false);
-                    v["error"] = json!(e.to_string());
-                    v["errno"] = json!(e.errno().raw());
-                    v["errno_name"] = json!(e.errno().name());
-                    v["verifier_log_tail"] = json!(e.log_tail(LOG_TAIL_LINES));
-                }
+/// The `load --json` document of a load that ran (keys in sorted order, see json.rs).
+fn loaded_json(display: &str, loaded: &Loaded, ok: bool, emitted: &[PathBuf]) -> String {
+    let mut j = Json::new();
+    j.begin_object();
+    j.key("emitted").begin_array();
+    for p in emitted {
+        j.str(&p.display().to_string());
+    }
+    j.end();
+    j.key("maps").begin_array();
+    for m in loaded.maps() {
+        let d = m.def();
+        let id = bpfload_syscall::info::map_info(m.fd()).ok().map(|i| i.id);
+        j.begin_object();
+        j.field_u64("flags", d.map_flags.into());
+        j.key("id").opt_u64(id.map(u64::from));
+        j.field_u64("key_size", d.key_size.into());
+        j.field_u64("max_entries", d.max_entries.into());
+        j.field_str("name", m.name());
+        j.key("pin")
+            .opt_str(m.pin_path().map(|p| p.display().to_string()).as_deref());
+        j.key("reused").bool(m.reused());
+        j.field_str("type", bpfload::names::map_type_name(d.map_type));
+        j.field_u64("value_size", d.value_size.into());
+        j.end();
+    }
+    j.end();
+    j.field_str("object", display);
+    j.key("ok").bool(ok);
+    j.key("programs").begin_array();
+    for p in loaded.programs() {
+        j.begin_object();
+        match p.result() {
+            Ok(fd) => {
+                let id = bpfload_syscall::info::prog_info(fd).ok().map(|i| i.id);
+                j.key("id").opt_u64(id.map(u64::from));
+                j.field_u64("insns", p.insn_count() as u64);
+                j.key("loaded").bool(true);
+                j.field_str("name", p.name());
+                j.field_str("section", p.section());
+                j.field_str("type", p.prog_type_name());
             }
-            v
-        })
-        .collect();
-    json!({
-        "object": display,
-        "token": loaded.token_report().to_json(),
-        "maps": maps,
-        "programs": programs,
-    })
+            Err(e) => {
+                j.key("errno").i64(e.errno().raw().into());
+                j.field_str("errno_name", e.errno().name());
+                j.field_str("error", &e.to_string());
+                j.field_u64("insns", p.insn_count() as u64);
+                j.key("loaded").bool(false);
+                j.field_str("name", p.name());
+                j.field_str("section", p.section());
+                j.field_str("type", p.prog_type_name());
+                j.field_str("verifier_log_tail", &e.log_tail(LOG_TAIL_LINES));
+            }
+        }
+        j.end();
+    }
+    j.end();
+    j.key("token").value(&loaded.token_report().to_json());
+    j.end();
+    j.finish()
 }
 
 fn print_loaded(display: &str, loaded: &Loaded, emitted: &[PathBuf]) {

@@ -19,6 +19,7 @@ macro_rules! out {
 mod cli;
 mod core;
 mod inspect;
+mod json;
 mod load;
 mod probe;
 mod token;

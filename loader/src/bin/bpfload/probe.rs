@@ -40,10 +40,7 @@ impl ProbeArgs {
 pub fn run(args: ProbeArgs) -> Result<ExitCode, String> {
     let report = bpfload_probe::report(args.token_path.as_deref()).map_err(|e| e.to_string())?;
     if args.json {
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&report.to_json()).unwrap_or_default()
-        );
+        outln!("{}", crate::json::pretty(&report.to_json()));
     } else {
         out!("{report}");
     }

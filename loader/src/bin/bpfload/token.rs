@@ -37,10 +37,7 @@ impl TokenArgs {
 pub fn run(args: TokenArgs) -> Result<ExitCode, String> {
     let status = bpfload::token::token_status(&args.path);
     if args.json {
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&status.to_json()).unwrap_or_default()
-        );
+        outln!("{}", crate::json::pretty(&status.to_json()));
     } else {
         out!("{status}");
     }
