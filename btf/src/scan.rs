@@ -385,6 +385,8 @@ struct Helper {
     state: AtomicU8,
     /// Tells a running helper to stop early.
     stop: AtomicBool,
+    /// Set with DONE: stops the caller's own run of the same work.
+    finished: AtomicBool,
     result: Mutex<Option<JobPart>>,
     done: Condvar,
 }
@@ -394,25 +396,46 @@ impl Helper {
         let mut r = self.result.lock().unwrap_or_else(|p| p.into_inner());
         *r = part;
         self.state.store(DONE, Ordering::Release);
+        self.finished.store(true, Ordering::Release);
         self.done.notify_all();
     }
 
-    /// The helper's result, waiting for it only if it is running; `None` if it never started
-    /// (it will not start now) or failed.
-    fn take(&self, wait: bool) -> Option<JobPart> {
-        if !wait
-            && self
-                .state
-                .compare_exchange(WAITING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            return None;
-        }
+    /// The helper's result, waiting for it; `None` if it failed.
+    fn wait(&self) -> Option<JobPart> {
         let mut r = self.result.lock().unwrap_or_else(|p| p.into_inner());
         while self.state.load(Ordering::Acquire) != DONE {
             r = self.done.wait(r).unwrap_or_else(|p| p.into_inner());
         }
         r.take()
+    }
+
+    /// The helper's part, however it goes: if the helper has not started, it never will, and
+    /// `run` does the work here; if it is running, `run` races it (stopping as soon as the
+    /// helper is done), so a helper that is preempted on a busy machine costs no waiting.
+    /// `wait` (tests): wait for the helper in any case.
+    fn take_or_run(
+        &self,
+        wait: bool,
+        run: impl FnOnce(Option<&AtomicBool>) -> Option<JobPart>,
+    ) -> Option<JobPart> {
+        if wait {
+            return self.wait();
+        }
+        if self
+            .state
+            .compare_exchange(WAITING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return run(None);
+        }
+        if self.state.load(Ordering::Acquire) != DONE {
+            if let Some(part) = run(Some(&self.finished)) {
+                self.abandon();
+                return Some(part);
+            }
+        }
+        // Stopped because the helper is done (or irregular input, which the helper met too).
+        self.wait()
     }
 
     /// Tells the helper its work is not needed.
@@ -432,6 +455,7 @@ fn spawn_helper(
     let helper = Arc::new(Helper {
         state: AtomicU8::new(WAITING),
         stop: AtomicBool::new(false),
+        finished: AtomicBool::new(false),
         result: Mutex::new(None),
         done: Condvar::new(),
     });
@@ -491,9 +515,13 @@ fn scan_indexed_impl<const BIG: bool>(
         Some(first) => match second {
             None => Some(vec![first]),
             Some((from, mid)) => {
-                let done = helper.as_ref().and_then(|h| h.take(wait));
-                let second =
-                    done.or_else(|| run_job::<BIG>(types, strs, &hasher, from, mid, end, None));
+                let run = |stop: Option<&AtomicBool>| {
+                    run_job::<BIG>(types, strs, &hasher, from, mid, end, stop)
+                };
+                let second = match &helper {
+                    Some(h) => h.take_or_run(wait, run),
+                    None => run(None),
+                };
                 second.map(|s| vec![first, s])
             }
         },

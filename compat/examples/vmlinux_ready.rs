@@ -1,16 +1,52 @@
-//! Temporary probe: libbpf btf__load_vmlinux_btf vs bpfload load_vmlinux_uncached, per call.
+//! Kernel BTF readiness, libbpf vs bpfload, one process: `vmlinux_ready MODE [N]`.
+//!
+//! - `libbpf N`: libbpf 1.7 `btf__load_vmlinux_btf` (+ `btf__free`) N times.
+//! - `bpfload N`: bpfload `kernel::load_vmlinux_uncached()` (mmap, type offsets, name index of
+//!   the non-FUNC types) N times, nothing cached between calls.
+//! - `typeid N`: bpfload `type_by_id` + `name` over N pseudo-random ids of the kernel's BTF
+//!   (what CO-RE does most), ns per call.
+//!
+//! Prints the first call (in a fresh process: first use, page faults included), min and median.
+//! Run it as `for i in $(seq 21); do vmlinux_ready bpfload 1; done` for fresh-process numbers.
 use std::time::Instant;
+
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
     let n: usize = std::env::args()
         .nth(2)
         .and_then(|s| s.parse().ok())
         .unwrap_or(50);
+    if mode == "typeid" {
+        let k = bpfload_btf::kernel::vmlinux().unwrap();
+        let btf = k.btf();
+        let count = btf.len();
+        let mut x = 0x9e37_79b9u32;
+        let mut sink = 0usize;
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let t = Instant::now();
+            for _ in 0..n {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                let id = 1 + x % (count - 1);
+                let ty = btf.type_by_id(id).unwrap();
+                sink += btf.name(id).unwrap().len() + ty.kind() as usize;
+            }
+            best = best.min(t.elapsed().as_secs_f64() * 1e9 / n as f64);
+        }
+        std::hint::black_box(sink);
+        println!(
+            "typeid: {best:.1} ns per type_by_id + name (best of 5 x {n}); tables {} bytes",
+            btf.table_bytes()
+        );
+        return;
+    }
     let mut v = Vec::new();
     for _ in 0..n {
         let t = Instant::now();
         if mode == "libbpf" {
-            // SAFETY: temporary probe; the pointer is freed right after.
+            // SAFETY: plain libbpf calls; the pointer is checked and freed right after.
             unsafe {
                 let b = libbpf_sys::btf__load_vmlinux_btf();
                 assert!(!b.is_null());
