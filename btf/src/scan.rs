@@ -48,6 +48,8 @@ const SPLITS: [usize; 3] = [220, 430, 700];
 const GUESS_WINDOW: usize = 64 << 10;
 /// Consecutive plausible records that make a guessed boundary credible.
 const GUESS_RUN: usize = 64;
+/// Headers and entries looked at, at most, to guess one boundary (normally a few hundred).
+const GUESS_BUDGET: usize = 1 << 20;
 /// Records walked between looks at the stop flag.
 const CHUNK: usize = 4096;
 
@@ -560,7 +562,15 @@ fn scan_indexed_impl<const BIG: bool>(
 /// Whether the 12-byte header at `p` looks like one the kernel would accept (the checks of
 /// `btf_check_meta` and the per-kind vlen/kind_flag/size rules that cost nothing to test), and if
 /// so where the record ends. Used only to guess a record boundary: a miss is harmless.
-fn plausible<const BIG: bool>(types: &[u8], strs_len: usize, p: usize) -> Option<usize> {
+fn plausible<const BIG: bool>(
+    types: &[u8],
+    strs_len: usize,
+    p: usize,
+    budget: &mut usize,
+) -> Option<usize> {
+    // Hostile input could make every position start a long run of huge records: the work of
+    // guessing is bounded (a miss only means no split).
+    *budget = budget.checked_sub(1)?;
     let name_off = word::<BIG>(types, p)?;
     let info = word::<BIG>(types, p + 4)?;
     let st = word::<BIG>(types, p + 8)?;
@@ -601,6 +611,7 @@ fn plausible<const BIG: bool>(types: &[u8], strs_len: usize, p: usize) -> Option
     }
     // Entries: their name offsets and type ids must be in range too (a misaligned guess inside
     // a struct with bitfields can look like a header, but not like a run of valid entries).
+    *budget = budget.checked_sub(vlen as usize)?;
     let entry = |i: usize, size: usize| p + TYPE_HEADER_LEN + i * size;
     let good = |name: Option<u32>, ty: Option<u32>| {
         name.is_some_and(|n| (n as usize) < strs_len) && ty.is_some_and(|t| t <= MAX_TYPE_ID)
@@ -628,13 +639,14 @@ fn plausible<const BIG: bool>(types: &[u8], strs_len: usize, p: usize) -> Option
 /// records follow each other (or run exactly to the end). Records are multiples of 4 bytes long,
 /// so only multiples of 4 are tried.
 fn guess_boundary<const BIG: bool>(types: &[u8], strs_len: usize, from: usize) -> Option<usize> {
+    let mut budget = GUESS_BUDGET;
     let mut p = from & !3;
     let last = from.saturating_add(GUESS_WINDOW).min(types.len());
     while p < last {
         let mut q = p;
         let mut run = 0;
         while run < GUESS_RUN && q < types.len() {
-            match plausible::<BIG>(types, strs_len, q) {
+            match plausible::<BIG>(types, strs_len, q, &mut budget) {
                 Some(next) => {
                     q = next;
                     run += 1;
@@ -644,6 +656,9 @@ fn guess_boundary<const BIG: bool>(types: &[u8], strs_len: usize, from: usize) -
         }
         if run == GUESS_RUN || (run > 0 && q == types.len()) {
             return Some(p);
+        }
+        if budget == 0 {
+            return None;
         }
         p += 4;
     }
@@ -899,5 +914,26 @@ mod tests {
         let sp = splits::<false>(&bytes[t], s.len());
         assert!(sp.iter().all(Option::is_some), "{sp:?}");
         check_against_single(&bytes, sp, 4);
+    }
+
+    #[test]
+    fn guessing_on_hostile_bytes_is_bounded() {
+        // Every 4-byte position starts a "struct" with 4095 members whose words are all valid
+        // entries: without a budget, each of 16k positions would check 64 records of 4095
+        // members.
+        let mut types = Vec::new();
+        while types.len() < 4 << 20 {
+            types.extend_from_slice(&1u32.to_le_bytes());
+            types.extend_from_slice(&(0x0400_0fffu32).to_le_bytes());
+        }
+        let t = std::time::Instant::now();
+        let g = guess_boundary::<false>(&types, 1 << 20, 1 << 20);
+        // Either answer is fine (a guess is only used when met exactly); the time is the point.
+        let _ = g;
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
     }
 }
