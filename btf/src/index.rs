@@ -2,13 +2,19 @@
 //! BTF in the same pass as parsing).
 //!
 //! Layout, chosen because building it for vmlinux's ~70k names is bound by memory latency:
-//! an open-addressing table of `u32` slots (linear probing, load ≤ 75%), each slot holding the
-//! lowest id of a key in its low 20 bits (BTF ids are < 2^20) and 12 more hash bits as a tag,
-//! so mismatches almost never decode a name. That is 4 bytes per slot, half of what a
-//! `hashbrown::HashTable<(tag, id)>` needs, which keeps the table in L2 while the type and string
-//! sections stream past. Further ids with the same key (rare: a few hundred in vmlinux) are
-//! chained through a small `next` map. Keys are compared by decoding the stored id's name, so no strings are copied. Hashing
-//! is hashbrown's default (foldhash).
+//! open-addressing tables of `u32` slots (linear probing, load ≤ 75%), each slot holding the
+//! lowest type of a key (its index in the shard + 1) in its low 20 bits (BTF ids are < 2^20) and
+//! 12 more hash bits as a tag, so mismatches almost never decode a name. That is 4 bytes per
+//! slot, half of what a `hashbrown::HashTable<(tag, id)>` needs, which keeps the table in L2.
+//! Further ids with the same key (rare: a few hundred in vmlinux) are chained through a small
+//! `next` map. Keys are compared by decoding the stored type's name, so no strings are copied.
+//!
+//! An index is one or more shards, each over a consecutive id range (the kernel's BTF is scanned
+//! in parts, each part indexing its own types); all shards share one hasher, and a lookup asks
+//! them in id order, so results are the same as one table's: ascending, lowest id first.
+//!
+//! The hash ([`KeyHasher`]) is a folded multiply per 8 bytes of name with a random per-index
+//! seed, so the index build hashes a name in the same word-at-a-time pass that finds its NUL.
 
 use std::hash::BuildHasher;
 
