@@ -791,8 +791,17 @@ mod tests {
         segments: usize,
         helper: bool,
     ) {
-        let one = scan_indexed_impl::<false>(bytes, t.clone(), s.clone(), [None; 3], false, false);
-        let two = scan_indexed_impl::<false>(bytes, t.clone(), s.clone(), sp, helper, true);
+        let big = bytes[0] != 0x9f;
+        let scan = |sp: Splits, helper: bool, wait: bool| {
+            if big {
+                scan_indexed_impl::<true>(bytes, t.clone(), s.clone(), sp, helper, wait)
+            } else {
+                scan_indexed_impl::<false>(bytes, t.clone(), s.clone(), sp, helper, wait)
+            }
+        };
+        let endian = if big { Endian::Big } else { Endian::Little };
+        let one = scan([None; 3], false, false);
+        let two = scan(sp, helper, true);
         let ((o1, i1), (o2, i2)) = match (one, two) {
             (Ok(a), Ok(b)) => (a, b),
             (Err(a), Err(b)) => {
@@ -807,8 +816,8 @@ mod tests {
         assert_eq!(o1.len(), o2.len());
         for idx in 0..o1.len() {
             assert_eq!(
-                o1.get(idx, types, Endian::Little),
-                o2.get(idx, types, Endian::Little),
+                o1.get(idx, types, endian),
+                o2.get(idx, types, endian),
                 "offset of type {idx}, splits {sp:?}"
             );
         }
@@ -846,7 +855,7 @@ mod tests {
     fn offsets_of(bytes: &[u8]) -> Vec<usize> {
         let b = Btf::parse(bytes).unwrap();
         let o = &b.layout().offsets;
-        o.iter(b.type_section(), Endian::Little)
+        o.iter(b.type_section(), b.endian())
             .map(|x| x as usize)
             .collect()
     }
@@ -935,5 +944,32 @@ mod tests {
             "{:?}",
             t.elapsed()
         );
+    }
+
+    /// The same BTF in the other byte order (all header fields after the magic and every type
+    /// word are u32s; strings are bytes).
+    fn swapped(le: &[u8]) -> Bytes {
+        let mut v = le.to_vec();
+        v.swap(0, 1);
+        for w in v[4..24].chunks_exact_mut(4) {
+            w.reverse();
+        }
+        let (t, _) = ranges(le);
+        for w in v[t].chunks_exact_mut(4) {
+            w.reverse();
+        }
+        Bytes::from(v)
+    }
+
+    #[test]
+    fn big_endian_parts_give_one_walks_results() {
+        let le = synthetic();
+        let be = swapped(&le);
+        assert_eq!(Btf::parse(&be).unwrap().endian(), Endian::Big);
+        let o = offsets_of(&be);
+        assert_eq!(o, offsets_of(&le));
+        let n = o.len();
+        check_against_single(&be, [Some(o[n / 4]), Some(o[n / 2]), Some(o[n * 3 / 4])], 4);
+        check_against_single(&be, [Some(o[3] + 4), Some(o[n / 2]), None], 1);
     }
 }
