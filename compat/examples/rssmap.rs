@@ -2,6 +2,7 @@
 //! (LIB: bpfload, bpfload-1t, libbpf, aya-obj, aya; OP: open, prepare, load).
 //! Prints VmHWM/VmRSS/RssAnon/RssFile after the operation and each mapping whose RSS changed
 //! (binary code, libc, heap, anonymous maps), which load-bench's single peak number hides.
+//! With `RESIDENT=1`, every file mapping is made resident first (load-bench's "code resident").
 use std::collections::BTreeMap;
 use std::path::Path;
 fn smaps() -> BTreeMap<String, (u64, u64)> {
@@ -32,6 +33,10 @@ fn main() {
     let lib = bpfload_compat::bench::Lib::parse(&a[1]).unwrap();
     let op = bpfload_compat::bench::Op::parse(&a[2]).unwrap();
     bpfload_compat::libbpf_side::capture_libbpf_log();
+    // RESIDENT=1: make every file mapping resident first, as load-bench's "code resident" mode.
+    if std::env::var_os("RESIDENT").is_some() {
+        bpfload_compat::bench::populate_file_mappings().unwrap();
+    }
     let b = smaps();
     std::fs::write("/proc/self/clear_refs", "5").unwrap();
     bpfload_compat::bench::run_once(lib, op, Path::new(&a[3])).unwrap();

@@ -285,7 +285,7 @@ impl RssMode {
 }
 
 /// Makes every file-backed mapping of this process resident (for [`RssMode::CodeResident`]).
-fn populate_file_mappings() -> Result<(), String> {
+pub fn populate_file_mappings() -> Result<(), String> {
     let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| format!("maps: {e}"))?;
     for line in maps.lines() {
         let mut f = line.split_whitespace();
