@@ -11,7 +11,6 @@
 #     stripped) with opt-level "z";
 #   - a non-PIE static executable (`-C relocation-model=static`): `file` then says "statically
 #     linked" (a static-pie binary says "static-pie linked"), and the code is smaller;
-#   - LLVM's machine outliner, which moves repeated instruction sequences into shared functions;
 #   - the linker's identical code folding (`--icf=all`) and string tail merging (`-O2`);
 #   - no unwind tables (scripts/static-no-unwind.ld): with panic=abort nothing unwinds.
 # loader/examples/minimal-load (open + load, nothing else) is built the same way and measured: the
@@ -25,7 +24,6 @@ profile=release-small
 cd "$root"
 
 static_flags="-C target-feature=+crt-static -C relocation-model=static \
- -C llvm-args=-enable-machine-outliner=always \
  -C link-arg=-Wl,--icf=all -C link-arg=-Wl,-O2 -C link-arg=-Wl,-T,$root/scripts/static-no-unwind.ld"
 RUSTFLAGS="${RUSTFLAGS:-} $static_flags" \
     cargo build --profile "$profile" --target "$target" -p bpfload --bin bpfload --example minimal-load

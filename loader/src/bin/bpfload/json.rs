@@ -2,12 +2,10 @@
 //! `"key": value`, `{}`/`[]` when empty). The documents used to be built as `serde_json::Value`s
 //! with `json!`, whose per-field code (key allocation, `to_value`, unwrap, map insert, drop) was
 //! ~10 KB of the static binary (issue 8). Callers write object keys in sorted order, the order
-//! serde_json's map prints them in, so the text is unchanged; values the library hands over as
-//! `Value` (token and probe reports) are printed by [`Json::value`].
+//! serde_json's map prints them in, so the text is unchanged. The library's reports (probe,
+//! token) are written the same way (reports.rs).
 
 use std::fmt::Write as _;
-
-use serde_json::Value;
 
 /// A pretty JSON document being written.
 pub struct Json {
@@ -147,41 +145,6 @@ impl Json {
         }
         self.end()
     }
-
-    /// A `serde_json::Value` at this place in the document, as serde_json prints it.
-    pub fn value(&mut self, v: &Value) -> &mut Self {
-        match v {
-            Value::Null => self.null(),
-            Value::Bool(b) => self.bool(*b),
-            Value::Number(n) => {
-                self.element();
-                let _ = write!(self.out, "{n}");
-                self
-            }
-            Value::String(s) => self.str(s),
-            Value::Array(items) => {
-                self.begin_array();
-                for item in items {
-                    self.value(item);
-                }
-                self.end()
-            }
-            Value::Object(map) => {
-                self.begin_object();
-                for (k, item) in map {
-                    self.key(k).value(item);
-                }
-                self.end()
-            }
-        }
-    }
-}
-
-/// A whole `Value` as `serde_json::to_string_pretty` prints it.
-pub fn pretty(v: &Value) -> String {
-    let mut j = Json::new();
-    j.value(v);
-    j.finish()
 }
 
 fn newline(out: &mut String, depth: usize) {
@@ -218,26 +181,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// serde_json's own pretty printer is the reference.
+    /// serde_json's own printer is the reference.
     #[test]
-    fn values_print_as_serde_json_prints_them() {
+    fn strings_are_escaped_as_serde_json_escapes_them() {
         let all_controls: String = (0u8..0x20).map(char::from).collect();
-        for v in [
-            json!(null),
-            json!(true),
-            json!([]),
-            json!({}),
-            json!(-17),
-            json!(u64::MAX),
-            json!(1.5),
-            json!(1e300),
-            json!(0.1),
-            json!("plain"),
-            json!(format!("q\"b\\s/{all_controls}\u{7f}é€😀")),
-            json!({"b": [1, {"x": [], "y": {}}, [[]]], "a": {"nested": {"deeper": [null, false]}}}),
-            json!([{"k": "v"}, [1, 2, [3]], "s"]),
-        ] {
-            assert_eq!(pretty(&v), serde_json::to_string_pretty(&v).unwrap(), "{v}");
+        for s in ["", "plain", &format!("q\"b\\s/{all_controls}\u{7f}é€😀")] {
+            let mut j = Json::new();
+            j.str(s);
+            assert_eq!(j.finish(), serde_json::to_string(s).unwrap(), "{s:?}");
         }
     }
 
@@ -256,7 +207,8 @@ mod tests {
         j.u64(7).i64(-3).bool(false).opt_u64(Some(5));
         j.strs(["x", "y"].into_iter());
         j.end();
-        j.key("d").value(&json!({"z": [1, {"w": null}]}));
+        j.key("d").begin_object().key("z").begin_array().u64(1);
+        j.begin_object().key("w").null().end().end().end();
         j.field_str("e", "tab\there");
         j.end();
         let expected = json!({

@@ -162,7 +162,8 @@ pub fn run(args: LoadArgs) -> Result<ExitCode, String> {
                 // A failed load still reports its token: the explicit token that failed, or
                 // what the token step did before a later step failed.
                 if let Some(t) = &token {
-                    j.key("token").value(&t.to_json());
+                    j.key("token");
+                    crate::reports::token_report(&mut j, t);
                 }
                 j.end();
                 outln!("{}", j.finish());
@@ -302,7 +303,8 @@ fn loaded_json(display: &str, loaded: &Loaded, ok: bool, emitted: &[PathBuf]) ->
         j.end();
     }
     j.end();
-    j.key("token").value(&loaded.token_report().to_json());
+    j.key("token");
+    crate::reports::token_report(&mut j, loaded.token_report());
     j.end();
     j.finish()
 }

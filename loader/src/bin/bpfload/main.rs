@@ -22,6 +22,7 @@ mod inspect;
 mod json;
 mod load;
 mod probe;
+mod reports;
 mod token;
 
 use std::path::PathBuf;

@@ -40,7 +40,9 @@ impl ProbeArgs {
 pub fn run(args: ProbeArgs) -> Result<ExitCode, String> {
     let report = bpfload_probe::report(args.token_path.as_deref()).map_err(|e| e.to_string())?;
     if args.json {
-        outln!("{}", crate::json::pretty(&report.to_json()));
+        let mut j = crate::json::Json::new();
+        crate::reports::probe(&mut j, &report);
+        outln!("{}", j.finish());
     } else {
         out!("{report}");
     }

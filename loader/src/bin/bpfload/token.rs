@@ -37,7 +37,9 @@ impl TokenArgs {
 pub fn run(args: TokenArgs) -> Result<ExitCode, String> {
     let status = bpfload::token::token_status(&args.path);
     if args.json {
-        outln!("{}", crate::json::pretty(&status.to_json()));
+        let mut j = crate::json::Json::new();
+        crate::reports::token_status(&mut j, &status);
+        outln!("{}", j.finish());
     } else {
         out!("{status}");
     }
