@@ -13,6 +13,8 @@
 #     linked" (a static-pie binary says "static-pie linked"), and the code is smaller;
 #   - the linker's identical code folding (`--icf=all`) and string tail merging (`-O2`);
 #   - no unwind tables (scripts/static-no-unwind.ld): with panic=abort nothing unwinds.
+# Not used: LLVM's machine outliner (-enable-machine-outliner), ~25 KB smaller, but off by default
+# for x86 in LLVM and with a history of miscompiles; we do not ship a loader built with it.
 # loader/examples/minimal-load (open + load, nothing else) is built the same way and measured: the
 # counterpart of the anchors' minimal loaders. Afterwards the CLI's end-to-end tests (loader/tests/cli.rs) run against this binary
 # (BPFLOAD_BIN), as root; they need no C toolchain.
