@@ -2,8 +2,8 @@
 //! against the running kernel's BTF (`/sys/kernel/btf/vmlinux`), without loading anything.
 
 use bpfload::Object;
-use bpfload_btf::core::{relocate_program, CoreReloResult, Outcome, Targets};
-use bpfload_btf::{Btf, BtfExt};
+use bpfload_btf::core::{CoreReloResult, CoreRelocator, Outcome, Targets};
+use bpfload_btf::{Btf, BtfExt, CoreRelo};
 
 use crate::json::Json;
 
@@ -39,12 +39,33 @@ pub fn relocate_all(object: &Object) -> Result<Vec<FuncCore>, String> {
         if relos.is_empty() {
             continue;
         }
-        let mut insns = bpfload::insn::to_uapi(p.insns());
-        let result = relocate_program(&btf, relos, &mut insns, &targets).map_err(|e| e.to_string());
         out.push(FuncCore {
             function: p.name().to_string(),
-            result,
+            result: relocate_function(&btf, &targets, relos, p.insns()),
         });
+    }
+    Ok(out)
+}
+
+/// `relocate_program` on a copy of the function's instructions: a fresh relocator (candidate
+/// cache), every record prefetched, then applied in order and numbered from 0. Written with the
+/// loader's own calls (prepare.rs: `CoreRelocator::relocate_indexed` per record on `Insn`s) so the
+/// static binary holds one instance of the generic CO-RE engine instead of two (issue 8).
+fn relocate_function(
+    btf: &Btf<'_>,
+    targets: &Targets<'_>,
+    relos: Vec<CoreRelo>,
+    insns: &[bpfload::Insn],
+) -> Result<Vec<CoreReloResult>, String> {
+    let mut insns = insns.to_vec();
+    let mut relocator = CoreRelocator::new(btf, targets);
+    relocator.prefetch(relos.iter());
+    let mut out = Vec::new();
+    for (i, rec) in relos.into_iter().enumerate() {
+        let mut r = relocator
+            .relocate_indexed([(i, rec)], &mut insns)
+            .map_err(|e| e.to_string())?;
+        out.append(&mut r);
     }
     Ok(out)
 }
