@@ -237,7 +237,10 @@ fn emit_insns(loaded: &Loaded, dir: &Path) -> Result<Vec<PathBuf>, String> {
         if p.insns().is_empty() {
             continue; // relocation failed: nothing was passed to BPF_PROG_LOAD
         }
-        let bytes: Vec<u8> = p.insns().iter().flat_map(|i| i.to_bytes()).collect();
+        let mut bytes = Vec::with_capacity(p.insns().len() * bpfload::Insn::SIZE);
+        for i in p.insns() {
+            bytes.extend_from_slice(&i.to_bytes());
+        }
         let path = dir.join(format!("{}.insns", p.name()));
         std::fs::write(&path, bytes)
             .map_err(|e| format!("--emit-insns: writing {}: {e}", path.display()))?;
