@@ -299,7 +299,7 @@ mod tests {
             s.mount = Some(bpfload::token::BpffsMount {
                 mount_point: PathBuf::from(p),
                 options: "rw,delegate_cmds=any".into(),
-                delegation: Some(d.clone()),
+                delegation: Some(d),
             });
             s.token_delegation = Some((d, DelegationSource::TokenFdinfo));
             s.errno = Some(Errno::EPERM);
