@@ -2,7 +2,7 @@
 //! BTF in the same pass as parsing).
 //!
 //! Layout, chosen because building it for vmlinux's ~70k names is bound by memory latency:
-//! open-addressing tables of `u32` slots (linear probing, load ≤ 75%), each slot holding the
+//! open-addressing tables of `u32` slots (linear probing, sized exactly for load 7/8), each slot holding the
 //! lowest type of a key (its index in the shard + 1) in its low 20 bits (BTF ids are < 2^20) and
 //! 12 more hash bits as a tag, so mismatches almost never decode a name. That is 4 bytes per
 //! slot, half of what a `hashbrown::HashTable<(tag, id)>` needs, which keeps the table in L2.
@@ -54,11 +54,21 @@ pub fn essential_name(name: &[u8]) -> &[u8] {
 const ID_BITS: u32 = 20;
 const ID_MASK: u32 = (1 << ID_BITS) - 1;
 
-/// Bucket and tag for a hash: the bucket from the low bits, the tag from bits 20..32.
+/// Slots per key, at most: the load factor is at least 7/8 minus rounding. Linear probing at
+/// 7/8 costs ~4.5 probes per hit and ~32 per miss, all on the same one or two cache lines (a tag
+/// mismatch is one compare), and the table is exactly sized, with no power-of-two rounding.
+pub(crate) fn slots_for(keys: usize) -> usize {
+    // At least one empty slot always exists, so probes end.
+    keys + keys / 7 + 1
+}
+
+/// Home bucket and tag for a hash: the bucket from the low 20 bits scaled to the table size
+/// (multiply-shift, so any size works), the tag from bits 20..32.
 #[inline]
-fn place(h: u64, mask: usize) -> (usize, u32) {
+fn place(h: u64, buckets: usize) -> (usize, u32) {
     let h = h as u32;
-    (h as usize & mask, h >> ID_BITS)
+    let b = ((u64::from(h & ID_MASK) * buckets as u64) >> ID_BITS) as usize;
+    (b, h >> ID_BITS)
 }
 
 /// The index over one range of own types (the whole blob, or one half of the kernel's BTF when it
@@ -66,8 +76,8 @@ fn place(h: u64, mask: usize) -> (usize, u32) {
 #[derive(Debug)]
 pub(crate) struct Shard {
     /// 0 = empty, else `tag << 20 | (index in the shard + 1)` of the lowest id with the key.
-    slots: Vec<u32>,
-    mask: usize,
+    /// Exactly [`slots_for`] the shard's key count.
+    slots: Box<[u32]>,
     /// stored value → the next higher stored value with the same key (absent: end of chain).
     next: hashbrown::HashMap<u32, u32>,
     /// Type id of the shard's first type (stored value 1).
@@ -243,51 +253,95 @@ impl Part {
     }
 }
 
-/// Builds one [`Shard`] from `(hash, index in the shard)` keys collected in ascending index order
-/// (phase 1 streams through types and strings; doing the random-access inserts afterwards, into a
-/// table sized exactly, keeps the table in cache). Keys are compared through `key_of` (essential
-/// name and kind of a type of the shard), so no strings are copied.
+/// Builds one [`Shard`] from `count` keys `(hash, index in the shard)` given in ascending index
+/// order (the scan collects them while streaming through types and strings; inserting afterwards,
+/// into a table sized exactly for `count`, keeps the table in cache). Keys past `count` are
+/// ignored. Keys are compared through `key_of` (essential name and kind of a type of the shard),
+/// so no strings are copied.
 pub(crate) fn build_shard<'k>(
-    keys: &[(u32, u32)],
+    count: usize,
+    keys: impl IntoIterator<Item = (u32, u32)>,
     id_base: u32,
     key_of: impl Fn(u32) -> Option<(&'k [u8], u32)>,
 ) -> Shard {
-    // Load factor at most 3/4; at least one empty slot always exists, so probes end.
-    let buckets = (keys.len() + keys.len() / 3 + 1).next_power_of_two().max(8);
-    let mask = buckets - 1;
-    let mut slots = vec![0u32; buckets];
-    let mut next = hashbrown::HashMap::new();
-    // Downwards, so each chain ends up in ascending order.
-    for &(h, idx) in keys.iter().rev() {
+    let mut b = ShardBuilder::new(count, id_base);
+    for (h, idx) in keys.into_iter().take(count) {
+        b.insert(h, idx, None, &key_of);
+    }
+    b.finish()
+}
+
+/// A [`Shard`] being filled with keys in ascending index order.
+pub(crate) struct ShardBuilder {
+    shard: Shard,
+    /// Keys inserted, at most the count the table was sized for.
+    room: usize,
+    /// Head stored value → last stored value of its chain (duplicate keys only; build time
+    /// only), so appending to a chain does not walk it.
+    tails: hashbrown::HashMap<u32, u32>,
+}
+
+impl ShardBuilder {
+    /// A table with room for exactly `count` keys.
+    pub(crate) fn new(count: usize, id_base: u32) -> ShardBuilder {
+        ShardBuilder {
+            shard: Shard {
+                slots: vec![0u32; slots_for(count)].into_boxed_slice(),
+                next: hashbrown::HashMap::new(),
+                id_base,
+            },
+            room: count,
+            tails: hashbrown::HashMap::new(),
+        }
+    }
+
+    /// Inserts the key of own type `idx` (higher than every index inserted before) with hash
+    /// `h`; `mine` is its (essential name, kind) if the caller has it at hand, else `key_of` is
+    /// asked when a tag matches. Ignored past the count the table was sized for.
+    #[inline]
+    pub(crate) fn insert<'k>(
+        &mut self,
+        h: u32,
+        idx: u32,
+        mut mine: Option<Option<(&'k [u8], u32)>>,
+        key_of: &impl Fn(u32) -> Option<(&'k [u8], u32)>,
+    ) {
+        if self.room == 0 {
+            return;
+        }
         let Some(v) = idx.checked_add(1).filter(|&v| v <= ID_MASK) else {
             // More types than BTF allows: the parse fails with `TooManyTypes` anyway.
-            continue;
+            return;
         };
-        let (mut b, tag) = place(h as u64, mask);
-        let mut mine = None;
+        self.room -= 1;
+        let slots = &mut self.shard.slots;
+        let n = slots.len();
+        let (mut b, tag) = place(u64::from(h), n);
         loop {
             let e = slots[b];
             if e == 0 {
                 slots[b] = tag << ID_BITS | v;
-                break;
+                return;
             }
             if e >> ID_BITS == tag {
-                let other = e & ID_MASK;
+                let head = e & ID_MASK;
                 let mine = *mine.get_or_insert_with(|| key_of(idx));
-                if key_of(other - 1) == mine {
-                    next.insert(v, other);
-                    slots[b] = tag << ID_BITS | v;
-                    break;
+                if key_of(head - 1) == mine {
+                    // Ascending insertion: the head stays the lowest id; append to the chain.
+                    let last = self.tails.insert(head, v).unwrap_or(head);
+                    self.shard.next.insert(last, v);
+                    return;
                 }
             }
-            b = (b + 1) & mask;
+            b += 1;
+            if b == n {
+                b = 0;
+            }
         }
     }
-    Shard {
-        slots,
-        mask,
-        next,
-        id_base,
+
+    pub(crate) fn finish(self) -> Shard {
+        self.shard
     }
 }
 
@@ -331,14 +385,25 @@ impl NameIndex {
         let start = btf.start_id();
         let offsets = &btf.layout().offsets;
         let hasher = Self::new_hasher();
-        let mut keys = Vec::with_capacity(offsets.len() / 4);
-        for (idx, off) in offsets.iter(types, e).enumerate() {
+        // The keys are not collected (for vmlinux's 56k FUNCs that would be 450 KB besides the
+        // table): a first walk counts them, so the table is allocated once, at its final size,
+        // and the second walk hashes and inserts each key as it meets it.
+        let wanted = |off: u32| {
             let off = off as usize;
             let name_off = e.u32_in(types, off);
             let info = e.u32_in(types, off + 4);
-            if name_off == 0 || !part.wants(info) {
+            (name_off != 0 && part.wants(info)).then_some((name_off, info))
+        };
+        let count = offsets
+            .iter(types, e)
+            .filter(|&off| wanted(off).is_some())
+            .count();
+        let key_of = |idx: u32| Self::key(btf, start + idx);
+        let mut shard = ShardBuilder::new(count, start);
+        for (idx, off) in offsets.iter(types, e).enumerate() {
+            let Some((name_off, info)) = wanted(off) else {
                 continue;
-            }
+            };
             let Some((name, triple)) = name_bytes(btf, strs, btf.start_str_off(), name_off) else {
                 continue;
             };
@@ -346,11 +411,11 @@ impl NameIndex {
                 continue;
             }
             let name = if triple { essential_name(name) } else { name };
-            let h = Self::hash(&hasher, name, info_kind(info));
-            keys.push((h as u32, idx as u32));
+            let kind = info_kind(info);
+            let h = Self::hash(&hasher, name, kind);
+            shard.insert(h as u32, idx as u32, Some(Some((name, kind))), &key_of);
         }
-        let shard = build_shard(&keys, start, |idx| Self::key(btf, start + idx));
-        Self::from_shards(hasher, vec![shard])
+        Self::from_shards(hasher, vec![shard.finish()])
     }
 
     /// Own ids with this essential name and kind, ascending.
@@ -388,7 +453,7 @@ impl NameIndex {
 
     /// Heap bytes of the tables (for reports and tests; chains excluded).
     pub(crate) fn table_bytes(&self) -> usize {
-        self.shards.iter().map(|s| s.slots.capacity() * 4).sum()
+        self.shards.iter().map(|s| s.slots.len() * 4).sum()
     }
 }
 
@@ -400,7 +465,8 @@ impl Shard {
 
     /// Stored value of the lowest type with this key, 0 if none.
     fn head(&self, btf: &Btf<'_>, h: u64, essential: &[u8], kind: u32) -> u32 {
-        let (mut b, tag) = place(h, self.mask);
+        let n = self.slots.len();
+        let (mut b, tag) = place(h, n);
         loop {
             let e = self.slots[b];
             if e == 0 {
@@ -412,7 +478,10 @@ impl Shard {
                     return e & ID_MASK;
                 }
             }
-            b = (b + 1) & self.mask;
+            b += 1;
+            if b == n {
+                b = 0;
+            }
         }
     }
 }
@@ -458,12 +527,12 @@ mod tests {
         let keys: Vec<(u32, u32)> = (0..400u32)
             .map(|i| (NameIndex::hash(&hasher, &names[i as usize], 4) as u32, i))
             .collect();
-        let sh = build_shard(&keys, 10, key_of);
-        assert!(sh.slots.len() >= 50 * 4 / 3);
+        let sh = build_shard(keys.len(), keys.iter().copied(), 10, key_of);
+        assert_eq!(sh.slots.len(), super::slots_for(400));
         for k in 0..50u32 {
             let name = format!("n{k}").into_bytes();
             let h = NameIndex::hash(&hasher, &name, 4);
-            let (mut b, tag) = super::place(h, sh.mask);
+            let (mut b, tag) = super::place(h, sh.slots.len());
             let head = loop {
                 let e = sh.slots[b];
                 assert_ne!(e, 0, "key {k} missing");
@@ -471,7 +540,7 @@ mod tests {
                 {
                     break e & super::ID_MASK;
                 }
-                b = (b + 1) & sh.mask;
+                b = (b + 1) % sh.slots.len();
             };
             let mut ids = vec![];
             let mut cur = head;

@@ -34,17 +34,35 @@ fn vmlinux_tables_are_small() {
     let data = kernel::load_vmlinux_uncached().unwrap();
     let btf = data.btf();
     let bytes = btf.table_bytes();
-    // Sparse offsets (4 bytes per 16 types) plus the non-FUNC name index (4 bytes per slot, at
-    // most 4 slots per 3 named types, rounded up to powers of two).
-    let named = btf
-        .ids()
-        .filter(|&id| btf.name_off(id).unwrap() != 0 && btf.kind(id).unwrap() != Kind::Func)
-        .count();
-    let bound = btf.len() as usize / 16 * 4 + 64 + named * 4 * 4 / 3 * 2 + 64;
+    // Sparse offsets (4 bytes per 16 types) plus the non-FUNC name index (4 bytes per slot,
+    // exactly 8 slots per 7 named types, in at most two shards).
+    let count = |func: bool| {
+        btf.ids()
+            .filter(|&id| {
+                btf.name_off(id).unwrap() != 0 && (btf.kind(id).unwrap() == Kind::Func) == func
+            })
+            .count()
+    };
+    let slots = |n: usize| (n + n / 7 + 2) * 4;
+    // (Up to four segments, each with a partial last stride and a 32-byte descriptor.)
+    let offsets = btf.len() as usize / 16 * 4 + 4 * (4 + 32);
+    let bound = offsets + slots(count(false));
     assert!(bytes <= bound, "{bytes} bytes of tables, bound {bound}");
     assert!(
         bytes < btf.len() as usize * 2,
         "{bytes} bytes for {} types",
+        btf.len()
+    );
+    // The FUNC index (attach targets, kfuncs), built on the first FUNC lookup: exact size too.
+    assert!(btf.find_by_name_kind("schedule", Kind::Func).is_some());
+    let with_funcs = btf.table_bytes();
+    let bound = bound + slots(count(true));
+    assert!(
+        with_funcs <= bound,
+        "{with_funcs} bytes of tables with FUNCs, bound {bound}"
+    );
+    eprintln!(
+        "vmlinux tables: {bytes} bytes, {with_funcs} with the FUNC index ({} types)",
         btf.len()
     );
 }
