@@ -56,6 +56,8 @@ def frame(*parts):
 objs = sorted(glob.glob(os.path.join(root, "tests/bpf/*.bpf.o")))
 objs += sorted(glob.glob(os.path.join(root, "../shared/corpus/**/*.elf"), recursive=True))
 objs += sorted(glob.glob("/work/shared/corpus/**/*.elf", recursive=True))
+# Inputs the fuzzers once found a bug with (regression seeds; each also has a test in tests/).
+objs += sorted(glob.glob(os.path.join(root, "tests/bpf/hostile/fuzz-elf_open-*.bin")))
 seen = set()
 for path in objs:
     data = open(path, "rb").read()

@@ -518,3 +518,19 @@ fn a_pin_root_outside_bpffs_is_never_followed() {
     assert!(e.to_string().contains("pinned_stats"), "{e}");
     assert_eq!(content, b"planted");
 }
+
+/// Found by the `elf_open` fuzz target (CI fuzz smoke, 2026-11-30): a `.kconfig` extern whose BTF
+/// type claims ~755 MB. Open used to allocate the zeroed `.kconfig` image of that size; the image
+/// now waits for prepare, where the kernel's limit applies.
+#[test]
+fn kconfig_extern_of_755_mb_opens_with_bounded_allocation() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("bpf/hostile/fuzz-elf_open-kconfig-oom.bin");
+    let data = std::fs::read(&path).expect("fuzz regression input");
+    let (r, peak) = peak_of(|| Object::open_bytes("hostile", &data).map(|_| ()));
+    assert!(
+        peak < bound(data.len()),
+        "peak {peak} bytes for a {}-byte file ({r:?})",
+        data.len()
+    );
+}

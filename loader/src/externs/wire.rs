@@ -138,7 +138,7 @@ impl<'t> ObjExterns<'t> {
                         &obj.name,
                         this.table.kconfig_size,
                         value_type_id,
-                        image,
+                        Some(image),
                     ));
                 }
             }
@@ -271,17 +271,18 @@ pub(crate) fn kconfig_map_at_open(obj: &Object) -> Option<Map> {
     let value_type_id = btf
         .find_by_name_kind(KCONFIG_SEC, Kind::DataSec)
         .unwrap_or(0);
-    let size = table.kconfig_size;
+    // No image yet: the values are only known at prepare, and a zeroed buffer of a size that the
+    // object's BTF merely claims (up to the kernel's 2 GiB limit) must not be allocated at open.
     Some(kconfig_map(
         &obj.name,
-        size,
+        table.kconfig_size,
         value_type_id,
-        vec![0; size as usize],
+        None,
     ))
 }
 
 /// libbpf's `init_kconfig_map`: ARRAY of one value, read-only for programs, mmapable.
-fn kconfig_map(obj_name: &str, size: u32, value_type_id: u32, image: Vec<u8>) -> Map {
+fn kconfig_map(obj_name: &str, size: u32, value_type_id: u32, image: Option<Vec<u8>>) -> Map {
     Map {
         name: crate::object::data::internal_map_name(obj_name, KCONFIG_SEC),
         real_name: KCONFIG_SEC.to_string(),
@@ -303,7 +304,7 @@ fn kconfig_map(obj_name: &str, size: u32, value_type_id: u32, image: Vec<u8>) ->
         inner: None,
         init_slots: Vec::new(),
         values_off: None,
-        image: Some(image),
+        image,
         autocreate: true,
         btf_vmlinux_value_type_id: 0,
     }

@@ -139,7 +139,8 @@ impl Map {
     pub fn init_slots(&self) -> &[Option<Slot>] {
         &self.init_slots
     }
-    /// Initial data of a global data map (`None` for `.bss`).
+    /// Initial data of a global data map (`None` for `.bss`, and for `.kconfig` until a load
+    /// resolves its values).
     pub fn initial_data(&self) -> Option<&[u8]> {
         self.image.as_deref()
     }
