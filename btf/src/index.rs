@@ -257,7 +257,9 @@ impl Part {
 /// order (the scan collects them while streaming through types and strings; inserting afterwards,
 /// into a table sized exactly for `count`, keeps the table in cache). Keys past `count` are
 /// ignored. Keys are compared through `key_of` (essential name and kind of a type of the shard),
-/// so no strings are copied.
+/// so no strings are copied. (The scan and [`NameIndex::build`] insert as they hash, with a
+/// [`ShardBuilder`]; this is for tests.)
+#[cfg(test)]
 pub(crate) fn build_shard<'k>(
     count: usize,
     keys: impl IntoIterator<Item = (u32, u32)>,

@@ -185,6 +185,13 @@ impl TypeOffsets {
         })
     }
 
+    /// Each segment's (first type, grid), in order.
+    pub(crate) fn grids(&self) -> impl Iterator<Item = (usize, &[u32])> {
+        self.segs
+            .iter()
+            .map(|(first, grid)| (*first, grid.as_slice()))
+    }
+
     /// Number of segments (more than one after a parallel scan).
     #[cfg(test)]
     pub(crate) fn segments(&self) -> usize {

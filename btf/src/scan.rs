@@ -30,7 +30,7 @@ use bytes::Bytes;
 
 use crate::error::BtfError;
 use crate::index::{
-    build_shard, essential_name, scan_name_hash, KeyHasher, NameIndex, Part, Shard,
+    essential_name, scan_name_hash, KeyHasher, NameIndex, Part, Shard, ShardBuilder,
 };
 use crate::offsets::{record_len, word, TypeOffsets, STRIDE};
 use crate::raw::{info_kind, Endian, MAX_TYPE_ID, TYPE_HEADER_LEN};
@@ -53,21 +53,17 @@ const GUESS_BUDGET: usize = 1 << 20;
 /// Records walked between looks at the stop flag.
 const CHUNK: usize = 4096;
 
-/// One chain's walk: where it is, what it has recorded, and its queue of names to hash.
+/// One chain's walk: where it is and what it has recorded.
 struct Cursor {
     off: usize,
     /// Records walked.
     count: usize,
     /// Offsets of the chain's records `0, STRIDE, 2 * STRIDE, ...`.
     starts: Vec<u32>,
-    /// `(key hash, record number)` of the named non-FUNC records (indexed walks only).
-    keys: KeyLog,
-    /// Named records waiting to be hashed: (record number, name offset, info), `queued` of them
-    /// (the slot after them is scratch).
-    batch: [(u32, u32, u32); AHEAD + 1],
-    queued: usize,
-    /// Bytes loaded only to bring names into the cache early.
-    touched: u8,
+    /// Bit `i` set: record `i` is named and not a FUNC, so the index pass hashes its key
+    /// (indexed walks only). One bit per record instead of a list of keys: the index table is
+    /// sized from these counts before any key is hashed, so keys are never stored twice.
+    marks: Vec<u64>,
 }
 
 impl Cursor {
@@ -81,10 +77,11 @@ impl Cursor {
             // Pages are touched only as they are written, and the unused tail is given back
             // in place (`TypeOffsets::from_segments`).
             starts: Vec::with_capacity(bytes / (TYPE_HEADER_LEN * STRIDE) + 1),
-            keys: KeyLog::new(if indexed { bytes / TYPE_HEADER_LEN } else { 0 }),
-            batch: [(0, 0, 0); AHEAD + 1],
-            queued: 0,
-            touched: 0,
+            marks: Vec::with_capacity(if indexed {
+                (bytes / TYPE_HEADER_LEN).div_ceil(64)
+            } else {
+                0
+            }),
         }
     }
 
@@ -93,8 +90,6 @@ impl Cursor {
     fn step<const BIG: bool, const INDEX: bool>(
         &mut self,
         types: &[u8],
-        strs: &[u8],
-        hasher: &KeyHasher,
         start_id: u32,
     ) -> Result<(), BtfError> {
         let (off, idx) = (self.off, self.count);
@@ -134,31 +129,19 @@ impl Cursor {
             self.starts.push(off as u32);
         }
         if INDEX {
-            // Branch-free: every record is written to the batch, only wanted ones are kept (a
-            // branch on "named non-FUNC" would be mispredicted often), and only their names are
-            // touched (offset 0 otherwise: the first string byte, always in cache).
+            // Branch-free (a branch on "named non-FUNC" would be mispredicted often).
             let name_off = rd([hdr[0], hdr[1], hdr[2], hdr[3]]);
             let wanted = (name_off != 0) & Part::Types.wants(info);
-            let touch = name_off as usize * wanted as usize;
-            self.touched ^= strs.get(touch).copied().unwrap_or(0);
-            self.batch[self.queued] = (idx as u32, name_off, info);
-            self.queued += wanted as usize;
-            if self.queued == AHEAD {
-                self.drain(strs, hasher);
+            if idx.is_multiple_of(64) {
+                self.marks.push(0);
+            }
+            if let Some(w) = self.marks.last_mut() {
+                *w |= u64::from(wanted) << (idx % 64);
             }
         }
         self.off = off + rec_len;
         self.count = idx + 1;
         Ok(())
-    }
-
-    /// Hashes the names queued (touched a while ago, so now in cache).
-    #[inline(never)]
-    fn drain(&mut self, strs: &[u8], hasher: &KeyHasher) {
-        for &(i, n, inf) in &self.batch[..self.queued] {
-            collect_key(strs, hasher, &mut self.keys, i, n, inf);
-        }
-        self.queued = 0;
     }
 }
 
@@ -174,13 +157,10 @@ enum Stop {
 
 /// Walks one chain until the end of the section, or until exactly offset `meet` (if it passes
 /// `meet` without landing on it, it goes on to the end). Errors name type `start_id + record
-/// number`. Queued names are hashed before it returns.
-#[allow(clippy::too_many_arguments)]
+/// number`.
 fn walk<const BIG: bool, const INDEX: bool>(
     c: &mut Cursor,
     types: &[u8],
-    strs: &[u8],
-    hasher: &KeyHasher,
     meet: usize,
     start_id: u32,
     stop: Option<&AtomicBool>,
@@ -190,7 +170,7 @@ fn walk<const BIG: bool, const INDEX: bool>(
     let stopped = loop {
         let chunk_end = c.count + CHUNK;
         while c.off < limit && c.count < chunk_end {
-            c.step::<BIG, INDEX>(types, strs, hasher, start_id)?;
+            c.step::<BIG, INDEX>(types, start_id)?;
         }
         if c.off >= meet {
             if c.off == meet {
@@ -206,75 +186,7 @@ fn walk<const BIG: bool, const INDEX: bool>(
             break Stop::Stopped;
         }
     };
-    if INDEX {
-        c.drain(strs, hasher);
-    }
-    std::hint::black_box(c.touched);
     Ok(stopped)
-}
-
-/// Keys collected by a walk, in record order, in 4 bytes and one bit per key: the hashes in
-/// fixed-size chunks (never copied to grow) and a bitmap of which records have a key (so the record
-/// numbers need not be stored). For vmlinux's 15k keys: 60 KB + 16 KB, instead of 120 KB of
-/// `(hash, record)` pairs plus copies made while a vector grows.
-struct KeyLog {
-    chunks: Vec<Box<[u32; KEY_CHUNK]>>,
-    len: usize,
-    /// Bit `i` set: record `i` has the next key.
-    marks: Vec<u64>,
-}
-
-/// Hashes per chunk of a [`KeyLog`] (4 KiB).
-const KEY_CHUNK: usize = 1024;
-
-impl KeyLog {
-    /// A log for a walk of at most about `records` records (room for the bitmap only; it grows
-    /// if the walk goes further).
-    fn new(records: usize) -> KeyLog {
-        KeyLog {
-            chunks: Vec::new(),
-            len: 0,
-            marks: Vec::with_capacity(records.div_ceil(64)),
-        }
-    }
-
-    /// Records the key hash `h` of record `idx` (higher than any recorded before).
-    #[inline]
-    fn push(&mut self, h: u32, idx: u32) {
-        let (w, bit) = (idx as usize / 64, idx % 64);
-        if w >= self.marks.len() {
-            self.marks.resize(w + 1, 0);
-        }
-        self.marks[w] |= 1 << bit;
-        let at = self.len % KEY_CHUNK;
-        if at == 0 {
-            self.chunks.push(Box::new([0; KEY_CHUNK]));
-        }
-        if let Some(c) = self.chunks.last_mut() {
-            c[at] = h;
-        }
-        self.len += 1;
-    }
-
-    /// `(hash, record number + offset)` of every key, in record order.
-    fn iter(&self, offset: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
-        let idxs = self.marks.iter().enumerate().flat_map(|(w, &m)| {
-            let mut m = m;
-            std::iter::from_fn(move || {
-                (m != 0).then(|| {
-                    let b = m.trailing_zeros();
-                    m &= m - 1;
-                    (w * 64) as u32 + b
-                })
-            })
-        });
-        self.chunks
-            .iter()
-            .flat_map(|c| c.iter().copied())
-            .take(self.len)
-            .zip(idxs)
-            .map(move |(h, i)| (h, i.wrapping_add(offset)))
-    }
 }
 
 /// What a job (the records from one boundary to the next, walked as one or two chains) produced:
@@ -310,8 +222,8 @@ fn run_job<const BIG: bool>(
             'both: loop {
                 let chunk_end = a.count + CHUNK;
                 while a.off < mid && b.off < b_limit && a.count < chunk_end {
-                    a.step::<BIG, true>(types, strs, hasher, 0).ok()?;
-                    b.step::<BIG, true>(types, strs, hasher, 0).ok()?;
+                    a.step::<BIG, true>(types, 0).ok()?;
+                    b.step::<BIG, true>(types, 0).ok()?;
                 }
                 if a.off >= mid || b.off >= b_limit {
                     break 'both;
@@ -320,36 +232,29 @@ fn run_job<const BIG: bool>(
                     return None;
                 }
             }
-            // Each chain finishes alone (walk also hashes what is still queued).
-            (walk::<BIG, true>(&mut a, types, strs, hasher, mid, 0, stop).ok()? == Stop::Met)
-                .then_some(())?;
-            (walk::<BIG, true>(&mut b, types, strs, hasher, to, 0, stop).ok()? == Stop::Met)
-                .then_some(())?;
+            // Each chain finishes alone.
+            (walk::<BIG, true>(&mut a, types, mid, 0, stop).ok()? == Stop::Met).then_some(())?;
+            (walk::<BIG, true>(&mut b, types, to, 0, stop).ok()? == Stop::Met).then_some(())?;
             vec![a, b]
         }
         _ => {
             let mut a = Cursor::new(from, to - from, true);
-            (walk::<BIG, true>(&mut a, types, strs, hasher, to, 0, stop).ok()? == Stop::Met)
-                .then_some(())?;
+            (walk::<BIG, true>(&mut a, types, to, 0, stop).ok()? == Stop::Met).then_some(())?;
             vec![a]
         }
     };
-    // One shard for the job: the second chain's record numbers continue the first's. The logs
-    // are read in place and dropped before the shard is handed on.
-    let first = cursors[0].count as u32;
+    // One shard for the job: the second chain's record numbers continue the first's.
     let segs: Vec<(usize, Vec<u32>)> = cursors
         .iter_mut()
         .map(|c| (c.count, std::mem::take(&mut c.starts)))
         .collect();
     let count = segs.iter().map(|s| s.0).sum();
     let view = TypeOffsets::from_segments(segs);
-    let nkeys = cursors.iter().map(|c| c.keys.len).sum();
-    let keys = cursors[0]
-        .keys
-        .iter(0)
-        .chain(cursors.get(1).into_iter().flat_map(|b| b.keys.iter(first)));
-    let shard = build_shard(nkeys, keys, 0, |idx| key_at::<BIG>(types, strs, &view, idx));
-    drop(cursors);
+    if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+        return None;
+    }
+    let marks: Vec<Vec<u64>> = cursors.into_iter().map(|c| c.marks).collect();
+    let shard = index_pass::<BIG>(types, strs, hasher, &view, &marks, 0);
     Some(JobPart {
         segs: view.into_segments(),
         count,
@@ -364,10 +269,9 @@ pub(crate) fn scan_types(
     start_id: u32,
 ) -> Result<TypeOffsets, BtfError> {
     let mut c = Cursor::new(0, types.len(), false);
-    let h = KeyHasher::new();
     match endian {
-        Endian::Little => walk::<false, false>(&mut c, types, &[], &h, usize::MAX, start_id, None)?,
-        Endian::Big => walk::<true, false>(&mut c, types, &[], &h, usize::MAX, start_id, None)?,
+        Endian::Little => walk::<false, false>(&mut c, types, usize::MAX, start_id, None)?,
+        Endian::Big => walk::<true, false>(&mut c, types, usize::MAX, start_id, None)?,
     };
     check_count(c.count, start_id)?;
     Ok(TypeOffsets::new(c.count, c.starts))
@@ -607,12 +511,10 @@ fn scan_indexed_impl<const BIG: bool>(
         // Something was irregular (an error, or a guess that was not a boundary): one plain
         // walk, which reports any error with the right type id.
         let mut c = Cursor::new(0, end, true);
-        walk::<BIG, true>(&mut c, types, strs, &hasher, usize::MAX, 1, None)?;
+        walk::<BIG, true>(&mut c, types, usize::MAX, 1, None)?;
         check_count(c.count, 1)?;
         let offsets = TypeOffsets::new(c.count, std::mem::take(&mut c.starts));
-        let shard = build_shard(c.keys.len, c.keys.iter(0), 1, |idx| {
-            key_at::<BIG>(types, strs, &offsets, idx)
-        });
+        let shard = index_pass::<BIG>(types, strs, &hasher, &offsets, &[c.marks], 1);
         return Ok((offsets, NameIndex::from_shards(hasher, vec![shard])));
     };
     let total = parts.iter().map(|p| p.count).sum::<usize>();
@@ -739,32 +641,96 @@ fn guess_boundary<const BIG: bool>(types: &[u8], strs_len: usize, from: usize) -
     None
 }
 
-/// Hashes the key of one named record and appends it to `keys`.
-#[inline]
-fn collect_key(
+/// The index pass over walked chains: the table is allocated once, for exactly the records the
+/// walks marked, and each marked record's key is hashed and inserted. `offs` holds one segment
+/// per chain (in order, `marks[i]` for segment `i`); record numbers run on across segments.
+/// Groups of [`STRIDE`] records start at known offsets, so the re-walk to the marked records is
+/// many short independent chains the CPU overlaps, not one long one; names are touched
+/// [`AHEAD`] keys before they are hashed, so their cache misses overlap too.
+fn index_pass<const BIG: bool>(
+    types: &[u8],
     strs: &[u8],
     hasher: &KeyHasher,
-    keys: &mut KeyLog,
-    idx: u32,
+    offs: &TypeOffsets,
+    marks: &[Vec<u64>],
+    id_base: u32,
+) -> Shard {
+    const { assert!(64 % STRIDE == 0) };
+    let count = marks
+        .iter()
+        .flatten()
+        .map(|w| w.count_ones() as usize)
+        .sum();
+    let key_of = |idx: u32| key_at::<BIG>(types, strs, offs, idx);
+    let mut shard = ShardBuilder::new(count, id_base);
+    let mut batch = [(0u32, 0u32, 0u32); AHEAD];
+    let mut queued = 0;
+    let mut touched = 0u8;
+    let flush = |batch: &[(u32, u32, u32)], shard: &mut ShardBuilder| {
+        for &(idx, name_off, info) in batch {
+            if let Some((ess, kind, h)) = key_hash(strs, hasher, name_off, info) {
+                shard.insert(h, idx, Some(Some((ess, kind))), &key_of);
+            }
+        }
+    };
+    for ((first, grid), marks) in offs.grids().zip(marks) {
+        for (g, &start) in grid.iter().enumerate() {
+            let base = g * STRIDE;
+            let w = marks.get(base / 64).copied().unwrap_or(0);
+            let bits = (w >> (base % 64)) & ((1u64 << STRIDE) - 1);
+            if bits == 0 {
+                continue;
+            }
+            let last = 63 - bits.leading_zeros() as usize;
+            let mut off = start as usize;
+            for r in 0..=last {
+                // The walk checked these records; still, damage means stop, not panic.
+                let Some(info) = word::<BIG>(types, off + 4) else {
+                    break;
+                };
+                if (bits >> r) & 1 != 0 {
+                    let name_off = word::<BIG>(types, off).unwrap_or(0);
+                    touched ^= strs.get(name_off as usize).copied().unwrap_or(0);
+                    batch[queued] = ((first + base + r) as u32, name_off, info);
+                    queued += 1;
+                    if queued == AHEAD {
+                        flush(&batch, &mut shard);
+                        queued = 0;
+                    }
+                }
+                let Some(len) = record_len(info) else {
+                    break;
+                };
+                off += len;
+            }
+        }
+    }
+    flush(&batch[..queued], &mut shard);
+    std::hint::black_box(touched);
+    shard.finish()
+}
+
+/// (essential name, kind, key hash) of a named record; `None` if the name is missing or empty.
+#[inline]
+fn key_hash<'s>(
+    strs: &'s [u8],
+    hasher: &KeyHasher,
     name_off: u32,
     info: u32,
-) {
+) -> Option<(&'s [u8], u32, u32)> {
     let kind = info_kind(info);
-    let Some((name, triple, h)) = strs
+    let (name, triple, h) = strs
         .get(name_off as usize..)
-        .and_then(|s| scan_name_hash(s, hasher, kind))
-    else {
-        return;
-    };
+        .and_then(|s| scan_name_hash(s, hasher, kind))?;
     if name.is_empty() {
-        return;
+        return None;
     }
-    let h = if triple {
-        hasher.hash(essential_name(name), kind)
+    Some(if triple {
+        let ess = essential_name(name);
+        (ess, kind, hasher.hash(ess, kind) as u32)
     } else {
-        h
-    };
-    keys.push(h as u32, idx);
+        (name, kind, h as u32)
+    })
 }
 
 /// (essential name, kind) of record number `idx` of a job whose offsets are `offs` (only needed
