@@ -43,7 +43,7 @@ const PARALLEL_MIN: usize = 1 << 20;
 /// from 0 and `SPLITS[0]`, the helper's from `SPLITS[1]` and `SPLITS[2]`. The kernel's BTF
 /// (pahole) puts the named structs, unions, enums and typedefs first and the ~56k FUNC and
 /// FUNC_PROTO records last, and a name costs more than a record, so the parts are not equal.
-const SPLITS: [usize; 3] = [220, 430, 700];
+const SPLITS: [usize; 3] = [190, 370, 680];
 /// How far past a split point a record boundary is searched for.
 const GUESS_WINDOW: usize = 64 << 10;
 /// Consecutive plausible records that make a guessed boundary credible.
