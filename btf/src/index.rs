@@ -402,21 +402,54 @@ impl NameIndex {
             .count();
         let key_of = |idx: u32| Self::key(btf, start + idx);
         let mut shard = ShardBuilder::new(count, start);
+        let start_str = btf.start_str_off();
+        // Names are touched `AHEAD` keys before they are hashed, so their cache misses overlap
+        // the walk; each is hashed in the same pass that finds its end.
+        const AHEAD: usize = 32;
+        let mut batch = [(0u32, 0u32, 0u32); AHEAD];
+        let mut queued = 0;
+        let mut touched = 0u8;
+        let flush = |batch: &[(u32, u32, u32)], shard: &mut ShardBuilder| {
+            for &(idx, name_off, info) in batch {
+                let kind = info_kind(info);
+                let key = if name_off < start_str {
+                    name_bytes(btf, strs, start_str, name_off).map(|(n, t)| {
+                        let n = if t { essential_name(n) } else { n };
+                        (n, Self::hash(&hasher, n, kind))
+                    })
+                } else {
+                    strs.get((name_off - start_str) as usize..)
+                        .and_then(|s| scan_name_hash(s, &hasher, kind))
+                        .map(|(n, t, h)| {
+                            if t {
+                                let n = essential_name(n);
+                                (n, Self::hash(&hasher, n, kind))
+                            } else {
+                                (n, h)
+                            }
+                        })
+                };
+                let Some((name, h)) = key.filter(|k| !k.0.is_empty()) else {
+                    continue;
+                };
+                shard.insert(h as u32, idx, Some(Some((name, kind))), &key_of);
+            }
+        };
         for (idx, off) in offsets.iter(types, e).enumerate() {
             let Some((name_off, info)) = wanted(off) else {
                 continue;
             };
-            let Some((name, triple)) = name_bytes(btf, strs, btf.start_str_off(), name_off) else {
-                continue;
-            };
-            if name.is_empty() {
-                continue;
+            let at = name_off.saturating_sub(start_str) as usize;
+            touched ^= strs.get(at).copied().unwrap_or(0);
+            batch[queued] = (idx as u32, name_off, info);
+            queued += 1;
+            if queued == AHEAD {
+                flush(&batch, &mut shard);
+                queued = 0;
             }
-            let name = if triple { essential_name(name) } else { name };
-            let kind = info_kind(info);
-            let h = Self::hash(&hasher, name, kind);
-            shard.insert(h as u32, idx as u32, Some(Some((name, kind))), &key_of);
         }
+        flush(&batch[..queued], &mut shard);
+        std::hint::black_box(touched);
         Self::from_shards(hasher, vec![shard.finish()])
     }
 

@@ -5,6 +5,9 @@
 //!   the non-FUNC types) N times, nothing cached between calls.
 //! - `typeid N`: bpfload `type_by_id` + `name` over N pseudo-random ids of the kernel's BTF
 //!   (what CO-RE does most), ns per call.
+//! - `funcs`: the first FUNC lookup (`schedule`), which builds the FUNC name index (attach
+//!   targets, kfuncs): its time, the peak RSS it adds (VmHWM after minus VmRSS before, KiB) and
+//!   the index tables' bytes. Then N more lookups of other FUNC names, ns each.
 //!
 //! Prints the first call (in a fresh process: first use, page faults included), min and median.
 //! Run it as `for i in $(seq 21); do vmlinux_ready bpfload 1; done` for fresh-process numbers.
@@ -38,6 +41,47 @@ fn main() {
         std::hint::black_box(sink);
         println!(
             "typeid: {best:.1} ns per type_by_id + name (best of 5 x {n}); tables {} bytes",
+            btf.table_bytes()
+        );
+        return;
+    }
+    if mode == "funcs" {
+        let k = bpfload_btf::kernel::vmlinux().unwrap();
+        let btf = k.btf();
+        let status = |field: &str| -> u64 {
+            let s = std::fs::read_to_string("/proc/self/status").unwrap();
+            let l = s.lines().find(|l| l.starts_with(field)).unwrap();
+            l.split_whitespace().nth(1).unwrap().parse().unwrap()
+        };
+        let tables = btf.table_bytes();
+        // "5" resets VmHWM to the current RSS (proc(5), clear_refs).
+        std::fs::write("/proc/self/clear_refs", "5").unwrap();
+        let before = status("VmRSS:");
+        let t = Instant::now();
+        let id = btf.find_by_name_kind("schedule", bpfload_btf::Kind::Func);
+        let first = t.elapsed().as_secs_f64() * 1e3;
+        let peak = status("VmHWM:");
+        assert!(id.is_some());
+        let names: Vec<String> = btf
+            .ids()
+            .filter(|&i| btf.kind(i).ok() == Some(bpfload_btf::Kind::Func))
+            .step_by(97)
+            .map(|i| btf.name(i).unwrap().to_string())
+            .collect();
+        let t = Instant::now();
+        let mut found = 0;
+        for i in 0..n {
+            let name = &names[i % names.len()];
+            found += btf
+                .find_by_name_kind(name, bpfload_btf::Kind::Func)
+                .is_some() as usize;
+        }
+        let per = t.elapsed().as_secs_f64() * 1e9 / n.max(1) as f64;
+        assert_eq!(found, n);
+        println!(
+            "funcs: first FUNC lookup {first:.3} ms (index build), +{} KiB peak RSS; tables {} -> {} bytes; then {per:.0} ns per lookup",
+            peak.saturating_sub(before),
+            tables,
             btf.table_bytes()
         );
         return;
