@@ -1,15 +1,20 @@
 //! The parse scan: one pass over the type section that bounds-checks every record and records the
 //! sparse [`TypeOffsets`]; for the kernel's BTF it also builds the name index of non-FUNC types
-//! (what CO-RE looks up) in the same pass, with two record chains per thread and a helper thread.
+//! (what CO-RE looks up) right after, with two record chains per thread and a helper thread.
 //!
 //! Why it looks like this (vmlinux: 3.2 MB of types, ~127k records, 15k named non-FUNC types):
 //! - Walking records is one long dependency chain (load info → kind → length → next offset), about
 //!   15 cycles per record however little else is done, so the hot loop keeps everything in
 //!   registers and computes lengths with shifts instead of table loads — and walks *two* chains
 //!   at once, from two record boundaries, so the CPU overlaps their latencies.
-//! - Each indexed name is read somewhere in the 2 MB string section. Names are touched when their
-//!   record is met and hashed [`AHEAD`] named records later, so a cache miss overlaps the walk
-//!   instead of stalling it; the hash is computed in the same 8-byte steps that find the NUL.
+//! - Memory: the walk only marks the records to index (1 bit each). Once a part's walk is done the
+//!   key count is known, so its table is allocated once at its exact size and an index pass
+//!   re-walks to the marked records from the stride grid (short independent chains) and inserts
+//!   each key as it is hashed: no list of keys ever exists (for vmlinux that was 120-200 KB at
+//!   the peak of a CO-RE load, more than the tables themselves).
+//! - Each indexed name is read somewhere in the 2 MB string section. Names are touched [`AHEAD`]
+//!   keys before they are hashed, so cache misses overlap; the hash is computed in the same 8-byte
+//!   steps that find the NUL.
 //! - Where a chain starts other than at offset 0 is a guess: a record boundary found by looking
 //!   for a run of plausible headers (kernel-valid BTF has zero unused info bits, type ids below
 //!   2^20, ...; a misaligned guess almost never looks like a run of records). A guessed part is
@@ -35,7 +40,7 @@ use crate::index::{
 use crate::offsets::{record_len, word, TypeOffsets, STRIDE};
 use crate::raw::{info_kind, Endian, MAX_TYPE_ID, TYPE_HEADER_LEN};
 
-/// Named records whose names are touched, then hashed together.
+/// Keys whose names are touched, then hashed together, in the index pass.
 const AHEAD: usize = 32;
 /// Smallest type section scanned in several parts (vmlinux: ~3 MB; modules and objects: less).
 const PARALLEL_MIN: usize = 1 << 20;
