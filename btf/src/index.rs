@@ -589,6 +589,27 @@ mod tests {
     }
 
     #[test]
+    fn tables_are_exact_and_never_take_more_keys_than_sized_for() {
+        use super::{slots_for, ShardBuilder};
+        let names: Vec<Vec<u8>> = (0..100).map(|i| format!("k{i}").into_bytes()).collect();
+        let key_of = |idx: u32| Some((names[idx as usize].as_slice(), 4u32));
+        let hasher = super::NameIndex::new_hasher();
+        for n in [0usize, 1, 7, 8, 50] {
+            let mut b = ShardBuilder::new(n, 1);
+            // More keys than the table was sized for (a miscount would mean damaged input):
+            // the extra ones are dropped, the table never grows and probes still end.
+            for i in 0..100u32 {
+                let h = super::NameIndex::hash(&hasher, &names[i as usize], 4) as u32;
+                b.insert(h, i, None, &key_of);
+            }
+            let sh = b.finish();
+            assert_eq!(sh.slots.len(), slots_for(n));
+            assert_eq!(sh.slots.iter().filter(|&&e| e != 0).count(), n);
+            assert!(sh.slots.contains(&0), "an empty slot ends every probe");
+        }
+    }
+
+    #[test]
     fn word_scan_finds_names_and_triple_underscores_exactly() {
         let cases: &[&[u8]] = &[
             b"",
