@@ -5,6 +5,8 @@
 //!   the non-FUNC types) N times, nothing cached between calls.
 //! - `typeid N`: bpfload `type_by_id` + `name` over N pseudo-random ids of the kernel's BTF
 //!   (what CO-RE does most), ns per call.
+//! - `rss`: the peak RSS that first use of the kernel's BTF adds, code made resident first
+//!   (VmHWM after minus VmRSS before, KiB; run it in a fresh process), and the tables kept.
 //! - `funcs`: the first FUNC lookup (`schedule`), which builds the FUNC name index (attach
 //!   targets, kfuncs): its time, the peak RSS it adds (VmHWM after minus VmRSS before, KiB) and
 //!   the index tables' bytes. Then N more lookups of other FUNC names, ns each.
@@ -42,6 +44,27 @@ fn main() {
         println!(
             "typeid: {best:.1} ns per type_by_id + name (best of 5 x {n}); tables {} bytes",
             btf.table_bytes()
+        );
+        return;
+    }
+    if mode == "rss" {
+        let status = |field: &str| -> u64 {
+            let s = std::fs::read_to_string("/proc/self/status").unwrap();
+            let l = s.lines().find(|l| l.starts_with(field)).unwrap();
+            l.split_whitespace().nth(1).unwrap().parse().unwrap()
+        };
+        // Code and every file mapping resident first, as load-bench's code-resident mode, so
+        // the peak counts only what first use adds (heap, anonymous maps, thread stacks).
+        bpfload_compat::bench::populate_file_mappings().unwrap();
+        std::fs::write("/proc/self/clear_refs", "5").unwrap();
+        let (before, anon) = (status("VmRSS:"), status("RssAnon:"));
+        let k = bpfload_btf::kernel::vmlinux().unwrap();
+        let peak = status("VmHWM:");
+        println!(
+            "rss: first use of the kernel's BTF: +{} KiB peak RSS, +{} KiB anonymous after; tables {} bytes",
+            peak.saturating_sub(before),
+            status("RssAnon:").saturating_sub(anon),
+            k.btf().table_bytes()
         );
         return;
     }
