@@ -17,7 +17,8 @@ use crate::libbpf_side;
 /// A library under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lib {
-    /// bpfload with its default thread count (one program-loading thread per CPU).
+    /// bpfload with its default thread count (one program-loading thread per CPU for objects of
+    /// at least `bpfload::PARALLEL_MIN_INSNS` instructions, else the calling thread).
     Bpfload,
     /// bpfload with one loading thread (serial, like libbpf and aya).
     BpfloadSerial,

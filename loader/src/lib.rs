@@ -71,7 +71,7 @@ pub mod token;
 pub use error::{LoadError, LoadFailure, OpenError, ProgramError};
 pub use insn::Insn;
 pub use loaded::{Loaded, LoadedMap, LoadedProgram};
-pub use loader::Loader;
+pub use loader::{Loader, PARALLEL_MIN_INSNS};
 pub use object::data::GlobalVar;
 pub use object::elf::Endianness;
 pub use object::externs::Extern;

@@ -13,6 +13,11 @@ use crate::loaded::Loaded;
 use crate::object::Object;
 use crate::token::{TokenError, TokenRequest};
 
+/// Below this many instructions in all the programs to load, the default [`Loader::threads`]
+/// loads on the calling thread alone. Verifying ~2k instructions takes the kernel on the order
+/// of 100 µs, about what starting and joining a loading thread costs.
+pub const PARALLEL_MIN_INSNS: usize = 2048;
+
 /// Load options, in the style of aya's `EbpfLoader`.
 ///
 /// ```no_run
@@ -42,7 +47,8 @@ pub struct Loader {
     pub(crate) token_probes: Option<Arc<Probes>>,
     pub(crate) keep_going: bool,
     pub(crate) log: LogOptions,
-    pub(crate) threads: usize,
+    /// `None`: automatic (see [`Loader::threads`]).
+    pub(crate) threads: Option<usize>,
     pub(crate) kern_version: Option<u32>,
     pub(crate) kconfig: Option<String>,
     pub(crate) lenient_externs: bool,
@@ -63,9 +69,7 @@ impl Default for Loader {
             keep_going: false,
             log: LogOptions::default(),
             kern_version: None,
-            threads: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
+            threads: None,
             kconfig: None,
             lenient_externs: false,
             attach_targets: Vec::new(),
@@ -214,14 +218,28 @@ impl Loader {
         self
     }
 
-    /// Number of threads that load programs (default: the number of CPUs; 1 loads serially).
-    /// The kernel verifies programs independently, so loads run concurrently, while the calling
-    /// thread relocates the next programs; results, errors and instructions do not depend on
-    /// the thread count. All other bpf(2) calls (BTF, maps, prog-array slots) stay on the
-    /// calling thread, and so does the load of an object with a single program.
+    /// Number of threads that load programs (1 loads serially). The kernel verifies programs
+    /// independently, so loads run concurrently, while the calling thread relocates the next
+    /// programs; results, errors and instructions do not depend on the thread count. All other
+    /// bpf(2) calls (BTF, maps, prog-array slots) stay on the calling thread, and so does the
+    /// load of an object with a single program.
+    ///
+    /// Default: one thread per CPU for objects whose programs to load hold at least
+    /// [`PARALLEL_MIN_INSNS`] instructions in all, else the calling thread alone: for a few
+    /// small programs, starting threads costs more time and memory (stacks, malloc arenas)
+    /// than verifying them in parallel saves.
     pub fn threads(mut self, threads: usize) -> Self {
-        self.threads = threads.max(1);
+        self.threads = Some(threads.max(1));
         self
+    }
+
+    /// The loading threads for `programs` programs holding `insns` instructions in all.
+    pub(crate) fn loading_threads(&self, programs: usize, insns: usize) -> usize {
+        match self.threads {
+            Some(n) => n,
+            None if programs < 2 || insns < PARALLEL_MIN_INSNS => 1,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
     }
 
     /// Relocates and loads `object` into the kernel.
@@ -239,5 +257,22 @@ impl Loader {
     pub fn load_file(&self, path: impl AsRef<Path>) -> Result<Loaded, LoadError> {
         let object = Object::open_file(path)?;
         self.load(&object)
+    }
+}
+
+#[cfg(test)]
+mod thread_tests {
+    use super::*;
+
+    #[test]
+    fn default_threads_follow_the_object_size_and_an_explicit_count_wins() {
+        let auto = Loader::new();
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(auto.loading_threads(5, PARALLEL_MIN_INSNS - 1), 1);
+        assert_eq!(auto.loading_threads(1, 1 << 20), 1, "one program");
+        assert_eq!(auto.loading_threads(1000, 20_000), cpus);
+        assert_eq!(auto.loading_threads(2, PARALLEL_MIN_INSNS), cpus);
+        assert_eq!(Loader::new().threads(3).loading_threads(5, 250), 3);
+        assert_eq!(Loader::new().threads(0).loading_threads(1000, 20_000), 1);
     }
 }

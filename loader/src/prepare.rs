@@ -223,8 +223,9 @@ fn load_inner(
     // the final instructions outlive a program's load.
     let n = mains.len();
     let mut failed: Vec<Option<(Stage, ProgramError)>> = (0..n).map(|_| None).collect();
+    let insns: usize = mains.iter().map(|&m| obj.programs[m].insns.len()).sum();
     let results = load::pipeline(
-        opts.threads,
+        opts.loading_threads(n, insns),
         n,
         !opts.keep_going,
         |submit| {
