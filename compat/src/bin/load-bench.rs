@@ -195,28 +195,44 @@ fn child_btf(args: &[String]) -> ExitCode {
     }
 }
 
-/// (e): `runs` fresh processes per library; per library (min, median) of (load, load+lookup).
-fn kernel_btf_fresh(lib: Lib, runs: usize) -> Result<((f64, f64), (f64, f64)), String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut loads = Vec::new();
-    let mut boths = Vec::new();
+/// One fresh child process timing the first use of the kernel's BTF: (load, load + search) ms.
+fn kernel_btf_child(exe: &Path, lib: Lib) -> Result<(f64, f64), String> {
+    let out = Command::new(exe)
+        .args(["--child-btf", lib.name()])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text.split_whitespace().map(|v| v.parse::<f64>());
+    match (out.status.success(), it.next(), it.next()) {
+        (true, Some(Ok(l)), Some(Ok(b))) => Ok((l, b)),
+        _ => Err(format!(
+            "child failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+    }
+}
+
+/// (e): `runs` fresh processes per library, the libraries alternating run by run so that a
+/// machine whose speed drifts (a shared VM) affects both alike; per library (min, median) of
+/// (load, load+search).
+type BtfStat = ((f64, f64), (f64, f64));
+fn kernel_btf_fresh(libs: &[Lib], runs: usize) -> Vec<Result<BtfStat, String>> {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return libs.iter().map(|_| Err(e.to_string())).collect(),
+    };
+    let mut samples: Vec<Result<(Vec<f64>, Vec<f64>), String>> =
+        libs.iter().map(|_| Ok((Vec::new(), Vec::new()))).collect();
     for _ in 0..runs {
-        let out = Command::new(&exe)
-            .args(["--child-btf", lib.name()])
-            .output()
-            .map_err(|e| e.to_string())?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let mut it = text.split_whitespace().map(|v| v.parse::<f64>());
-        match (out.status.success(), it.next(), it.next()) {
-            (true, Some(Ok(l)), Some(Ok(b))) => {
-                loads.push(l);
-                boths.push(b);
-            }
-            _ => {
-                return Err(format!(
-                    "child failed: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ))
+        for (lib, acc) in libs.iter().zip(samples.iter_mut()) {
+            if let Ok((loads, boths)) = acc {
+                match kernel_btf_child(&exe, *lib) {
+                    Ok((l, b)) => {
+                        loads.push(l);
+                        boths.push(b);
+                    }
+                    Err(e) => *acc = Err(e),
+                }
             }
         }
     }
@@ -224,7 +240,10 @@ fn kernel_btf_fresh(lib: Lib, runs: usize) -> Result<((f64, f64), (f64, f64)), S
         v.sort_by(f64::total_cmp);
         (v[0], v[v.len() / 2])
     };
-    Ok((stat(&mut loads), stat(&mut boths)))
+    samples
+        .into_iter()
+        .map(|r| r.map(|(mut l, mut b)| (stat(&mut l), stat(&mut b))))
+        .collect()
 }
 
 fn main() -> ExitCode {
@@ -476,18 +495,14 @@ fn main() -> ExitCode {
     }
 
     println!("\n== (e) the kernel's BTF on first use: load, then + one CO-RE candidate search over all types ==");
-    let runs = if quick { 5 } else { 15 };
+    let runs = if quick { 7 } else { 31 };
     let repeat = if quick { 20 } else { 100 };
     let mut btf_rows = Vec::new();
-    let fresh: Vec<_> = [Lib::Bpfload, Lib::Libbpf]
+    let libs = [Lib::Bpfload, Lib::Libbpf];
+    let fresh: Vec<_> = libs
         .iter()
-        .map(|&l| {
-            (
-                l,
-                kernel_btf_fresh(l, runs),
-                bench::kernel_btf_repeated(l, repeat),
-            )
-        })
+        .zip(kernel_btf_fresh(&libs, runs))
+        .map(|(&l, f)| (l, f, bench::kernel_btf_repeated(l, repeat)))
         .collect();
     let base = fresh
         .iter()
@@ -509,7 +524,7 @@ fn main() -> ExitCode {
                     _ => String::new(),
                 };
                 println!(
-                    "{:<8} fresh process ({runs} runs) load min {lmin:.3} ms ({}), median {lmed:.3} ms ({}); + search min {bmin:.3} ms ({}), median {bmed:.3} ms ({}); repeated in one process, median {rep} ms ({rep_rel})",
+                    "{:<8} fresh process ({runs} runs, alternating) load min {lmin:.3} ms ({}), median {lmed:.3} ms ({}); + search min {bmin:.3} ms ({}), median {bmed:.3} ms ({}); repeated in one process, median {rep} ms ({rep_rel})",
                     lib.name(),
                     rel(*lmin, |b| b.0 .0),
                     rel(*lmed, |b| b.0 .1),
