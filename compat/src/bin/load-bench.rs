@@ -195,6 +195,28 @@ fn child_btf(args: &[String]) -> ExitCode {
     }
 }
 
+/// Wall ms of `op` per round for each library, the libraries alternating within each round
+/// (after one warm-up run each).
+fn interleaved_walls(
+    libs: &[Lib],
+    op: Op,
+    path: &Path,
+    rounds: usize,
+) -> Result<Vec<Vec<f64>>, String> {
+    for &l in libs {
+        bench::run_once(l, op, path)?;
+    }
+    let mut walls = vec![Vec::with_capacity(rounds); libs.len()];
+    for _ in 0..rounds {
+        for (i, &l) in libs.iter().enumerate() {
+            let t = std::time::Instant::now();
+            bench::run_once(l, op, path)?;
+            walls[i].push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    Ok(walls)
+}
+
 /// One fresh child process timing the first use of the kernel's BTF: (load, load + search) ms.
 fn kernel_btf_child(exe: &Path, lib: Lib) -> Result<(f64, f64), String> {
     let out = Command::new(exe)
@@ -490,6 +512,35 @@ fn main() -> ExitCode {
                 "stime_ms": r.as_ref().ok().map(|s| ms(s.sys)),
                 "error": r.as_ref().err(),
             }));
+        }
+        // The machine's speed drifts (a shared VM: libbpf's own time moved 118 -> 168 ms between
+        // runs minutes apart), so the ratio is also measured with the libraries alternating run
+        // by run; the per-round ratio cancels the drift.
+        let rounds = if quick { 5 } else { 15 };
+        match interleaved_walls(&[Lib::Bpfload, Lib::Libbpf], Op::Load, path, rounds) {
+            Ok(w) => {
+                let mut ratios: Vec<f64> = w[0].iter().zip(&w[1]).map(|(a, b)| a / b).collect();
+                ratios.sort_by(f64::total_cmp);
+                let med = |v: &[f64]| {
+                    let mut v = v.to_vec();
+                    v.sort_by(f64::total_cmp);
+                    v[v.len() / 2]
+                };
+                println!(
+                    "interleaved ({rounds} rounds, libraries alternating): bpfload median {:.3} ms, libbpf median {:.3} ms; per-round bpfload/libbpf median {:.3}x (min {:.3}x, max {:.3}x)",
+                    med(&w[0]),
+                    med(&w[1]),
+                    ratios[ratios.len() / 2],
+                    ratios[0],
+                    ratios[ratios.len() - 1]
+                );
+                rows.push(serde_json::json!({
+                    "n": n, "interleaved_rounds": rounds,
+                    "bpfload_wall_ms": w[0], "libbpf_wall_ms": w[1],
+                    "ratio_median": ratios[ratios.len() / 2],
+                }));
+            }
+            Err(e) => println!("interleaved: failed: {e}"),
         }
         report.insert("big_load".into(), rows.into());
     }
