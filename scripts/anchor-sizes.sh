@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Issue 8's size anchors rebuilt here, side by side, with identical settings: the same minimal loader
+# (open the object named on the command line, load every program) written against bpfload,
+# libbpf-rs (C libbpf 1.7 with libelf and zlib, all linked statically) and aya 0.14
+# (compat/anchors/). Each is built fully static on glibc twice:
+#   - "stated": the anchors' stated settings (fat LTO, stripped; one codegen unit) plus
+#     +crt-static, i.e. a static-pie binary with unwind tables, opt-level 3;
+#   - "bpfload's": scripts/static-build.sh's settings (opt-level "z", panic=abort, non-PIE static,
+#     identical-code folding, lld -O2, no unwind tables).
+# It prints the sizes and bpfload's ratio to each anchor per column, and (as root) loads
+# tests/bpf/demo.bpf.o with every binary, so each is a working loader. It reports; it does not
+# fail on a ratio. libbpf-rs's static build needs libelf's and zlib's static archives
+# (libelf-dev, zlib1g-dev) and `-L native=` for them.
+#
+#   bash scripts/anchor-sizes.sh
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+target=x86_64-unknown-linux-gnu
+manifest=$root/compat/anchors/Cargo.toml
+dir=${ANCHORS_TARGET_DIR:-$root/compat/anchors/target}
+libdir=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+native="-L native=/usr/lib/$libdir"
+for a in libelf.a libz.a; do
+    [ -f "/usr/lib/$libdir/$a" ] || { echo "anchor-sizes: /usr/lib/$libdir/$a missing (libelf-dev, zlib1g-dev)" >&2; exit 1; }
+done
+
+stated="-C target-feature=+crt-static $native"
+ours="$stated -C relocation-model=static -C link-arg=-Wl,--icf=all -C link-arg=-Wl,-O2 \
+ -C link-arg=-Wl,-T,$root/scripts/static-no-unwind.ld"
+
+build() { # build PROFILE RUSTFLAGS
+    RUSTFLAGS="$2" CARGO_TARGET_DIR=$dir cargo build --manifest-path "$manifest" --locked \
+        --profile "$1" --target "$target" --bins
+}
+build release "$stated"
+build small "$ours"
+
+bins=(anchor-bpfload anchor-libbpf-rs anchor-aya)
+for p in release small; do
+    for b in "${bins[@]}"; do
+        f=$dir/$target/$p/$b
+        case "$(file -b "$f")" in
+            *"statically linked"* | *"static-pie linked"*) ;;
+            *) echo "anchor-sizes: $f is not statically linked" >&2; exit 1 ;;
+        esac
+        if [ "$(id -u)" -eq 0 ]; then
+            "$f" "$root/tests/bpf/demo.bpf.o" >/dev/null || { echo "anchor-sizes: $f failed to load the demo" >&2; exit 1; }
+        fi
+    done
+done
+
+size() { stat -c %s "$dir/$target/$1/$2"; }
+printf '\n%-22s %24s %24s\n' "minimal static loader" "stated settings" "bpfload's settings"
+for b in "${bins[@]}"; do
+    r=$(size release "$b")
+    s=$(size small "$b")
+    awk -v n="${b#anchor-}" -v r="$r" -v s="$s" \
+        'BEGIN { printf "%-22s %12d (%.2f MiB) %12d (%.2f MiB)\n", n, r, r / 1048576, s, s / 1048576 }'
+done
+for a in libbpf-rs aya; do
+    awk -v a="$a" -v br="$(size release anchor-bpfload)" -v bs="$(size small anchor-bpfload)" \
+        -v ar="$(size release "anchor-$a")" -v as="$(size small "anchor-$a")" \
+        'BEGIN { printf "%-22s %23.2fx %23.2fx\n", "bpfload / " a, br / ar, bs / as }'
+done
