@@ -100,7 +100,16 @@ pub fn fixup_datasecs(
                 }
             }
         }
-        vars.sort_by_key(|v| v.offset);
+        // Stable by offset (`sort_by_key`), through the unstable sort of (offset, 0, position)
+        // keys: the instantiation the loader's sorts use too, instead of a stable sort of its
+        // own (issue 8: binary size).
+        let mut keys: Vec<(u64, u64, usize)> = vars
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (u64::from(v.offset), 0, i))
+            .collect();
+        keys.sort_unstable();
+        let vars: Vec<_> = keys.iter().map(|&(_, _, i)| vars[i]).collect();
         for var_id in make_static {
             if let Some(TypeBody::Var { linkage, .. }) = model.get_mut(var_id).map(|t| &mut t.body)
             {

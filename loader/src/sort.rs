@@ -27,7 +27,7 @@ pub(crate) fn sort_by_key_stable<T>(v: &mut Vec<T>, key: impl Fn(&T) -> (u64, u6
 /// The one sort instantiation. The original index makes every key unique, so the unstable sort
 /// is deterministic and equals a stable sort by the first two fields.
 #[inline(never)]
-fn sort_keys(keys: &mut [(u64, u64, usize)]) {
+pub(crate) fn sort_keys(keys: &mut [(u64, u64, usize)]) {
     keys.sort_unstable();
 }
 

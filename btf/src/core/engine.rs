@@ -95,9 +95,10 @@ fn find_cands(
 /// name index yet (building one costs far more than one pass). The lists
 /// are exactly what [`find_cands`] would return; any problem just leaves the
 /// types to the lazy path, which reports errors at the record they concern.
+/// (One instantiation for every kind of record iterator: it is called with several.)
 pub(crate) fn prefetch<'r>(
     local: &dyn View,
-    relos: impl IntoIterator<Item = &'r CoreRelo>,
+    relos: &mut dyn Iterator<Item = &'r CoreRelo>,
     targets: &dyn TargetSet,
     cache: &mut CandCache,
 ) {
@@ -355,7 +356,7 @@ pub(crate) fn relocate<I: CoreInsn>(
     cache: &mut CandCache,
 ) -> Result<Vec<CoreReloResult>, CoreError> {
     let relos: Vec<(usize, CoreRelo)> = relos.into_iter().collect();
-    prefetch(local, relos.iter().map(|(_, r)| r), targets, cache);
+    prefetch(local, &mut relos.iter().map(|(_, r)| r), targets, cache);
     let mut out = Vec::new();
     for (relo_idx, relo) in relos {
         if relo.insn_off % 8 != 0 {

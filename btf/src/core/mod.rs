@@ -236,7 +236,12 @@ impl<'l, 't> CoreRelocator<'l, 't> {
     /// it is given; calling this first with all records makes it one pass
     /// per object instead of one per program. Results are unchanged.
     pub fn prefetch<'r>(&mut self, relos: impl IntoIterator<Item = &'r CoreRelo>) {
-        engine::prefetch(self.local, relos, self.targets, &mut self.cache)
+        engine::prefetch(
+            self.local,
+            &mut relos.into_iter(),
+            self.targets,
+            &mut self.cache,
+        )
     }
 
     /// Like [`relocate`](Self::relocate), with each record's index given by

@@ -1,12 +1,13 @@
 //! gzip members (RFC 1952) for `/proc/config.gz` and gzipped `/boot/config-*`.
 //!
-//! The header and trailer are read here and only the deflate body goes through flate2: flate2's
-//! `GzDecoder` checks the trailer with crc32fast, whose tables were ~25 KB of the static
-//! `bpfload` binary (issue 8's size target). The checks are flate2's: magic, method 8, no
+//! The header and trailer are read here and the deflate body goes through [`super::inflate`]:
+//! flate2's `GzDecoder` checks the trailer with crc32fast, whose tables were ~25 KB of the static
+//! `bpfload` binary (issue 8's size target), and its inflater was another ~11 KB. The checks are
+//! flate2's (which stays the reference in the tests): magic, method 8, no
 //! reserved flag bits, optional FEXTRA/FNAME/FCOMMENT fields, the header CRC16 when FHCRC is set,
 //! and the trailer's CRC32 and ISIZE; the error texts are flate2's too.
 
-use std::io::{self, ErrorKind, Read};
+use std::io::{self, ErrorKind};
 
 const FHCRC: u8 = 1 << 1;
 const FEXTRA: u8 = 1 << 2;
@@ -22,18 +23,12 @@ const MAX_HEADER_FIELD: usize = 0xffff;
 /// anything after the member is ignored.
 pub fn gunzip(bytes: &[u8], limit: u64) -> io::Result<Vec<u8>> {
     let body = header_len(bytes)?;
-    let mut dec = flate2::bufread::DeflateDecoder::new(&bytes[body..]);
-    let mut out = Vec::new();
-    (&mut dec).take(limit).read_to_end(&mut out)?;
-    if out.len() as u64 >= limit {
+    let (out, end) = super::inflate::inflate(&bytes[body..], limit)?;
+    let Some(end) = end else {
         return Ok(out);
-    }
-    let end = usize::try_from(dec.total_in())
-        .ok()
-        .and_then(|n| body.checked_add(n))
-        .ok_or_else(|| io::Error::from(ErrorKind::UnexpectedEof))?;
+    };
     let trailer = bytes
-        .get(end..)
+        .get(body + end..)
         .and_then(|t| t.get(..8))
         .ok_or_else(|| io::Error::from(ErrorKind::UnexpectedEof))?;
     let crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
@@ -121,7 +116,7 @@ fn corrupt() -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
+    use std::io::{Read, Write};
 
     /// flate2's own gzip reader is the reference.
     fn flate2_gunzip(bytes: &[u8], limit: u64) -> io::Result<Vec<u8>> {
@@ -241,5 +236,59 @@ mod tests {
         let ours = gunzip(&z, 64 << 20).unwrap();
         assert_eq!(ours, flate2_gunzip(&z, 64 << 20).unwrap());
         assert!(!ours.is_empty());
+    }
+
+    #[test]
+    fn stored_fixed_and_dynamic_blocks_agree_with_flate2() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let random: Vec<u8> = (0..70_000).map(|_| rnd() as u8).collect();
+        let runs: Vec<u8> = (0..300_000u32).map(|i| (i / 1000 % 3) as u8).collect();
+        let inputs: [&[u8]; 6] = [b"", b"a", b"CONFIG_BPF=y\n", &random, &runs, &sample()];
+        for data in inputs {
+            // Level 0: stored blocks; small inputs: fixed codes; the rest: dynamic codes.
+            for level in [0, 1, 6, 9] {
+                let mut e =
+                    flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::new(level));
+                e.write_all(data).unwrap();
+                let z = e.finish().unwrap();
+                assert_eq!(gunzip(&z, u64::MAX).unwrap(), data, "level {level}");
+                for limit in [0, 1, 100, 40_000] {
+                    assert_eq!(
+                        gunzip(&z, limit).unwrap(),
+                        flate2_gunzip(&z, limit).unwrap(),
+                        "level {level} limit {limit}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn damaged_streams_fail_like_flate2() {
+        let data = sample();
+        let z = gz(flate2::GzBuilder::new(), &data[..20_000]);
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..300 {
+            let mut c = z.clone();
+            for _ in 0..1 + rnd() % 3 {
+                let at = 10 + (rnd() as usize) % (c.len() - 18);
+                c[at] ^= 1 << (rnd() % 8);
+            }
+            let ours = gunzip(&c, u64::MAX).map_err(|e| e.to_string());
+            let theirs = flate2_gunzip(&c, u64::MAX).map_err(|e| e.to_string());
+            assert_eq!(ours, theirs);
+        }
     }
 }

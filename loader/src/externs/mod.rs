@@ -11,6 +11,7 @@
 
 pub mod btf_fixup;
 pub mod gzip;
+mod inflate;
 pub mod kallsyms;
 pub mod kconfig;
 pub mod kernel_btf;
@@ -289,6 +290,15 @@ pub fn classify(
     btf: Option<&Btf<'_>>,
     used: impl Fn(usize) -> bool,
 ) -> Result<ExternTable, ExternError> {
+    classify_dyn(externs, btf, &used)
+}
+
+/// [`classify`]'s body, instantiated once.
+fn classify_dyn(
+    externs: &[Extern],
+    btf: Option<&Btf<'_>>,
+    used: &dyn Fn(usize) -> bool,
+) -> Result<ExternTable, ExternError> {
     let mut descs: Vec<Option<ExternDesc>> = Vec::with_capacity(externs.len());
     for (i, e) in externs.iter().enumerate() {
         let desc = classify_one(e, btf);
@@ -313,11 +323,14 @@ pub fn classify(
         ExternKind::Kconfig { align, size, .. } => (0u8, u32::MAX - align, size),
         ExternKind::Ksym { .. } => (1u8, 0, 0),
     };
-    order.sort_by(|&a, &b| {
+    // Ties broken by index (the order's initial order): the stable result, from the smaller
+    // unstable sort (issue 8: binary size).
+    order.sort_unstable_by(|&a, &b| {
         let (da, db) = (descs[a].as_ref().unwrap(), descs[b].as_ref().unwrap());
         key(da)
             .cmp(&key(db))
             .then_with(|| da.name.as_bytes().cmp(db.name.as_bytes()))
+            .then(a.cmp(&b))
     });
     let mut off = 0u32;
     for (pos, &i) in order.iter().enumerate() {

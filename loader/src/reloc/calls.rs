@@ -233,14 +233,18 @@ pub(crate) fn link(
     for info in [&mut func_info, &mut line_info].into_iter().flatten() {
         info.data.shrink_to_fit();
     }
-    let mut funcs_in: Vec<(usize, usize)> = placed.into_iter().map(|(f, off)| (off, f)).collect();
-    funcs_in.sort_unstable();
+    // By offset (each function is placed once), through the crate's one key sort.
+    let mut funcs_in: Vec<(u64, u64, usize)> = placed
+        .into_iter()
+        .map(|(f, off)| (off as u64, 0, f))
+        .collect();
+    crate::sort::sort_keys(&mut funcs_in);
     Ok(Linked {
         prog: main,
         insns,
         relos,
         func_info,
         line_info,
-        funcs: funcs_in.into_iter().map(|(_, f)| f).collect(),
+        funcs: funcs_in.into_iter().map(|(_, _, f)| f).collect(),
     })
 }
