@@ -6,11 +6,13 @@
 //! `bpfload` binary's size).
 
 /// Sorts `v` by `key`, keeping equal elements in their order (the result of `sort_by_key`).
-pub(crate) fn sort_by_key_stable<T>(v: &mut Vec<T>, key: impl Fn(&T) -> (u64, u64)) {
+/// Only collecting the keys and swapping elements depend on `T`; the sort and the swap plan are
+/// computed once for all element types ([`stable_swaps`]).
+pub(crate) fn sort_by_key_stable<T>(v: &mut [T], key: impl Fn(&T) -> (u64, u64)) {
     if v.len() < 2 {
         return;
     }
-    let mut order: Vec<(u64, u64, usize)> = v
+    let keys: Vec<(u64, u64, usize)> = v
         .iter()
         .enumerate()
         .map(|(i, x)| {
@@ -18,10 +20,33 @@ pub(crate) fn sort_by_key_stable<T>(v: &mut Vec<T>, key: impl Fn(&T) -> (u64, u6
             (a, b, i)
         })
         .collect();
-    sort_keys(&mut order);
-    let mut slots: Vec<Option<T>> = v.drain(..).map(Some).collect();
-    // Every index occurs exactly once in `order`, so each slot is taken once.
-    v.extend(order.iter().filter_map(|&(_, _, i)| slots[i].take()));
+    for (a, b) in stable_swaps(keys) {
+        v.swap(a, b);
+    }
+}
+
+/// The swaps that put the elements in the order of `keys` sorted, where `keys[i].2 == i`.
+#[inline(never)]
+fn stable_swaps(mut keys: Vec<(u64, u64, usize)>) -> Vec<(usize, usize)> {
+    sort_keys(&mut keys);
+    let n = keys.len();
+    // at[p]: the original index of the element now at position p; pos[i]: where original
+    // element i is now.
+    let mut at: Vec<usize> = (0..n).collect();
+    let mut pos: Vec<usize> = (0..n).collect();
+    let mut swaps = Vec::new();
+    for (k, &(_, _, want)) in keys.iter().enumerate() {
+        let p = pos[want];
+        if p != k {
+            swaps.push((k, p));
+            let displaced = at[k];
+            at[p] = displaced;
+            pos[displaced] = p;
+            at[k] = want;
+            pos[want] = k;
+        }
+    }
+    swaps
 }
 
 /// The one sort instantiation. The original index makes every key unique, so the unstable sort

@@ -165,9 +165,8 @@ pub(crate) fn collect(obj: &mut Object, elf: &ElfFile<'_>) -> Result<(), OpenErr
         }
     }
     for p in &mut obj.programs {
-        crate::sort::sort_by_key_stable(std::sync::Arc::make_mut(&mut p.relocs), |r| {
-            (r.insn_idx as u64, 0)
-        });
+        let relocs: &mut Vec<Reloc> = std::sync::Arc::make_mut(&mut p.relocs);
+        crate::sort::sort_by_key_stable(relocs, |r| (r.insn_idx as u64, 0));
     }
     Ok(())
 }
