@@ -505,6 +505,8 @@ pub fn summary(d: &Delegation, names: &NameTables) -> String {
 ///
 /// `struct_ops` is the loader's struct_ops attach plan per function (after prepare): a
 /// struct_ops program's expected attach type is its kernel member index.
+// Kept out of the load pipeline's one big function: smaller code there (issue 8).
+#[inline(never)]
 pub(crate) fn needs_of(
     obj: &crate::Object,
     btf_will_load: bool,
@@ -721,6 +723,8 @@ pub fn names() -> &'static NameTables {
 /// returns an error only for gaps the kernel is certain to refuse. `delegation` is the token's
 /// (from `bpf_token_info` or fdinfo); when it cannot be read the check is skipped (never block
 /// on doubt).
+// Kept out of the load pipeline's one big function: smaller code there (issue 8).
+#[inline(never)]
 pub fn preflight(
     token_path: Option<&std::path::Path>,
     delegation: Option<&Delegation>,

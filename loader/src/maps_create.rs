@@ -298,6 +298,8 @@ fn populate_internal(m: &Map, fd: BorrowedFd<'_>) -> Result<(), LoadError> {
 
 /// Creates every map that is to be created, in object order. Index `i` of the result is map `i`
 /// of the object (`None` when not created).
+// Kept out of the load pipeline's one big function: smaller code there (issue 8).
+#[inline(never)]
 pub(crate) fn create_all(
     obj: &mut Object,
     features: &Features,
@@ -428,6 +430,8 @@ fn init_map_in_map_slots(obj: &Object, maps: &[Option<LoadedMap>]) -> Result<(),
 /// A slot whose program did not load (autoload off) fails with EBADF, as in libbpf, which
 /// passes `bpf_program__fd()` (-ENOENT) of the unloaded program to the kernel. In keep-going
 /// mode the slots of programs that failed to load are skipped: their failure is reported.
+// Kept out of the load pipeline's one big function: smaller code there (issue 8).
+#[inline(never)]
 pub(crate) fn init_prog_arrays(
     obj: &Object,
     maps: &[Option<LoadedMap>],

@@ -429,6 +429,8 @@ fn check_endianness(obj: &Object) -> Result<(), LoadError> {
 }
 
 /// Applies autoload, autocreate, max_entries and global variable options to the private copy.
+// Kept out of the load pipeline's one big function: smaller code there (issue 8).
+#[inline(never)]
 fn apply_options(opts: &Loader, obj: &mut Object) -> Result<(), LoadError> {
     let opt_err = |option: &'static str, msg: String| LoadError::Option { option, msg };
     if let Some(only) = &opts.only {
@@ -526,6 +528,8 @@ fn parse_local_btf<'a>(object: &str, raw: Option<&'a [u8]>) -> Option<Btf<'a>> {
 /// `bpf_object__relocate_core`: patches the functions' own instructions (before linking), for
 /// every `.BTF.ext` CO-RE record of an autoload function, in file order. Returns the error per
 /// function index (libbpf fails the whole load; here only the programs that include it fail).
+// Kept out of the load pipeline's one big function: smaller code there (issue 8).
+#[inline(never)]
 fn relocate_core(
     obj: &Object,
     local: Option<&Btf<'_>>,
@@ -709,6 +713,8 @@ fn included_core_error(l: &Linked, errors: &HashMap<usize, String>) -> Option<St
 
 /// `bpf_object__sanitize_and_load_btf`: fix-up, mark hidden functions static, sanitize for the
 /// kernel, load. A failure only means loading without BTF (nothing this loader supports needs it).
+// Kept out of the load pipeline's one big function: smaller code there (issue 8).
+#[inline(never)]
 fn load_btf(
     obj: &Object,
     local: Option<&Btf<'_>>,

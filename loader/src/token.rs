@@ -259,6 +259,8 @@ impl TokenError {
 /// Acquires the token for one load (call at the start of prepare).
 ///
 /// Returns the token (if any) and the report. Errors only in explicit mode.
+// Kept out of the load pipeline's one big function: smaller code there (issue 8).
+#[inline(never)]
 pub fn acquire(req: &TokenRequest) -> Result<(Option<OwnedFd>, TokenReport), TokenError> {
     let resolved = req.resolve();
     match resolved {

@@ -65,6 +65,8 @@ fn uses_extern(obj: &Object, ext: usize) -> bool {
 impl<'t> ObjExterns<'t> {
     /// Classifies and resolves the object's externs and fills the `.kconfig` map's value.
     /// `lenient`: only externs used by the programs being loaded must resolve.
+    // Kept out of the load pipeline's one big function: smaller code there (issue 8).
+    #[inline(never)]
     pub(crate) fn prepare(
         obj: &mut Object,
         kconfig: Option<&str>,
@@ -149,6 +151,8 @@ impl<'t> ObjExterns<'t> {
     /// struct_ops maps: kernel types, value images, member programs' attach targets and autoload
     /// (`bpf_object__init_kern_struct_ops_maps` + `bpf_object_adjust_struct_ops_autoload`).
     /// `user_autoload(name)`: the user set this program's autoload explicitly.
+    // Kept out of the load pipeline's one big function: smaller code there (issue 8).
+    #[inline(never)]
     pub(crate) fn prepare_struct_ops(
         &mut self,
         obj: &mut Object,

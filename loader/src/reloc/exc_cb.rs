@@ -12,6 +12,8 @@ const PREFIX: &str = "exception_callback:";
 
 /// Per autoload main program with a tag: the callback's function index, or libbpf's error.
 /// `Err` for the whole object when a tag is on something other than a global function.
+// Kept out of the load pipeline's one big function: smaller code there (issue 8).
+#[inline(never)]
 pub(crate) fn assign(
     obj: &Object,
     btf: &Btf<'_>,
