@@ -279,6 +279,7 @@ impl BtfModel {
     }
 
     /// Copies every type and the string table out of a parsed base BTF.
+    #[inline(never)]
     pub fn from_btf(btf: &Btf<'_>) -> Result<Self, BtfError> {
         if btf.base().is_some() {
             return Err(BtfError::BadHeader {
@@ -581,6 +582,7 @@ impl BtfModel {
     }
 
     /// Encodes to a BTF blob in native byte order: 24-byte header, types, strings.
+    #[inline(never)]
     pub fn to_bytes(&self) -> Result<Vec<u8>, BtfError> {
         if self.types.len() as u64 > MAX_TYPE_ID as u64 {
             return Err(BtfError::EncodeLimit {

@@ -43,6 +43,7 @@ pub(crate) struct Plan<'e> {
     deferred: Option<ProgramError>,
 }
 
+#[inline(never)]
 pub(crate) fn plan_program<'e>(
     obj: &Object,
     l: &Linked,
@@ -122,6 +123,7 @@ pub(crate) struct LoadCtx<'a> {
 }
 
 /// The kernel part of a program load (safe to run on several threads at once).
+#[inline(never)]
 pub(crate) fn load_program(
     ctx: &LoadCtx<'_>,
     l: &Linked,

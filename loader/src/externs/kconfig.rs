@@ -22,6 +22,7 @@ pub struct KcfgSlot {
 
 /// Reads the running kernel's kconfig text: `/boot/config-<release>` (plain or gzip), else
 /// `/proc/config.gz`. The error names both places.
+#[inline(never)]
 pub fn read_system_kconfig() -> Result<String, ExternError> {
     let release = uname_release();
     let boot = format!("/boot/config-{release}");

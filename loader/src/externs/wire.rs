@@ -183,6 +183,7 @@ impl<'t> ObjExterns<'t> {
     }
 
     /// Patches the extern references of one linked program.
+    #[inline(never)]
     pub(crate) fn relocate(
         &self,
         l: &mut Linked,

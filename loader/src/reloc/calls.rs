@@ -18,6 +18,7 @@ pub(crate) struct FuncIndex {
 }
 
 impl FuncIndex {
+    #[inline(never)]
     pub fn new(obj: &Object) -> Self {
         let mut by_sec: HashMap<usize, Vec<(usize, usize, usize)>> = HashMap::new();
         for (i, p) in obj.programs.iter().enumerate() {
@@ -96,6 +97,7 @@ fn append(
 
 /// Links one main program: appends subprograms, fixes call offsets, and gathers the data
 /// relocations and func/line info of every included function.
+#[inline(never)]
 pub(crate) fn link(
     obj: &Object,
     code: &[std::sync::Arc<[Insn]>],

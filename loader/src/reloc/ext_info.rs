@@ -127,6 +127,7 @@ impl ExtState {
 }
 
 impl<'a> ExtInfoIndex<'a> {
+    #[inline(never)]
     pub fn new(obj: &Object, btf: &Btf<'_>, ext: &BtfExt<'a>) -> Self {
         ExtInfoIndex {
             func: Records::new(obj, btf, &ext.func_info),
