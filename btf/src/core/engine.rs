@@ -63,6 +63,7 @@ fn target_view(targets: &dyn TargetSet, i: usize) -> (&str, &dyn View) {
 }
 
 /// `bpf_core_find_cands`: main target first, modules only if it has none.
+#[inline(never)]
 fn find_cands(
     local: &dyn View,
     local_id: u32,
@@ -198,6 +199,7 @@ struct Resolved {
 
 /// `bpf_core_calc_relo_insn` (with the cache handling of
 /// `bpf_core_resolve_relo`).
+#[inline(never)]
 fn resolve(
     local: &dyn View,
     relo: &CoreRelo,

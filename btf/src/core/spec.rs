@@ -102,6 +102,7 @@ fn parse_access(s: &str) -> Result<Vec<u32>, SpecError> {
 }
 
 /// `bpf_core_parse_spec`.
+#[inline(never)]
 pub(crate) fn parse_spec(
     v: &dyn View,
     type_id: u32,
@@ -259,6 +260,7 @@ pub enum MatchError {
 }
 
 /// `bpf_core_spec_match`: `Ok(None)` if the candidate does not match.
+#[inline(never)]
 pub(crate) fn spec_match(
     local: &dyn View,
     local_spec: &Spec,
