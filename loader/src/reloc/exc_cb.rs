@@ -18,8 +18,10 @@ pub(crate) fn assign(
     obj: &Object,
     btf: &Btf<'_>,
 ) -> Result<HashMap<usize, Result<usize, String>>, String> {
-    // Tags by tagged function name, in BTF order: one linear scan.
-    let mut tags: HashMap<&str, Vec<&str>> = HashMap::new();
+    // Tags by tagged function name, in BTF order: one linear scan. (Maps keyed by `&str` with
+    // `usize` values, the type the object model uses elsewhere: one instantiation; issue 8.)
+    let mut tag_slot: HashMap<&str, usize> = HashMap::new();
+    let mut tags: Vec<Vec<&str>> = Vec::new();
     for id in btf.ids() {
         let Ok(Type::DeclTag {
             target,
@@ -36,9 +38,13 @@ pub(crate) fn assign(
                 linkage: FuncLinkage::Global,
                 ..
             }) => {
-                tags.entry(btf.name(target).unwrap_or(""))
-                    .or_default()
-                    .push(cb);
+                let slot = *tag_slot
+                    .entry(btf.name(target).unwrap_or(""))
+                    .or_insert(tags.len());
+                if slot == tags.len() {
+                    tags.push(Vec::new());
+                }
+                tags[slot].push(cb);
             }
             _ => {
                 return Err(
@@ -51,14 +57,19 @@ pub(crate) fn assign(
     if tags.is_empty() {
         return Ok(out);
     }
-    let mut subprogs: HashMap<&str, Vec<usize>> = HashMap::new();
+    // Subprogram by name; `MULTIPLE` when several have it.
+    const MULTIPLE: usize = usize::MAX;
+    let mut subprogs: HashMap<&str, usize> = HashMap::new();
     for (i, p) in obj
         .programs
         .iter()
         .enumerate()
         .filter(|(_, p)| p.is_subprog)
     {
-        subprogs.entry(p.name.as_str()).or_default().push(i);
+        subprogs
+            .entry(p.name.as_str())
+            .and_modify(|f| *f = MULTIPLE)
+            .or_insert(i);
     }
     for (m, p) in obj
         .programs
@@ -66,7 +77,7 @@ pub(crate) fn assign(
         .enumerate()
         .filter(|(_, p)| !p.is_subprog && p.autoload)
     {
-        let Some(cbs) = tags.get(p.name.as_str()) else {
+        let Some(cbs) = tag_slot.get(p.name.as_str()).map(|&t| &tags[t]) else {
             continue;
         };
         // Several callbacks for one program: libbpf appends none and lets the verifier refuse.
@@ -77,21 +88,21 @@ pub(crate) fn assign(
         let r = if name.is_empty() {
             Err("exception_callback:<value> decl tag contains empty value".to_string())
         } else {
-            match subprogs.get(name).map(Vec::as_slice) {
-                None | Some([]) => Err(format!("cannot find exception callback '{name}'")),
-                Some([f]) => {
-                    let sp = &obj.programs[*f];
+            match subprogs.get(name).copied() {
+                None => Err(format!("cannot find exception callback '{name}'")),
+                Some(MULTIPLE) => Err(format!(
+                    "multiple subprogs with same name as exception callback '{name}'"
+                )),
+                Some(f) => {
+                    let sp = &obj.programs[f];
                     if !sp.global || sp.mark_btf_static {
                         Err(format!(
                             "exception callback {name} must be a global non-hidden function"
                         ))
                     } else {
-                        Ok(*f)
+                        Ok(f)
                     }
                 }
-                Some(_) => Err(format!(
-                    "multiple subprogs with same name as exception callback '{name}'"
-                )),
             }
         };
         out.insert(m, r);
