@@ -438,8 +438,12 @@ pub(crate) fn init_prog_arrays(
     programs: &[LoadedProgram],
     keep_going: bool,
 ) -> Result<(), LoadError> {
-    let by_name: std::collections::HashMap<&str, &LoadedProgram> =
-        programs.iter().map(|p| (p.name.as_str(), p)).collect();
+    // (Index values: the `&str`-keyed map type used elsewhere, one instantiation; issue 8.)
+    let by_name: std::collections::HashMap<&str, usize> = programs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.as_str(), i))
+        .collect();
     for (i, m) in obj.maps.iter().enumerate() {
         if m.init_slots.is_empty() || m.def.map_type != mt::BPF_MAP_TYPE_PROG_ARRAY as u32 {
             continue;
@@ -457,7 +461,7 @@ pub(crate) fn init_prog_arrays(
                 msg,
                 errno,
             };
-            let fd = match by_name.get(name.as_str()).map(|p| p.result()) {
+            let fd = match by_name.get(name.as_str()).map(|&p| programs[p].result()) {
                 Some(Ok(fd)) => fd,
                 // Its own failure is already reported in keep-going mode.
                 Some(Err(_)) if keep_going => continue,

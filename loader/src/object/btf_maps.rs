@@ -521,19 +521,20 @@ pub(crate) fn datasec_info(
     if r.kind != bv::KIND_DATASEC {
         return (id, false);
     }
-    let hidden: std::collections::HashSet<&str> = elf
+    // (A set, as the `&str`-keyed map type used elsewhere: one instantiation; issue 8.)
+    let hidden: HashMap<&str, usize> = elf
         .symbols
         .iter()
         .filter(|s| {
             s.shndx == sec_idx && matches!(s.visibility, sym::STV_HIDDEN | sym::STV_INTERNAL)
         })
-        .map(|s| s.name)
+        .map(|s| (s.name, 0))
         .collect();
     let mmapable = btf.datasec_vars(r).into_iter().any(|(vid, _, _)| {
         btf.rec(vid).is_some_and(|v| {
             v.kind == bv::KIND_VAR
                 && btf.var_linkage(v) != Some(bv::VAR_STATIC)
-                && !hidden.contains(btf.name(vid))
+                && !hidden.contains_key(btf.name(vid))
         })
     });
     (id, mmapable)
