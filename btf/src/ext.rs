@@ -180,6 +180,53 @@ pub struct ExtInfo<'a, R> {
     _r: PhantomData<R>,
 }
 
+/// [`ExtInfo::parse`]'s checks, once for all record types: the records and their size.
+fn validate<'a>(
+    sub: &'a [u8],
+    endian: Endian,
+    what: &str,
+    min_size: usize,
+) -> Result<(&'a [u8], usize), BtfError> {
+    let bad = |reason: String| BtfError::BadExt {
+        reason: format!("{}: {reason}", what),
+    };
+    let record_size = endian
+        .u32_at(sub, 0)
+        .ok_or_else(|| bad("too short for the record size".into()))? as usize;
+    if record_size < min_size || !record_size.is_multiple_of(4) {
+        return Err(bad(format!("bad record size {record_size}")));
+    }
+    if endian != Endian::NATIVE && record_size != min_size {
+        return Err(bad(format!(
+            "record size {record_size} in non-native byte order (must be {})",
+            min_size
+        )));
+    }
+    let data = &sub[4..];
+    if data.is_empty() {
+        return Err(bad("no records".into()));
+    }
+    let mut off = 0usize;
+    while off < data.len() {
+        let left = data.len() - off;
+        if left < 8 {
+            return Err(bad(format!("truncated block header at offset {off}")));
+        }
+        let num = endian.u32_in(data, off + 4) as u64;
+        if num == 0 {
+            return Err(bad(format!("block at offset {off} has no records")));
+        }
+        let total = 8 + num * record_size as u64;
+        if (left as u64) < total {
+            return Err(bad(format!(
+                    "block at offset {off}: {num} records of {record_size} bytes exceed the {left} bytes left"
+                )));
+        }
+        off += total as usize;
+    }
+    Ok((data, record_size))
+}
+
 impl<'a, R: ExtRecord> ExtInfo<'a, R> {
     fn empty(endian: Endian) -> Self {
         ExtInfo {
@@ -194,44 +241,7 @@ impl<'a, R: ExtRecord> ExtInfo<'a, R> {
     /// 4 (exactly the minimum for non-native byte order, so records can be swapped), at least
     /// one block, each block with `num_info > 0` and fitting in the data.
     fn parse(sub: &'a [u8], endian: Endian) -> Result<Self, BtfError> {
-        let bad = |reason: String| BtfError::BadExt {
-            reason: format!("{}: {reason}", R::WHAT),
-        };
-        let record_size = endian
-            .u32_at(sub, 0)
-            .ok_or_else(|| bad("too short for the record size".into()))?
-            as usize;
-        if record_size < R::MIN_SIZE || !record_size.is_multiple_of(4) {
-            return Err(bad(format!("bad record size {record_size}")));
-        }
-        if endian != Endian::NATIVE && record_size != R::MIN_SIZE {
-            return Err(bad(format!(
-                "record size {record_size} in non-native byte order (must be {})",
-                R::MIN_SIZE
-            )));
-        }
-        let data = &sub[4..];
-        if data.is_empty() {
-            return Err(bad("no records".into()));
-        }
-        let mut off = 0usize;
-        while off < data.len() {
-            let left = data.len() - off;
-            if left < 8 {
-                return Err(bad(format!("truncated block header at offset {off}")));
-            }
-            let num = endian.u32_in(data, off + 4) as u64;
-            if num == 0 {
-                return Err(bad(format!("block at offset {off} has no records")));
-            }
-            let total = 8 + num * record_size as u64;
-            if (left as u64) < total {
-                return Err(bad(format!(
-                    "block at offset {off}: {num} records of {record_size} bytes exceed the {left} bytes left"
-                )));
-            }
-            off += total as usize;
-        }
+        let (data, record_size) = validate(sub, endian, R::WHAT, R::MIN_SIZE)?;
         Ok(ExtInfo {
             data,
             record_size,
