@@ -83,10 +83,12 @@ fn header_len(b: &[u8]) -> io::Result<usize> {
     Ok(pos)
 }
 
-/// CRC-32 (IEEE, reflected, polynomial 0xedb88320), as gzip uses.
+/// CRC-32 (IEEE, reflected, polynomial 0xedb88320), as gzip uses. Eight bytes per step
+/// ("slicing by 8"): the kernel's config is ~100 KB, and a byte at a time took longer than
+/// inflating it.
 fn crc32(data: &[u8]) -> u32 {
-    let mut table = [0u32; 256];
-    for (i, t) in table.iter_mut().enumerate() {
+    let mut t = [[0u32; 256]; 8];
+    for i in 0..256 {
         let mut c = i as u32;
         for _ in 0..8 {
             c = if c & 1 != 0 {
@@ -95,11 +97,31 @@ fn crc32(data: &[u8]) -> u32 {
                 c >> 1
             };
         }
-        *t = c;
+        t[0][i] = c;
     }
-    !data.iter().fold(!0u32, |c, &b| {
-        table[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8)
-    })
+    for i in 0..256 {
+        for k in 1..8 {
+            let prev = t[k - 1][i];
+            t[k][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
+        }
+    }
+    let mut c = !0u32;
+    let mut chunks = data.chunks_exact(8);
+    for b in &mut chunks {
+        let lo = c ^ u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        c = t[7][(lo & 0xff) as usize]
+            ^ t[6][((lo >> 8) & 0xff) as usize]
+            ^ t[5][((lo >> 16) & 0xff) as usize]
+            ^ t[4][(lo >> 24) as usize]
+            ^ t[3][b[4] as usize]
+            ^ t[2][b[5] as usize]
+            ^ t[1][b[6] as usize]
+            ^ t[0][b[7] as usize];
+    }
+    for &b in chunks.remainder() {
+        c = t[0][((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
+    }
+    !c
 }
 
 fn bad_header() -> io::Error {
@@ -144,6 +166,25 @@ mod tests {
         // The CRC-32 catalogue's check value for "123456789".
         assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
         assert_eq!(crc32(b""), 0);
+        // Every length around the 8-byte steps, against the bitwise definition.
+        let bitwise = |d: &[u8]| {
+            let mut c = !0u32;
+            for &b in d {
+                c ^= u32::from(b);
+                for _ in 0..8 {
+                    c = if c & 1 != 0 {
+                        0xedb8_8320 ^ (c >> 1)
+                    } else {
+                        c >> 1
+                    };
+                }
+            }
+            !c
+        };
+        let data: Vec<u8> = (0..100u32).map(|i| (i * 37 + 11) as u8).collect();
+        for n in 0..data.len() {
+            assert_eq!(crc32(&data[..n]), bitwise(&data[..n]), "{n} bytes");
+        }
     }
 
     #[test]
