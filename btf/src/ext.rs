@@ -354,6 +354,7 @@ pub struct BtfExt<'a> {
 
 impl<'a> BtfExt<'a> {
     /// Parses `.BTF.ext` bytes (either byte order).
+    #[inline(never)]
     pub fn parse(data: &'a [u8]) -> Result<BtfExt<'a>, BtfError> {
         let bad = |reason: String| BtfError::BadExt { reason };
         if data.len() < 8 {

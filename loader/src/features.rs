@@ -40,6 +40,7 @@ pub(crate) struct Features {
 
 impl Features {
     /// The feature cache for `token` (or the process-wide one without a token).
+    #[inline(never)]
     pub fn for_token(token: Option<BorrowedFd<'_>>) -> Self {
         let probes = match token {
             Some(t) => Probes::for_token(t).unwrap_or_else(|e| {
