@@ -354,6 +354,7 @@ pub struct BtfExt<'a> {
 
 impl<'a> BtfExt<'a> {
     /// Parses `.BTF.ext` bytes (either byte order).
+    // Out of line: smaller code in the load pipeline's one big function (issue 8).
     #[inline(never)]
     pub fn parse(data: &'a [u8]) -> Result<BtfExt<'a>, BtfError> {
         let bad = |reason: String| BtfError::BadExt { reason };

@@ -30,6 +30,7 @@ const EXTERN_SECS: [&str; 2] = [".kconfig", ".ksyms"];
 /// - such VARs whose symbol is hidden/internal become `static` (also when sizes were already
 ///   set, as after static linking);
 /// - sort the entries by offset (stable, like libbpf's `qsort` on distinct offsets).
+// Out of line: smaller code where it was inlined (issue 8: binary size).
 #[inline(never)]
 pub fn fixup_datasecs(
     model: &mut BtfModel,

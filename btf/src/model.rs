@@ -279,6 +279,7 @@ impl BtfModel {
     }
 
     /// Copies every type and the string table out of a parsed base BTF.
+    // Out of line: smaller code where it was inlined (issue 8: binary size).
     #[inline(never)]
     pub fn from_btf(btf: &Btf<'_>) -> Result<Self, BtfError> {
         if btf.base().is_some() {
@@ -582,6 +583,7 @@ impl BtfModel {
     }
 
     /// Encodes to a BTF blob in native byte order: 24-byte header, types, strings.
+    // Out of line: smaller code where it was inlined (issue 8: binary size).
     #[inline(never)]
     pub fn to_bytes(&self) -> Result<Vec<u8>, BtfError> {
         if self.types.len() as u64 > MAX_TYPE_ID as u64 {

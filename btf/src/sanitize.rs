@@ -88,6 +88,7 @@ fn int1() -> TypeBody {
 /// | Enum64 | ENUM kind_flag cleared; ENUM64 → UNION whose members all point to an added INT `enum64_placeholder` (size 1) at offset 0 |
 ///
 /// Name rewrites change the string in place, as libbpf does.
+// Out of line: smaller code where it was inlined (issue 8: binary size).
 #[inline(never)]
 pub fn sanitize(
     model: &BtfModel,

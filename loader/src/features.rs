@@ -40,6 +40,7 @@ pub(crate) struct Features {
 
 impl Features {
     /// The feature cache for `token` (or the process-wide one without a token).
+    // Out of line: smaller code in the load pipeline's one big function (issue 8).
     #[inline(never)]
     pub fn for_token(token: Option<BorrowedFd<'_>>) -> Self {
         let probes = match token {

@@ -43,6 +43,7 @@ pub(crate) struct Plan<'e> {
     deferred: Option<ProgramError>,
 }
 
+// Out of line: smaller code where it was inlined (issue 8: binary size).
 #[inline(never)]
 pub(crate) fn plan_program<'e>(
     obj: &Object,
@@ -123,6 +124,7 @@ pub(crate) struct LoadCtx<'a> {
 }
 
 /// The kernel part of a program load (safe to run on several threads at once).
+// Out of line: smaller code where it was inlined (issue 8: binary size).
 #[inline(never)]
 pub(crate) fn load_program(
     ctx: &LoadCtx<'_>,

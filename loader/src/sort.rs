@@ -26,6 +26,7 @@ pub(crate) fn sort_by_key_stable<T>(v: &mut [T], key: impl Fn(&T) -> (u64, u64))
 }
 
 /// The swaps that put the elements in the order of `keys` sorted, where `keys[i].2 == i`.
+// Out of line: smaller code where it was inlined (issue 8: binary size).
 #[inline(never)]
 fn stable_swaps(mut keys: Vec<(u64, u64, usize)>) -> Vec<(usize, usize)> {
     sort_keys(&mut keys);

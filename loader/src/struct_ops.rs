@@ -341,6 +341,7 @@ pub struct ProgAttach {
 
 /// `bpf_map__init_kern_struct_ops` for every map to be created, then the autoload adjustment.
 /// Returns each struct_ops program's attach target (indexed by function).
+// Out of line: smaller code where it was inlined (issue 8: binary size).
 #[inline(never)]
 pub(crate) fn init_kern(
     obj: &mut Object,

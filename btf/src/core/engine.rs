@@ -63,6 +63,7 @@ fn target_view(targets: &dyn TargetSet, i: usize) -> (&str, &dyn View) {
 }
 
 /// `bpf_core_find_cands`: main target first, modules only if it has none.
+// Out of line: smaller code where it was inlined (issue 8: binary size).
 #[inline(never)]
 fn find_cands(
     local: &dyn View,
@@ -199,6 +200,7 @@ struct Resolved {
 
 /// `bpf_core_calc_relo_insn` (with the cache handling of
 /// `bpf_core_resolve_relo`).
+// Out of line: smaller code where it was inlined (issue 8: binary size).
 #[inline(never)]
 fn resolve(
     local: &dyn View,

@@ -102,6 +102,7 @@ fn parse_access(s: &str) -> Result<Vec<u32>, SpecError> {
 }
 
 /// `bpf_core_parse_spec`.
+// Out of line: smaller code where it was inlined (issue 8: binary size).
 #[inline(never)]
 pub(crate) fn parse_spec(
     v: &dyn View,
@@ -260,6 +261,7 @@ pub enum MatchError {
 }
 
 /// `bpf_core_spec_match`: `Ok(None)` if the candidate does not match.
+// Out of line: smaller code where it was inlined (issue 8: binary size).
 #[inline(never)]
 pub(crate) fn spec_match(
     local: &dyn View,

@@ -30,6 +30,7 @@ pub fn for_each_symbol(
 
 /// Resolves `wanted` names to addresses (libbpf's `kallsyms_cb`): a name seen twice with
 /// different addresses is ambiguous (an error naming both), unresolved names stay `None`.
+// Out of line: smaller code where it was inlined (issue 8: binary size).
 #[inline(never)]
 pub fn resolve(text: &str, wanted: &[&str]) -> Result<Vec<Option<u64>>, ExternError> {
     let mut out = vec![None; wanted.len()];

@@ -16,6 +16,7 @@ fn type_desc(btf: &Btf<'_>, id: u32) -> String {
 
 /// Resolves one typed ksym (variable or kfunc). `fd_array_modules` collects the modules whose
 /// BTF fd a kfunc call needs in `fd_array` (index = position + 1).
+// Out of line: smaller code where it was inlined (issue 8: binary size).
 #[inline(never)]
 pub fn resolve_typed(
     d: &ExternDesc,

@@ -508,6 +508,7 @@ impl Resolution {
 /// `inputs.kconfig`, then the system kconfig (read only if some `CONFIG_*` extern is still
 /// unset); typeless ksyms from `/proc/kallsyms`; typed ksyms and kfuncs from kernel BTF
 /// (`kernel` is only asked when such an extern exists). A strong extern left unset is an error.
+// Out of line: smaller code where it was inlined (issue 8: binary size).
 #[inline(never)]
 pub fn resolve(
     table: &ExternTable,

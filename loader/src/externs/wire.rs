@@ -183,6 +183,7 @@ impl<'t> ObjExterns<'t> {
     }
 
     /// Patches the extern references of one linked program.
+    // Out of line: smaller code where it was inlined (issue 8: binary size).
     #[inline(never)]
     pub(crate) fn relocate(
         &self,

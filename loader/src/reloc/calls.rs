@@ -18,6 +18,7 @@ pub(crate) struct FuncIndex {
 }
 
 impl FuncIndex {
+    // Out of line: smaller code where it was inlined (issue 8: binary size).
     #[inline(never)]
     pub fn new(obj: &Object) -> Self {
         let mut by_sec: HashMap<usize, Vec<(usize, usize, usize)>> = HashMap::new();
@@ -97,6 +98,7 @@ fn append(
 
 /// Links one main program: appends subprograms, fixes call offsets, and gathers the data
 /// relocations and func/line info of every included function.
+// Out of line: smaller code where it was inlined (issue 8: binary size).
 #[inline(never)]
 pub(crate) fn link(
     obj: &Object,

@@ -15,6 +15,7 @@ pub const POISON_LDIMM64_MAP_BASE: i32 = 2_001_000_000;
 /// Patches every map reference of `linked`. `map_fd(i)` is the fd of map `i`, or `None` if it was
 /// not created. `arena` is the arena map and the offset of the `__arena` globals in it
 /// (`arena_data_off`), added to references to that map.
+// Out of line: smaller code where it was inlined (issue 8: binary size).
 #[inline(never)]
 pub(crate) fn relocate(
     linked: &mut Linked,

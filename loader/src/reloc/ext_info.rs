@@ -127,6 +127,7 @@ impl ExtState {
 }
 
 impl<'a> ExtInfoIndex<'a> {
+    // Out of line: smaller code where it was inlined (issue 8: binary size).
     #[inline(never)]
     pub fn new(obj: &Object, btf: &Btf<'_>, ext: &BtfExt<'a>) -> Self {
         ExtInfoIndex {
