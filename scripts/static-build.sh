@@ -5,8 +5,9 @@
 #   scripts/static-build.sh            # build, check, run the demo when root
 #   CI=true scripts/static-build.sh    # as above; not being root is an error instead of a skip
 #
-# Size (issue 8: smaller than the aya and libbpf-rs loaders, 1.63 and 1.50 MiB fully static on
-# glibc). Every step is a cargo/rustc/linker flag, no other tool:
+# Size (issue 8: smaller than the aya and libbpf-rs minimal loaders, 1.63 and 1.50 MiB fully static
+# on glibc with their stated settings: LTO, stripped). Every step is a cargo/rustc/linker flag, no
+# other tool:
 #   - the `release-small` profile: the release settings (fat LTO, one codegen unit, panic=abort,
 #     stripped) with opt-level "z";
 #   - a non-PIE static executable (`-C relocation-model=static`): `file` then says "statically
@@ -16,7 +17,9 @@
 # Not used: LLVM's machine outliner (-enable-machine-outliner), ~25 KB smaller, but off by default
 # for x86 in LLVM and with a history of miscompiles; we do not ship a loader built with it.
 # loader/examples/minimal-load (open + load, nothing else) is built the same way and measured: the
-# counterpart of the anchors' minimal loaders. Afterwards the CLI's end-to-end tests (loader/tests/cli.rs) run against this binary
+# counterpart of the anchors' minimal loaders. These settings would shrink the anchors too: for the
+# like-for-like comparison (all three loaders rebuilt here with identical settings) see
+# scripts/anchor-sizes.sh. Afterwards the CLI's end-to-end tests (loader/tests/cli.rs) run against this binary
 # (BPFLOAD_BIN), as root; they need no C toolchain.
 set -euo pipefail
 
@@ -43,12 +46,13 @@ if command -v readelf >/dev/null && readelf -SW "$bin" | grep -q ' \.eh_frame ';
     exit 1
 fi
 size=$(stat -c %s "$bin")
-awk -v s="$size" 'BEGIN { m = s / 1048576; printf "size: %d bytes (%.2f MiB); anchors, fully static on glibc: aya 1.63 MiB (%.1f%%), libbpf-rs 1.50 MiB (%.1f%%)\n", s, m, 100 * m / 1.63, 100 * m / 1.50 }'
+awk -v s="$size" 'BEGIN { m = s / 1048576; printf "size: %d bytes (%.2f MiB); the anchors as stated (their settings, not ours): aya 1.63 MiB (%.1f%%), libbpf-rs 1.50 MiB (%.1f%%); like for like: scripts/anchor-sizes.sh\n", s, m, 100 * m / 1.63, 100 * m / 1.50 }'
 # The like-for-like counterpart of the anchors ("a minimal tool that loads every program").
 min=$dir/$target/$profile/examples/minimal-load
-awk -v s="$(stat -c %s "$min")" 'BEGIN { m = s / 1048576; printf "minimal-load (loader only, no CLI): %d bytes (%.2f MiB; %.1f%% of aya, %.1f%% of libbpf-rs)\n", s, m, 100 * m / 1.63, 100 * m / 1.50 }'
-# Issue 8's anchors: the binary must stay smaller than aya's loader (1.63 MiB); the libbpf-rs one
-# (1.50 MiB) is the target not yet met (README, Performance).
+awk -v s="$(stat -c %s "$min")" 'BEGIN { m = s / 1048576; printf "minimal-load (loader only, no CLI): %d bytes (%.2f MiB; %.1f%% of aya, %.1f%% of libbpf-rs as stated)\n", s, m, 100 * m / 1.63, 100 * m / 1.50 }'
+# A regression guard, not the target: the binary must stay below aya's stated 1.63 MiB. Issue 8's
+# target (smaller than both anchors) is judged like for like by scripts/anchor-sizes.sh, and is not
+# met (README, Performance).
 if [ "$size" -ge $((163 * 1048576 / 100)) ]; then
     echo "static-build: $size bytes is not smaller than the aya anchor (1.63 MiB)" >&2
     exit 1
