@@ -56,26 +56,6 @@ impl log::Log for StderrLog {
     fn flush(&self) {}
 }
 
-/// Waits (up to a second) for the BTF scan's helper threads to end: after handing over its
-/// result a helper reads cgroup files (`available_parallelism`), and those short-lived fds of a
-/// still-running thread are not leaks of the load.
-fn wait_for_scan_helpers() {
-    for _ in 0..1000 {
-        let running = std::fs::read_dir("/proc/self/task")
-            .map(|tasks| {
-                tasks.flatten().any(|t| {
-                    std::fs::read_to_string(t.path().join("comm"))
-                        .is_ok_and(|c| c.trim_end() == "bpfload-btf-sca")
-                })
-            })
-            .unwrap_or(false);
-        if !running {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-}
-
 fn main() {
     let level = match std::env::var("BPFLOAD_SCENARIO_LOG").as_deref() {
         Ok("debug") => log::LevelFilter::Debug,
@@ -216,7 +196,6 @@ fn main() {
     }
     drop(result);
     drop(target);
-    wait_for_scan_helpers();
 
     let after = open_fds().expect("list /proc/self/fd");
     let leaked: Vec<String> = after
