@@ -300,15 +300,16 @@ pub(crate) fn scan_indexed(
     strs: Range<usize>,
     endian: Endian,
 ) -> Result<(TypeOffsets, NameIndex), BtfError> {
-    let helper = cpus() != Cpus::One;
+    // A helper thread even on a one-CPU machine: the caller never waits for one that has not
+    // started (it does that part itself), so there it costs one thread start.
     match endian {
         Endian::Little => {
             let sp = splits::<false>(&bytes[types.clone()], strs.len());
-            scan_indexed_impl::<false>(bytes, types, strs, sp, helper, false)
+            scan_indexed_impl::<false>(bytes, types, strs, sp, true, false)
         }
         Endian::Big => {
             let sp = splits::<true>(&bytes[types.clone()], strs.len());
-            scan_indexed_impl::<true>(bytes, types, strs, sp, helper, false)
+            scan_indexed_impl::<true>(bytes, types, strs, sp, true, false)
         }
     }
 }
@@ -324,36 +325,6 @@ fn splits<const BIG: bool>(types: &[u8], strs_len: usize) -> Splits {
         prev = o.unwrap_or(prev);
     }
     out
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cpus {
-    Unknown = 0,
-    One = 1,
-    More = 2,
-}
-
-static CPUS: AtomicU8 = AtomicU8::new(Cpus::Unknown as u8);
-
-/// What is known about the CPUs this process may run on. Asking the system costs 50-90 µs here
-/// (`available_parallelism` reads cgroup files), more than a thread start, so the helper asks
-/// after its work and the answer is kept.
-fn cpus() -> Cpus {
-    match CPUS.load(Ordering::Relaxed) {
-        1 => Cpus::One,
-        2 => Cpus::More,
-        _ => Cpus::Unknown,
-    }
-}
-
-fn learn_cpus() {
-    if cpus() == Cpus::Unknown {
-        let c = match std::thread::available_parallelism() {
-            Ok(n) if n.get() > 1 => Cpus::More,
-            _ => Cpus::One,
-        };
-        CPUS.store(c as u8, Ordering::Relaxed);
-    }
 }
 
 const WAITING: u8 = 0;
@@ -456,9 +427,11 @@ fn spawn_helper(
             }
             let part = job(&bytes, &h.stop);
             h.finish(part);
-            // Learnt after the work, off everyone's path: on a one-CPU machine later parses in
-            // this process skip the helper (this one cost a thread start and some switching).
-            learn_cpus();
+            // Nothing after this: the helper outlives the caller's return by a moment, so it
+            // must not hold anything (an fd would look like a leak of the load). It once asked
+            // `available_parallelism` here (which opens cgroup files) to skip the helper on a
+            // one-CPU machine; that saved only a thread start per uncached parse of a large BTF
+            // (vmlinux is parsed once per process), so it is gone.
         });
     spawned.ok().map(|_| helper)
 }
