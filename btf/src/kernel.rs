@@ -126,7 +126,9 @@ pub fn modules() -> Result<Arc<Vec<Arc<ModuleBtf>>>, BtfError> {
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| n != "vmlinux")
         .collect();
-    names.sort();
+    // Directory entries are unique: an unstable sort gives the same order (and shares the
+    // one unstable string sort already in the binary instead of adding a stable one).
+    names.sort_unstable();
     let mut out = Vec::new();
     for name in names {
         match module(&name) {
