@@ -92,11 +92,7 @@ impl Cursor {
 
     /// Walks one record (the caller checked `off < types.len()`).
     #[inline(always)]
-    fn step<const BIG: bool, const INDEX: bool>(
-        &mut self,
-        types: &[u8],
-        start_id: u32,
-    ) -> Result<(), BtfError> {
+    fn step<const INDEX: bool>(&mut self, types: &[u8], start_id: u32) -> Result<(), BtfError> {
         let (off, idx) = (self.off, self.count);
         let len = types.len();
         let Some(hdr) = types.get(off..off + TYPE_HEADER_LEN) else {
@@ -107,13 +103,7 @@ impl Cursor {
                 available: len.saturating_sub(off),
             });
         };
-        let rd = |w: [u8; 4]| {
-            if BIG {
-                u32::from_be_bytes(w)
-            } else {
-                u32::from_le_bytes(w)
-            }
-        };
+        let rd = u32::from_le_bytes;
         let info = rd([hdr[4], hdr[5], hdr[6], hdr[7]]);
         let Some(rec_len) = record_len(info) else {
             return Err(BtfError::UnknownKind {
@@ -163,7 +153,7 @@ enum Stop {
 /// Walks one chain until the end of the section, or until exactly offset `meet` (if it passes
 /// `meet` without landing on it, it goes on to the end). Errors name type `start_id + record
 /// number`.
-fn walk<const BIG: bool, const INDEX: bool>(
+fn walk<const INDEX: bool>(
     c: &mut Cursor,
     types: &[u8],
     meet: usize,
@@ -175,7 +165,7 @@ fn walk<const BIG: bool, const INDEX: bool>(
     let stopped = loop {
         let chunk_end = c.count + CHUNK;
         while c.off < limit && c.count < chunk_end {
-            c.step::<BIG, INDEX>(types, start_id)?;
+            c.step::<INDEX>(types, start_id)?;
         }
         if c.off >= meet {
             if c.off == meet {
@@ -208,7 +198,7 @@ struct JobPart {
 /// two interleaved chains split at `mid` when given, and builds the job's index shard. `None` if
 /// a walk fails, a guessed boundary is not met exactly, or `stop` is set.
 #[allow(clippy::too_many_arguments)]
-fn run_job<const BIG: bool>(
+fn run_job(
     types: &[u8],
     strs: &[u8],
     hasher: &KeyHasher,
@@ -227,8 +217,8 @@ fn run_job<const BIG: bool>(
             'both: loop {
                 let chunk_end = a.count + CHUNK;
                 while a.off < mid && b.off < b_limit && a.count < chunk_end {
-                    a.step::<BIG, true>(types, 0).ok()?;
-                    b.step::<BIG, true>(types, 0).ok()?;
+                    a.step::<true>(types, 0).ok()?;
+                    b.step::<true>(types, 0).ok()?;
                 }
                 if a.off >= mid || b.off >= b_limit {
                     break 'both;
@@ -238,13 +228,13 @@ fn run_job<const BIG: bool>(
                 }
             }
             // Each chain finishes alone.
-            (walk::<BIG, true>(&mut a, types, mid, 0, stop).ok()? == Stop::Met).then_some(())?;
-            (walk::<BIG, true>(&mut b, types, to, 0, stop).ok()? == Stop::Met).then_some(())?;
+            (walk::<true>(&mut a, types, mid, 0, stop).ok()? == Stop::Met).then_some(())?;
+            (walk::<true>(&mut b, types, to, 0, stop).ok()? == Stop::Met).then_some(())?;
             vec![a, b]
         }
         _ => {
             let mut a = Cursor::new(from, to - from, true);
-            (walk::<BIG, true>(&mut a, types, to, 0, stop).ok()? == Stop::Met).then_some(())?;
+            (walk::<true>(&mut a, types, to, 0, stop).ok()? == Stop::Met).then_some(())?;
             vec![a]
         }
     };
@@ -259,7 +249,7 @@ fn run_job<const BIG: bool>(
         return None;
     }
     let marks: Vec<Vec<u64>> = cursors.into_iter().map(|c| c.marks).collect();
-    let shard = index_pass::<BIG>(types, strs, hasher, &view, &marks, 0);
+    let shard = index_pass(types, strs, hasher, &view, &marks, 0);
     Some(JobPart {
         segs: view.into_segments(),
         count,
@@ -275,8 +265,10 @@ pub(crate) fn scan_types(
 ) -> Result<TypeOffsets, BtfError> {
     let mut c = Cursor::new(0, types.len(), false);
     match endian {
-        Endian::Little => walk::<false, false>(&mut c, types, usize::MAX, start_id, None)?,
-        Endian::Big => walk::<true, false>(&mut c, types, usize::MAX, start_id, None)?,
+        Endian::Little => walk::<false>(&mut c, types, usize::MAX, start_id, None)?,
+        // Big-endian BTF is rare here: walked as a little-endian copy (same records, offsets
+        // and errors) so the walk exists once in the binary.
+        Endian::Big => walk::<false>(&mut c, &swapped_words(types), usize::MAX, start_id, None)?,
     };
     check_count(c.count, start_id)?;
     Ok(TypeOffsets::new(c.count, c.starts))
@@ -302,26 +294,51 @@ pub(crate) fn scan_indexed(
 ) -> Result<(TypeOffsets, NameIndex), BtfError> {
     // A helper thread even on a one-CPU machine: the caller never waits for one that has not
     // started (it does that part itself), so there it costs one thread start.
+    let (bytes, types, strs) = native(bytes, types, strs, endian);
+    let sp = splits(&bytes[types.clone()], strs.len());
+    scan_indexed_impl(&bytes, types, strs, sp, true, false)
+}
+
+/// The words of a type section in the other byte order (every field of every BTF type record is
+/// a u32; a tail shorter than a word is kept as it is, and no walk reads it as a word).
+fn swapped_words(types: &[u8]) -> Vec<u8> {
+    let mut v = types.to_vec();
+    for w in v.chunks_exact_mut(4) {
+        w.reverse();
+    }
+    v
+}
+
+/// `bytes` with the type section at `types` and strings at `strs` as little-endian BTF: itself,
+/// or for big-endian BTF (rare for a base BTF) a copy whose type words are swapped. Record
+/// offsets, lengths and ids are the same in both, so the scan and its index exist once in the
+/// binary; the index keeps no reference to the bytes it was built from.
+fn native(
+    bytes: &Bytes,
+    types: Range<usize>,
+    strs: Range<usize>,
+    endian: Endian,
+) -> (Bytes, Range<usize>, Range<usize>) {
     match endian {
-        Endian::Little => {
-            let sp = splits::<false>(&bytes[types.clone()], strs.len());
-            scan_indexed_impl::<false>(bytes, types, strs, sp, true, false)
-        }
+        Endian::Little => (bytes.clone(), types, strs),
         Endian::Big => {
-            let sp = splits::<true>(&bytes[types.clone()], strs.len());
-            scan_indexed_impl::<true>(bytes, types, strs, sp, true, false)
+            let mut v = swapped_words(&bytes[types.clone()]);
+            let t = 0..v.len();
+            v.extend_from_slice(&bytes[strs]);
+            let s = t.end..v.len();
+            (Bytes::from(v), t, s)
         }
     }
 }
 
-fn splits<const BIG: bool>(types: &[u8], strs_len: usize) -> Splits {
+fn splits(types: &[u8], strs_len: usize) -> Splits {
     let mut out = [None; 3];
     if types.len() < PARALLEL_MIN {
         return out;
     }
     let mut prev = 0;
     for (o, per) in out.iter_mut().zip(SPLITS) {
-        *o = guess_boundary::<BIG>(types, strs_len, types.len() / 1024 * per).filter(|&g| g > prev);
+        *o = guess_boundary(types, strs_len, types.len() / 1024 * per).filter(|&g| g > prev);
         prev = o.unwrap_or(prev);
     }
     out
@@ -439,7 +456,7 @@ fn spawn_helper(
 /// The indexed scan over parts split at `sp`, the second half on a helper thread if `helper`.
 /// `wait`: wait for the helper even if it has not started yet (tests, so they exercise the
 /// two-thread path deterministically).
-fn scan_indexed_impl<const BIG: bool>(
+fn scan_indexed_impl(
     bytes: &Bytes,
     types_range: Range<usize>,
     strs_range: Range<usize>,
@@ -460,20 +477,19 @@ fn scan_indexed_impl<const BIG: bool>(
         Some((from, mid)) if helper => {
             let (t, s) = (types_range.clone(), strs_range.clone());
             spawn_helper(bytes, move |b: &[u8], stop: &AtomicBool| {
-                run_job::<BIG>(&b[t], &b[s], &hasher, from, mid, end, Some(stop))
+                run_job(&b[t], &b[s], &hasher, from, mid, end, Some(stop))
             })
         }
         _ => None,
     };
-    let first = run_job::<BIG>(types, strs, &hasher, 0, sp[0], first_to, None);
+    let first = run_job(types, strs, &hasher, 0, sp[0], first_to, None);
     let parts = match first {
         None => None,
         Some(first) => match second {
             None => Some(vec![first]),
             Some((from, mid)) => {
-                let run = |stop: Option<&AtomicBool>| {
-                    run_job::<BIG>(types, strs, &hasher, from, mid, end, stop)
-                };
+                let run =
+                    |stop: Option<&AtomicBool>| run_job(types, strs, &hasher, from, mid, end, stop);
                 let second = match &helper {
                     Some(h) => h.take_or_run(wait, run),
                     None => run(None),
@@ -489,10 +505,10 @@ fn scan_indexed_impl<const BIG: bool>(
         // Something was irregular (an error, or a guess that was not a boundary): one plain
         // walk, which reports any error with the right type id.
         let mut c = Cursor::new(0, end, true);
-        walk::<BIG, true>(&mut c, types, usize::MAX, 1, None)?;
+        walk::<true>(&mut c, types, usize::MAX, 1, None)?;
         check_count(c.count, 1)?;
         let offsets = TypeOffsets::new(c.count, std::mem::take(&mut c.starts));
-        let shard = index_pass::<BIG>(types, strs, &hasher, &offsets, &[c.marks], 1);
+        let shard = index_pass(types, strs, &hasher, &offsets, &[c.marks], 1);
         return Ok((offsets, NameIndex::from_shards(hasher, vec![shard])));
     };
     let total = parts.iter().map(|p| p.count).sum::<usize>();
@@ -516,18 +532,13 @@ fn scan_indexed_impl<const BIG: bool>(
 /// Whether the 12-byte header at `p` looks like one the kernel would accept (the checks of
 /// `btf_check_meta` and the per-kind vlen/kind_flag/size rules that cost nothing to test), and if
 /// so where the record ends. Used only to guess a record boundary: a miss is harmless.
-fn plausible<const BIG: bool>(
-    types: &[u8],
-    strs_len: usize,
-    p: usize,
-    budget: &mut usize,
-) -> Option<usize> {
+fn plausible(types: &[u8], strs_len: usize, p: usize, budget: &mut usize) -> Option<usize> {
     // Hostile input could make every position start a long run of huge records: the work of
     // guessing is bounded (a miss only means no split).
     *budget = budget.checked_sub(1)?;
-    let name_off = word::<BIG>(types, p)?;
-    let info = word::<BIG>(types, p + 4)?;
-    let st = word::<BIG>(types, p + 8)?;
+    let name_off = word::<false>(types, p)?;
+    let info = word::<false>(types, p + 4)?;
+    let st = word::<false>(types, p + 8)?;
     // Bits the format leaves unused are zero in anything the kernel accepted.
     if info & 0x60ff_0000 != 0 || name_off as usize >= strs_len.max(1) {
         return None;
@@ -573,17 +584,17 @@ fn plausible<const BIG: bool>(
     let all = match kind {
         4 | 5 => (0..vlen as usize).all(|i| {
             let e = entry(i, 12);
-            good(word::<BIG>(types, e), word::<BIG>(types, e + 4))
+            good(word::<false>(types, e), word::<false>(types, e + 4))
         }),
         13 => (0..vlen as usize).all(|i| {
             let e = entry(i, 8);
-            good(word::<BIG>(types, e), word::<BIG>(types, e + 4))
+            good(word::<false>(types, e), word::<false>(types, e + 4))
         }),
         6 | 19 => (0..vlen as usize).all(|i| {
             let size = if kind == 6 { 8 } else { 12 };
-            good(word::<BIG>(types, entry(i, size)), Some(0))
+            good(word::<false>(types, entry(i, size)), Some(0))
         }),
-        15 => (0..vlen as usize).all(|i| good(Some(0), word::<BIG>(types, entry(i, 12)))),
+        15 => (0..vlen as usize).all(|i| good(Some(0), word::<false>(types, entry(i, 12)))),
         _ => true,
     };
     all.then_some(end)
@@ -592,7 +603,7 @@ fn plausible<const BIG: bool>(
 /// The first offset at or after `from` (within [`GUESS_WINDOW`]) where [`GUESS_RUN`] plausible
 /// records follow each other (or run exactly to the end). Records are multiples of 4 bytes long,
 /// so only multiples of 4 are tried.
-fn guess_boundary<const BIG: bool>(types: &[u8], strs_len: usize, from: usize) -> Option<usize> {
+fn guess_boundary(types: &[u8], strs_len: usize, from: usize) -> Option<usize> {
     let mut budget = GUESS_BUDGET;
     let mut p = from & !3;
     let last = from.saturating_add(GUESS_WINDOW).min(types.len());
@@ -600,7 +611,7 @@ fn guess_boundary<const BIG: bool>(types: &[u8], strs_len: usize, from: usize) -
         let mut q = p;
         let mut run = 0;
         while run < GUESS_RUN && q < types.len() {
-            match plausible::<BIG>(types, strs_len, q, &mut budget) {
+            match plausible(types, strs_len, q, &mut budget) {
                 Some(next) => {
                     q = next;
                     run += 1;
@@ -625,7 +636,7 @@ fn guess_boundary<const BIG: bool>(types: &[u8], strs_len: usize, from: usize) -
 /// Groups of [`STRIDE`] records start at known offsets, so the re-walk to the marked records is
 /// many short independent chains the CPU overlaps, not one long one; names are touched
 /// [`AHEAD`] keys before they are hashed, so their cache misses overlap too.
-fn index_pass<const BIG: bool>(
+fn index_pass(
     types: &[u8],
     strs: &[u8],
     hasher: &KeyHasher,
@@ -639,7 +650,7 @@ fn index_pass<const BIG: bool>(
         .flatten()
         .map(|w| w.count_ones() as usize)
         .sum();
-    let key_of = |idx: u32| key_at::<BIG>(types, strs, offs, idx);
+    let key_of = |idx: u32| key_at(types, strs, offs, idx);
     let mut shard = ShardBuilder::new(count, id_base);
     let mut batch = [(0u32, 0u32, 0u32); AHEAD];
     let mut queued = 0;
@@ -663,11 +674,11 @@ fn index_pass<const BIG: bool>(
             let mut off = start as usize;
             for r in 0..=last {
                 // The walk checked these records; still, damage means stop, not panic.
-                let Some(info) = word::<BIG>(types, off + 4) else {
+                let Some(info) = word::<false>(types, off + 4) else {
                     break;
                 };
                 if (bits >> r) & 1 != 0 {
-                    let name_off = word::<BIG>(types, off).unwrap_or(0);
+                    let name_off = word::<false>(types, off).unwrap_or(0);
                     touched ^= strs.get(name_off as usize).copied().unwrap_or(0);
                     batch[queued] = ((first + base + r) as u32, name_off, info);
                     queued += 1;
@@ -713,19 +724,15 @@ fn key_hash<'s>(
 
 /// (essential name, kind) of record number `idx` of a job whose offsets are `offs` (only needed
 /// when a hash tag matches: true duplicates, ~1 in 4096 otherwise).
-fn key_at<'d, const BIG: bool>(
+fn key_at<'d>(
     types: &'d [u8],
     strs: &'d [u8],
     offs: &TypeOffsets,
     idx: u32,
 ) -> Option<(&'d [u8], u32)> {
-    let off = offs.get(
-        idx as usize,
-        types,
-        if BIG { Endian::Big } else { Endian::Little },
-    )? as usize;
-    let name_off = word::<BIG>(types, off)?;
-    let info = word::<BIG>(types, off + 4)?;
+    let off = offs.get(idx as usize, types, Endian::Little)? as usize;
+    let name_off = word::<false>(types, off)?;
+    let info = word::<false>(types, off + 4)?;
     let (name, _) = strs
         .get(name_off as usize..)
         .and_then(crate::index::scan_name)?;
@@ -748,7 +755,7 @@ mod tests {
             btf.layout().offsets.iter(types, btf.endian()).collect();
         for frac in 1..1000 {
             let from = types.len() * frac / 1000;
-            let Some(g) = guess_boundary::<false>(types, btf.string_section().len(), from) else {
+            let Some(g) = guess_boundary(types, btf.string_section().len(), from) else {
                 // Only the last record (a DATASEC of several KB) has no boundary after it.
                 assert!(from > types.len() - 8192, "no guess from {from}");
                 continue;
@@ -810,14 +817,11 @@ mod tests {
         helper: bool,
     ) {
         let big = bytes[0] != 0x9f;
-        let scan = |sp: Splits, helper: bool, wait: bool| {
-            if big {
-                scan_indexed_impl::<true>(bytes, t.clone(), s.clone(), sp, helper, wait)
-            } else {
-                scan_indexed_impl::<false>(bytes, t.clone(), s.clone(), sp, helper, wait)
-            }
-        };
         let endian = if big { Endian::Big } else { Endian::Little };
+        let scan = |sp: Splits, helper: bool, wait: bool| {
+            let (b, t, s) = native(bytes, t.clone(), s.clone(), endian);
+            scan_indexed_impl(&b, t, s, sp, helper, wait)
+        };
         let one = scan([None; 3], false, false);
         let two = scan(sp, helper, true);
         let ((o1, i1), (o2, i2)) = match (one, two) {
@@ -938,7 +942,7 @@ mod tests {
         };
         let bytes = Bytes::from(v);
         let (t, s) = ranges(&bytes);
-        let sp = splits::<false>(&bytes[t], s.len());
+        let sp = splits(&bytes[t], s.len());
         assert!(sp.iter().all(Option::is_some), "{sp:?}");
         check_against_single(&bytes, sp, 4);
     }
@@ -954,7 +958,7 @@ mod tests {
             types.extend_from_slice(&(0x0400_0fffu32).to_le_bytes());
         }
         let t = std::time::Instant::now();
-        let g = guess_boundary::<false>(&types, 1 << 20, 1 << 20);
+        let g = guess_boundary(&types, 1 << 20, 1 << 20);
         // Either answer is fine (a guess is only used when met exactly); the time is the point.
         let _ = g;
         assert!(
