@@ -431,14 +431,16 @@ pub(crate) fn collect_slot_relocs(
     {
         prog_by_name.entry(p.name.as_str()).or_insert(i);
     }
+    // Owned keys (the loop below changes `obj`); u64 values: the map type the object's
+    // section sizes use, so no table code of its own (issue 8: binary size).
     let map_by_name = map_by_name
         .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect::<HashMap<String, usize>>();
+        .map(|(k, v)| (k.to_string(), v as u64))
+        .collect::<HashMap<String, u64>>();
     let prog_by_name = prog_by_name
         .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect::<HashMap<String, usize>>();
+        .map(|(k, v)| (k.to_string(), v as u64))
+        .collect::<HashMap<String, u64>>();
     for (ri, rel) in rs.rels.iter().enumerate() {
         let s = &elf.symbols[rel.sym];
         let err = |msg: String| OpenError::Section {
@@ -470,10 +472,10 @@ pub(crate) fn collect_slot_relocs(
                     obj.maps[midx].name
                 )));
             }
-            let t = map_by_name.get(s.name).copied();
+            let t = map_by_name.get(s.name).map(|&v| v as usize);
             Slot::Map(t.ok_or_else(|| err(format!("'{}' isn't a valid map reference", s.name)))?)
         } else if map_type == mt::BPF_MAP_TYPE_PROG_ARRAY as u32 {
-            let t = prog_by_name.get(s.name).copied();
+            let t = prog_by_name.get(s.name).map(|&v| v as usize);
             let t =
                 t.ok_or_else(|| err(format!("'{}' isn't a valid program reference", s.name)))?;
             let p = &obj.programs[t];
