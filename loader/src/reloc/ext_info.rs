@@ -29,7 +29,10 @@ impl ExtKind {
 /// One subsection's records, by ELF section index.
 struct Records<'a> {
     rec_size: usize,
-    by_sec: HashMap<usize, &'a [u8]>,
+    /// Section index -> index in `raws` (a usize -> usize table: the type the call linker's
+    /// tables use, so no hash table code of its own; issue 8: binary size).
+    by_sec: HashMap<usize, usize>,
+    raws: Vec<&'a [u8]>,
 }
 
 impl<'a> Records<'a> {
@@ -44,17 +47,20 @@ impl<'a> Records<'a> {
             .map(|(i, n)| (n.as_str(), i))
             .collect();
         let mut by_sec = HashMap::new();
+        let mut raws = Vec::new();
         for s in info.sections() {
             let Ok(name) = btf.str_at(s.sec_name_off) else {
                 continue;
             };
             if let Some(&idx) = sec_by_name.get(name) {
-                by_sec.insert(idx, s.raw());
+                by_sec.insert(idx, raws.len());
+                raws.push(s.raw());
             }
         }
         Some(Records {
             rec_size: info.record_size(),
             by_sec,
+            raws,
         })
     }
 
@@ -65,7 +71,7 @@ impl<'a> Records<'a> {
     /// The records of `prog` (those whose instruction lies inside it), as one contiguous slice.
     /// Records are sorted by offset within a section, as clang emits them and libbpf assumes.
     fn slice(&self, prog: &Program) -> Option<&'a [u8]> {
-        let raw = *self.by_sec.get(&prog.sec_idx)?;
+        let raw = self.raws[*self.by_sec.get(&prog.sec_idx)?];
         let n = raw.len() / self.rec_size;
         let rec = |i: usize| &raw[i * self.rec_size..(i + 1) * self.rec_size];
         let (start, end) = (prog.sec_insn_off, prog.sec_insn_off + prog.insns.len());
