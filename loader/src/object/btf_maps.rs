@@ -308,12 +308,32 @@ fn map_from_def(name: String, sec_idx: usize, sec_offset: u64, d: &BtfMapDef) ->
 }
 
 /// Symbol offsets in `sec_idx`, by name (clang leaves DATASEC offsets for libbpf to fix up from these).
-fn symbol_offsets<'a>(elf: &ElfFile<'a>, sec_idx: usize) -> HashMap<&'a str, (u64, u64)> {
-    elf.symbols
-        .iter()
-        .filter(|s| s.shndx == sec_idx && !s.name.is_empty() && s.typ != sym::STT_SECTION)
-        .map(|s| (s.name, (s.value, s.size)))
-        .collect()
+/// The last symbol of a name wins (as collecting them into a map did).
+fn symbol_offsets<'a>(elf: &ElfFile<'a>, sec_idx: usize) -> SymOffsets<'a> {
+    let mut out = SymOffsets {
+        by_name: HashMap::new(),
+        at: Vec::new(),
+    };
+    for s in &elf.symbols {
+        if s.shndx == sec_idx && !s.name.is_empty() && s.typ != sym::STT_SECTION {
+            out.by_name.insert(s.name, out.at.len());
+            out.at.push((s.value, s.size));
+        }
+    }
+    out
+}
+
+/// (value, size) of symbols by name: a `&str -> usize` table (the type the other name lookups
+/// use, so no hash table code of its own; issue 8: binary size) into a list.
+struct SymOffsets<'a> {
+    by_name: HashMap<&'a str, usize>,
+    at: Vec<(u64, u64)>,
+}
+
+impl SymOffsets<'_> {
+    fn get(&self, name: &str) -> Option<(u64, u64)> {
+        self.by_name.get(name).map(|&i| self.at[i])
+    }
 }
 
 /// `init_user_btf_maps`.
@@ -354,7 +374,6 @@ pub(crate) fn parse(
         }
         let (offset, size) = syms
             .get(name.as_str())
-            .copied()
             .unwrap_or((u64::from(btf_off), u64::from(vsize)));
         if offset.checked_add(size).is_none_or(|end| end > sec_size) {
             return Err(err(
