@@ -79,8 +79,10 @@ fn sym_is_subprog(s: &Symbol<'_>, text_shndx: Option<usize>) -> bool {
 struct Index {
     /// Programs per section, as (first insn, end insn, program index), sorted.
     progs_by_sec: HashMap<usize, Vec<(usize, usize, usize)>>,
-    /// (section, offset) → map index, for `.maps` and legacy `maps`.
-    maps_by_def: HashMap<(usize, u64), usize>,
+    /// Maps per section, as (offset, 0, map index), sorted, for `.maps` and legacy `maps`: the
+    /// table and sort types of `progs_by_sec`, so neither has code of its own (issue 8:
+    /// binary size).
+    maps_by_def: HashMap<usize, Vec<(usize, usize, usize)>>,
     /// section → map index, for global data.
     data_by_sec: HashMap<usize, usize>,
     /// symbol index → extern index.
@@ -88,6 +90,15 @@ struct Index {
 }
 
 impl Index {
+    /// The map defined at `off` in section `sec` (the last one, if several are).
+    fn find_map(&self, sec: usize, off: u64) -> Option<usize> {
+        let off = usize::try_from(off).ok()?;
+        let v = self.maps_by_def.get(&sec)?;
+        let end = v.partition_point(|&(o, _, _)| o <= off);
+        let &(o, _, i) = v.get(end.checked_sub(1)?)?;
+        (o == off).then_some(i)
+    }
+
     fn find_prog(&self, sec: usize, insn: usize) -> Option<usize> {
         let v = self.progs_by_sec.get(&sec)?;
         let pos = v.partition_point(|&(start, _, _)| start <= insn);
@@ -111,13 +122,17 @@ pub(crate) fn collect(obj: &mut Object, elf: &ElfFile<'_>) -> Result<(), OpenErr
             i,
         ));
     }
-    for v in index.progs_by_sec.values_mut() {
-        v.sort_unstable();
-    }
     for (i, m) in obj.maps.iter().enumerate() {
         match m.kind {
             MapKind::Btf | MapKind::Legacy => {
-                index.maps_by_def.insert((m.sec_idx, m.sec_offset), i);
+                // An offset beyond the address space is in no section: never referenced.
+                if let Ok(off) = usize::try_from(m.sec_offset) {
+                    index
+                        .maps_by_def
+                        .entry(m.sec_idx)
+                        .or_default()
+                        .push((off, 0, i));
+                }
             }
             MapKind::Data | MapKind::Rodata | MapKind::Bss => {
                 index.data_by_sec.insert(m.sec_idx, i);
@@ -125,6 +140,13 @@ pub(crate) fn collect(obj: &mut Object, elf: &ElfFile<'_>) -> Result<(), OpenErr
             // Added at load time, never referenced by a relocation.
             MapKind::Kconfig | MapKind::StructOps => {}
         }
+    }
+    for v in index
+        .progs_by_sec
+        .values_mut()
+        .chain(index.maps_by_def.values_mut())
+    {
+        v.sort_unstable();
     }
     for (i, e) in obj.externs.iter().enumerate() {
         index.extern_by_sym.insert(e.sym_idx, i);
@@ -273,15 +295,12 @@ fn record(
     }
     let sec_name = elf.sections[sym.shndx].name;
     if obj.is_maps_section(sym.shndx) {
-        let map = *index
-            .maps_by_def
-            .get(&(sym.shndx, sym.value))
-            .ok_or_else(|| {
-                err(format!(
-                    "map relocation failed to find map for section '{sec_name}', offset {}",
-                    sym.value
-                ))
-            })?;
+        let map = index.find_map(sym.shndx, sym.value).ok_or_else(|| {
+            err(format!(
+                "map relocation failed to find map for section '{sec_name}', offset {}",
+                sym.value
+            ))
+        })?;
         return Ok(mk(RelocKind::MapFd { map }, 0));
     }
     if obj.is_data_section(sym.shndx) {
