@@ -740,9 +740,9 @@ fn load_btf(
         &mut model,
         |name| obj.sec_sizes.get(name).copied(),
         |name| {
-            obj.var_syms
-                .get(name)
-                .map(|&(value, hidden)| VarSymbol { value, hidden })
+            let &i = obj.var_syms.get(name)?;
+            let &(value, hidden) = obj.var_sym_vals.get(i as usize)?;
+            Some(VarSymbol { value, hidden })
         },
     )
     .map_err(|e| btf_err(e.to_string()))?;

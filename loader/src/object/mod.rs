@@ -62,8 +62,11 @@ pub struct Object {
     pub(crate) unsupported: Vec<String>,
     /// Section sizes by name (DATASEC fix-up).
     pub(crate) sec_sizes: HashMap<String, u64>,
-    /// GLOBAL/WEAK `STT_OBJECT` symbols by name: (value, hidden) (DATASEC fix-up).
-    pub(crate) var_syms: HashMap<String, (u64, bool)>,
+    /// GLOBAL/WEAK `STT_OBJECT` symbols by name: index in `var_sym_vals` (DATASEC fix-up). The
+    /// table type of `sec_sizes`, so no hash table code of its own (issue 8: binary size).
+    pub(crate) var_syms: HashMap<String, u64>,
+    /// (value, hidden) of the symbols in `var_syms`.
+    pub(crate) var_sym_vals: Vec<(u64, bool)>,
     /// struct_ops maps' local definitions (see `crate::struct_ops`).
     pub(crate) struct_ops: Vec<crate::struct_ops::StructOps>,
     /// `.addr_space.1` and the arena map (see `crate::arena`).
@@ -117,6 +120,7 @@ impl Object {
             unsupported: Vec::new(),
             sec_sizes: HashMap::new(),
             var_syms: HashMap::new(),
+            var_sym_vals: Vec::new(),
             struct_ops: Vec::new(),
             arena: Default::default(),
         };
@@ -127,9 +131,11 @@ impl Object {
             use goblin::elf::sym;
             if s.typ == sym::STT_OBJECT && matches!(s.bind, sym::STB_GLOBAL | sym::STB_WEAK) {
                 let hidden = matches!(s.visibility, sym::STV_HIDDEN | sym::STV_INTERNAL);
-                obj.var_syms
-                    .entry(s.name.to_string())
-                    .or_insert((s.value, hidden));
+                // The first symbol of a name wins.
+                let next = obj.var_sym_vals.len() as u64;
+                if *obj.var_syms.entry(s.name.to_string()).or_insert(next) == next {
+                    obj.var_sym_vals.push((s.value, hidden));
+                }
             }
         }
         obj.collect_sections(&elf)?;
