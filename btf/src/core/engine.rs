@@ -32,7 +32,10 @@ pub(crate) struct Cand {
 /// out (libbpf shares and prunes them the same way within one relocate pass).
 #[derive(Default, Debug)]
 pub struct CandCache {
-    map: HashMap<u32, Vec<Cand>>,
+    /// Local type id -> index in `lists`: a u32 -> u32 table, the type the name index uses,
+    /// so no hash table code of its own (issue 8: binary size).
+    map: HashMap<u32, u32>,
+    lists: Vec<Vec<Cand>>,
     lookup: Lookup,
 }
 
@@ -51,6 +54,14 @@ impl CandCache {
     /// An empty cache; use one per object relocation pass.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Stores `cands` as the list of `id` (which has none yet).
+    fn put(&mut self, id: u32, cands: Vec<Cand>) -> &mut Vec<Cand> {
+        let i = self.lists.len();
+        self.map.insert(id, i as u32);
+        self.lists.push(cands);
+        &mut self.lists[i]
     }
 }
 
@@ -186,7 +197,7 @@ pub(crate) fn prefetch<'r>(
             }
         }
         for id in ids {
-            cache.map.insert(*id, cands.clone());
+            cache.put(*id, cands.clone());
         }
     }
 }
@@ -256,9 +267,9 @@ fn resolve(
         });
     }
 
-    let cands = match cache.map.entry(local_id) {
-        hashbrown::hash_map::Entry::Occupied(e) => e.into_mut(),
-        hashbrown::hash_map::Entry::Vacant(e) => {
+    let cands = match cache.map.get(&local_id) {
+        Some(&i) => &mut cache.lists[i as usize],
+        None => {
             let c =
                 find_cands(local, local_id, targets).map_err(|source| CoreError::Candidates {
                     relo: relo_idx,
@@ -266,7 +277,7 @@ fn resolve(
                     name: local_name.clone(),
                     source,
                 })?;
-            e.insert(c)
+            cache.put(local_id, c)
         }
     };
     let candidates = cands.len();
