@@ -323,9 +323,9 @@ fn classify_dyn(
         ExternKind::Kconfig { align, size, .. } => (0u8, u32::MAX - align, size),
         ExternKind::Ksym { .. } => (1u8, 0, 0),
     };
-    // Ties broken by index (the order's initial order): the stable result, from the smaller
-    // unstable sort (issue 8: binary size).
-    order.sort_unstable_by(|&a, &b| {
+    // Ties broken by index (the order's initial order), through the shared index sort
+    // instead of a standard sort instance of its own (issue 8: binary size).
+    crate::sort::sort_indices_by(&mut order, &mut |a, b| {
         let (da, db) = (descs[a].as_ref().unwrap(), descs[b].as_ref().unwrap());
         key(da)
             .cmp(&key(db))
