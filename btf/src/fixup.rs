@@ -102,16 +102,10 @@ pub fn fixup_datasecs(
                 }
             }
         }
-        // Stable by offset (`sort_by_key`), through the unstable sort of (offset, 0, position)
-        // keys: the instantiation the loader's sorts use too, instead of a stable sort of its
-        // own (issue 8: binary size).
-        let mut keys: Vec<(u64, u64, usize)> = vars
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (u64::from(v.offset), 0, i))
-            .collect();
-        keys.sort_unstable();
-        let vars: Vec<_> = keys.iter().map(|&(_, _, i)| vars[i]).collect();
+        // Stable by offset (`sort_by_key`), through the crate's shared index sort.
+        let mut order: Vec<usize> = (0..vars.len()).collect();
+        crate::sort::sort_indices_by(&mut order, &mut |a, b| vars[a].offset.cmp(&vars[b].offset));
+        let vars: Vec<_> = order.iter().map(|&i| vars[i]).collect();
         for var_id in make_static {
             if let Some(TypeBody::Var { linkage, .. }) = model.get_mut(var_id).map(|t| &mut t.body)
             {

@@ -126,9 +126,8 @@ pub fn modules() -> Result<Arc<Vec<Arc<ModuleBtf>>>, BtfError> {
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| n != "vmlinux")
         .collect();
-    // Directory entries are unique: an unstable sort gives the same order (and shares the
-    // one unstable string sort already in the binary instead of adding a stable one).
-    names.sort_unstable();
+    // Through the crate's shared index sort (no string sort instance of its own).
+    crate::sort::sort_copied(&mut names);
     let mut out = Vec::new();
     for name in names {
         match module(&name) {

@@ -28,6 +28,7 @@ mod offsets;
 pub mod raw;
 pub mod sanitize;
 mod scan;
+mod sort;
 pub mod types;
 
 pub use btf::Btf;
@@ -38,6 +39,8 @@ pub use index::essential_name;
 pub use model::{BtfModel, BtfType, TypeBody};
 pub use raw::{Endian, FuncLinkage, Kind, VarLinkage};
 pub use sanitize::{sanitize, BtfFeature};
+#[doc(hidden)]
+pub use sort::sort_indices_by;
 pub use types::{
     Array, Composite, DataSec, Enum, EnumValue, FuncProto, Int, Member, Param, Type, VarSecInfo,
 };

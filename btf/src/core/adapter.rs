@@ -155,17 +155,8 @@ impl View for Btf<'_> {
         for &kd in kinds {
             out.extend(self.own_candidates(essential.as_bytes(), kd));
         }
-        // libbpf scans ids in ascending order. Sorted as (id, 0, 0) keys (ids are unique): the
-        // one unstable sort instantiation the BTF fix-up and the loader use too, instead of a
-        // u32 sort of its own (~2.8 KB of the static binary).
-        let mut keys: Vec<(u64, u64, usize)> = out[start..]
-            .iter()
-            .map(|&id| (u64::from(id), 0, 0))
-            .collect();
-        keys.sort_unstable();
-        for (o, k) in out[start..].iter_mut().zip(keys) {
-            *o = k.0 as u32;
-        }
+        // libbpf scans ids in ascending order
+        crate::sort::sort_copied(&mut out[start..]);
         Ok(())
     }
 

@@ -325,7 +325,7 @@ fn classify_dyn(
     };
     // Ties broken by index (the order's initial order), through the shared index sort
     // instead of a standard sort instance of its own (issue 8: binary size).
-    crate::sort::sort_indices_by(&mut order, &mut |a, b| {
+    bpfload_btf::sort_indices_by(&mut order, &mut |a, b| {
         let (da, db) = (descs[a].as_ref().unwrap(), descs[b].as_ref().unwrap());
         key(da)
             .cmp(&key(db))
