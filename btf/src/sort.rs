@@ -12,6 +12,10 @@ use std::cmp::Ordering;
 /// integer key, instead of instantiating the standard sort (~3 KB each) for each comparator.
 pub fn sort_indices_by(v: &mut [usize], cmp: &mut dyn FnMut(usize, usize) -> Ordering) {
     let n = v.len();
+    // Input already in order (relocations, symbols and sections mostly are): one pass.
+    if v.windows(2).all(|w| cmp(w[0], w[1]) != Ordering::Greater) {
+        return;
+    }
     let mut buf = v.to_vec();
     let mut width = 1;
     while width < n {

@@ -435,7 +435,7 @@ pub(crate) fn collect_slot_relocs(
             spans.push((m.sec_offset, m.sec_offset + size, i));
         }
     }
-    spans.sort_unstable();
+    crate::sort::sort_keys(&mut spans);
     // First map / main program with each name (libbpf's find_*_by_name).
     let mut map_by_name: HashMap<&str, usize> = HashMap::new();
     for (i, m) in obj.maps.iter().enumerate() {

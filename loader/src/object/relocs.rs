@@ -146,7 +146,7 @@ pub(crate) fn collect(obj: &mut Object, elf: &ElfFile<'_>) -> Result<(), OpenErr
         .values_mut()
         .chain(index.maps_by_def.values_mut())
     {
-        v.sort_unstable();
+        crate::sort::sort_copied(v);
     }
     for (i, e) in obj.externs.iter().enumerate() {
         index.extern_by_sym.insert(e.sym_idx, i);

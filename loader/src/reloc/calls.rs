@@ -30,7 +30,7 @@ impl FuncIndex {
             ));
         }
         for v in by_sec.values_mut() {
-            v.sort_unstable();
+            crate::sort::sort_copied(v);
         }
         FuncIndex { by_sec }
     }
