@@ -1,7 +1,9 @@
 //! The like-for-like counterpart of issue 8's size anchors ("a minimal tool that loads every
 //! program"): open the object named on the command line, load it, report failure. Built fully
 //! static by scripts/static-build.sh next to the `bpfload` CLI, to separate the loader's size from
-//! the CLI's (argument parsing, inspect/probe/token, text and JSON output).
+//! the CLI's (argument parsing, inspect/probe/token, text and JSON output). compat/anchors builds this
+//! same file as `anchor-bpfload`, next to the same tool written against libbpf-rs and aya
+//! (scripts/anchor-sizes.sh).
 
 use std::process::ExitCode;
 
