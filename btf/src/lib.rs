@@ -40,7 +40,7 @@ pub use model::{BtfModel, BtfType, TypeBody};
 pub use raw::{Endian, FuncLinkage, Kind, VarLinkage};
 pub use sanitize::{sanitize, BtfFeature};
 #[doc(hidden)]
-pub use sort::sort_indices_by;
+pub use sort::{sort_copied, sort_indices_by};
 pub use types::{
     Array, Composite, DataSec, Enum, EnumValue, FuncProto, Int, Member, Param, Type, VarSecInfo,
 };

@@ -46,7 +46,7 @@ pub fn sort_indices_by(v: &mut [usize], cmp: &mut dyn FnMut(usize, usize) -> Ord
 }
 
 /// Sorts `v` (elements unique, or equal ones indistinguishable) through [`sort_indices_by`].
-pub(crate) fn sort_copied<T: Ord + Clone>(v: &mut [T]) {
+pub fn sort_copied<T: Ord + Clone>(v: &mut [T]) {
     let mut idx: Vec<usize> = (0..v.len()).collect();
     sort_indices_by(&mut idx, &mut |a, b| v[a].cmp(&v[b]));
     let sorted: Vec<T> = idx.iter().map(|&i| v[i].clone()).collect();

@@ -58,15 +58,8 @@ pub(crate) fn sort_keys(keys: &mut [(u64, u64, usize)]) {
 }
 
 /// Sorts `v` (unique elements, or equal ones indistinguishable) through the BTF crate's shared
-/// index sort: no standard sort instance in the loader (issue 8: binary size). Instances for
-/// types of the same layout and order (`(usize, usize, usize)`, `(u64, u64, usize)`) are one
-/// copy in the binary.
-pub(crate) fn sort_copied<T: Ord + Copy>(v: &mut [T]) {
-    let mut idx: Vec<usize> = (0..v.len()).collect();
-    bpfload_btf::sort_indices_by(&mut idx, &mut |a, b| v[a].cmp(&v[b]));
-    let sorted: Vec<T> = idx.iter().map(|&i| v[i]).collect();
-    v.copy_from_slice(&sorted);
-}
+/// index sort: no standard sort instance in the loader (issue 8: binary size).
+pub(crate) use bpfload_btf::sort_copied;
 
 #[cfg(test)]
 mod tests {
