@@ -132,6 +132,48 @@ pub fn open_fd_count() -> usize {
     n.saturating_sub(1)
 }
 
+/// The open fds of this process and what each refers to, for leak checks: an fd that is open
+/// after an operation and was not open (to the same file) before it is a leak. Sets, not counts:
+/// an unrelated fd closing during the operation can neither fail the check nor hide a leak, and a
+/// failure names the leaked fds.
+pub struct FdSnapshot(std::collections::BTreeMap<std::os::fd::RawFd, String>);
+
+impl FdSnapshot {
+    /// The fds open now (the listing's own directory handle excluded).
+    pub fn take() -> FdSnapshot {
+        FdSnapshot(
+            userns::open_fds()
+                .expect("list /proc/self/fd")
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    /// The fds open now that were not open at the snapshot, as `"fd N -> target"`.
+    pub fn leaked(&self) -> Vec<String> {
+        FdSnapshot::take()
+            .0
+            .into_iter()
+            .filter(|(fd, target)| self.0.get(fd) != Some(target))
+            .map(|(fd, target)| format!("fd {fd} -> {target}"))
+            .collect()
+    }
+
+    /// Panics naming `what` and the leaked fds if any fd opened since the snapshot is still open.
+    /// An fd that closed meanwhile is not an error (the operation may close a cached fd, or a
+    /// previous test's thread may finish); it is reported on stderr so it can be told apart.
+    pub fn assert_none_leaked(&self, what: impl std::fmt::Display) {
+        let now = FdSnapshot::take();
+        let leaked = self.leaked();
+        assert!(leaked.is_empty(), "{what}: fds leaked: {leaked:?}");
+        for (fd, target) in &self.0 {
+            if now.0.get(fd) != Some(target) {
+                eprintln!("note: {what}: fd {fd} -> {target} closed meanwhile (not a leak)");
+            }
+        }
+    }
+}
+
 /// A process-wide lock for tests that count fds or otherwise need the process
 /// quiet. Poisoning is ignored: a failed test must not fail the others.
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -238,6 +280,28 @@ mod tests {
         assert_eq!(open_fd_count(), before + 1);
         drop(f);
         assert_eq!(open_fd_count(), before);
+    }
+
+    #[test]
+    fn fd_snapshot_names_a_leak_and_ignores_a_close() {
+        let _g = serial();
+        let old = std::fs::File::open("/proc/self/status").unwrap();
+        let snap = FdSnapshot::take();
+        let new = std::fs::File::open("/proc/self/stat").unwrap();
+        let leaked = snap.leaked();
+        assert_eq!(leaked.len(), 1, "{leaked:?}");
+        assert!(leaked[0].ends_with("/stat"), "{leaked:?}");
+        let panic = std::panic::catch_unwind(|| snap.assert_none_leaked("check")).unwrap_err();
+        let msg = panic.downcast_ref::<String>().unwrap();
+        assert!(
+            msg.contains("check: fds leaked") && msg.contains("/stat"),
+            "{msg}"
+        );
+        drop(new);
+        // An fd that was open at the snapshot and closed since is not a leak.
+        drop(old);
+        assert!(snap.leaked().is_empty());
+        snap.assert_none_leaked("after closing");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::{Arc, Barrier};
 use bpfload::{Loaded, Loader, Object};
 use bpfload_syscall::syscall::{process_calls, process_calls_total};
 use bpfload_syscall::uapi::bpf_cmd;
-use bpfload_tests::{fixture, open_fd_count, require_root, serial};
+use bpfload_tests::{fixture, require_root, serial, FdSnapshot};
 
 /// Pin-free fixtures with internal maps, prog arrays, map-in-map and CO-RE against the kernel's BTF.
 const FIXTURES: [&str; 4] = [
@@ -136,7 +136,7 @@ fn run_child(test: &str) -> String {
 #[ignore = "run by concurrent_loads_share_caches_and_probe_once in a fresh process"]
 fn child_concurrent() {
     let objs = Arc::new(objects());
-    let fds = open_fd_count();
+    let fds = FdSnapshot::take();
     let before = counts();
     let barrier = Arc::new(Barrier::new(THREADS));
     let started = std::time::Instant::now();
@@ -184,11 +184,7 @@ fn child_concurrent() {
     for d in droppers {
         d.join().unwrap();
     }
-    assert_eq!(
-        open_fd_count(),
-        fds,
-        "fds left open after dropping every object"
-    );
+    fds.assert_none_leaked("after dropping every object");
 }
 
 #[test]
@@ -228,7 +224,7 @@ fn repeated_concurrent_rounds_stay_clean() {
     }
     let _serial = serial();
     let objs = Arc::new(objects());
-    let fds = open_fd_count();
+    let fds = FdSnapshot::take();
     for round in 0..3 {
         let handles: Vec<_> = (0..THREADS)
             .map(|t| {
@@ -246,6 +242,6 @@ fn repeated_concurrent_rounds_stay_clean() {
         for h in handles {
             h.join().expect("a loader thread panicked");
         }
-        assert_eq!(open_fd_count(), fds, "round {round}: fds leaked");
+        fds.assert_none_leaked(format_args!("round {round}"));
     }
 }

@@ -21,7 +21,7 @@ use bpfload_probe::Probes;
 use bpfload_syscall::syscall::{cmd_name, passthrough, CallSnapshot};
 use bpfload_syscall::uapi::bpf_cmd;
 use bpfload_syscall::{with_fault_plan, with_syscall_override, Errno, FaultPlan};
-use bpfload_tests::{fixture, open_fd_count, require_root, serial, PinDir};
+use bpfload_tests::{fixture, require_root, serial, FdSnapshot, PinDir};
 
 const ERRNOS: [Errno; 6] = [
     Errno::EPERM,
@@ -130,7 +130,7 @@ fn every_call_of_a_load_fails_cleanly() {
 
         for n in 1..=calls {
             for errno in ERRNOS {
-                let fds = open_fd_count();
+                let fds = FdSnapshot::take();
                 let cmd = seq[n as usize - 1];
                 // The nth call is the kth call of its command; fail it and every later call of that command
                 // (so no retry rescues it), and nothing else.
@@ -172,12 +172,10 @@ fn every_call_of_a_load_fails_cleanly() {
                 };
                 let loaded_ok = r.is_ok();
                 drop(r);
-                assert_eq!(
-                    open_fd_count(),
-                    fds,
-                    "{name}: call #{n} failing with {} leaked fds",
+                fds.assert_none_leaked(format_args!(
+                    "{name}: call #{n} failing with {}",
                     errno.name()
-                );
+                ));
                 if !loaded_ok {
                     assert!(
                         pins_in(pins.path()).is_empty(),
@@ -200,7 +198,7 @@ fn every_call_of_a_load_fails_cleanly() {
                 assert!(again.all_loaded(), "{name}: reload not fully loaded");
                 drop(again);
                 clear_pins(pins.path());
-                assert_eq!(open_fd_count(), fds, "{name}: reload leaked fds");
+                fds.assert_none_leaked(format_args!("{name}: reload after call #{n}"));
             }
         }
         eprintln!("{name}: {calls} bpf(2) calls per load");
@@ -236,7 +234,7 @@ fn probe_faults_do_not_poison_the_cache() {
     let mut runs = 0;
     for n in 1..=calls {
         for errno in ERRNOS {
-            let fds = open_fd_count();
+            let fds = FdSnapshot::take();
             let probes = Probes::private(None).unwrap();
             let (_, stats) = with_fault_plan(FaultPlan::nth_call(n, errno), || probes.check_all());
             runs += 1;
@@ -249,11 +247,7 @@ fn probe_faults_do_not_poison_the_cache() {
                 .map(|r| (r.feature, r.support))
                 .collect();
             drop(probes);
-            assert_eq!(
-                open_fd_count(),
-                fds,
-                "probe call #{n} failing with {errno:?} leaked fds"
-            );
+            fds.assert_none_leaked(format_args!("probe call #{n} failing with {errno:?}"));
             for (a, b) in after.iter().zip(&baseline) {
                 if a != b {
                     poisoned.push(format!(
@@ -298,7 +292,7 @@ fn an_explicit_token_that_fails_never_falls_back() {
     let bpffs = bpfload_tests::ensure_bpffs().expect("bpffs");
     let check = |what: &str, loader: Loader, plan: Option<FaultPlan>| {
         use bpf_cmd::*;
-        let fds = open_fd_count();
+        let fds = FdSnapshot::take();
         let snap = CallSnapshot::thread();
         let r = match plan {
             Some(p) => with_fault_plan(p, || loader.load(&obj)).0,
@@ -320,7 +314,7 @@ fn an_explicit_token_that_fails_never_falls_back() {
             matches!(e, bpfload::LoadError::Token(_)),
             "{what}: not a token error: {e}"
         );
-        assert_eq!(open_fd_count(), fds, "{what}: fds leaked");
+        fds.assert_none_leaked(what);
         e.to_string()
     };
     let msg = check(

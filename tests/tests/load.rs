@@ -8,7 +8,9 @@ use std::os::fd::BorrowedFd;
 
 use bpfload::{LoadError, Loaded, Loader, Object};
 use bpfload_syscall::{info, map, prog, uapi};
-use bpfload_tests::{fixture, open_fd_count, possible_cpus, require_root, serial, PinDir};
+use bpfload_tests::{
+    fixture, open_fd_count, possible_cpus, require_root, serial, FdSnapshot, PinDir,
+};
 
 /// A packet long enough for any program type's test run (an Ethernet header and then some).
 const PACKET: [u8; 64] = [0u8; 64];
@@ -352,13 +354,13 @@ fn incompatible_pinned_map_is_refused() {
         .load(&object)
         .expect("first load");
     drop(first);
-    let before = open_fd_count();
+    let before = FdSnapshot::take();
     let err = Loader::new()
         .pin_root(pins.path())
         .load(&object)
         .expect_err("max_entries 4 vs pinned 8 must be refused");
     assert!(err.to_string().contains("pinned_stats"), "{err}");
-    assert_eq!(open_fd_count(), before, "fds leaked after a refused pin");
+    before.assert_none_leaked("a refused pin");
 }
 
 #[test]
@@ -388,11 +390,11 @@ fn failed_load_names_the_program_shows_the_log_and_leaks_nothing() {
         return;
     }
     let object = open("bad_prog");
-    let before = open_fd_count();
+    let before = FdSnapshot::take();
     let err = Loader::new()
         .load(&object)
         .expect_err("bad program must fail");
-    assert_eq!(open_fd_count(), before, "fds leaked after a failed load");
+    before.assert_none_leaked("a failed load");
     match &err {
         LoadError::Program {
             program, source, ..
@@ -424,10 +426,12 @@ fn dropping_a_loaded_object_closes_every_fd() {
     }
     for name in ["globals", "calls", "mapinmap", "tailcall", "demo"] {
         let object = open(name);
-        let before = open_fd_count();
+        let before = FdSnapshot::take();
+        let count = open_fd_count();
         let l = Loader::new().load(&object).expect("load");
-        assert!(open_fd_count() > before, "{name}: a load holds fds");
+        assert!(open_fd_count() > count, "{name}: a load holds fds");
+        assert!(!before.leaked().is_empty(), "{name}: a load holds fds");
         drop(l);
-        assert_eq!(open_fd_count(), before, "{name}: fds leaked after drop");
+        before.assert_none_leaked(format_args!("{name}: after drop"));
     }
 }
