@@ -21,7 +21,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use bpfload_btf::{kernel, Btf, BtfData, Kind};
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 
 fn vmlinux_ready(c: &mut Criterion) {
     let path = Path::new(kernel::VMLINUX_PATH);

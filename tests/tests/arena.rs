@@ -68,7 +68,7 @@ fn fixture_arena_globals_are_mapped_with_initial_values() {
     assert_ne!(page, 0, "bpf_arena_alloc_pages failed");
     let page_off = page.wrapping_sub(a.addr() as u32) as usize;
     assert!(
-        page_off < a.len() && page_off % page_size() == 0,
+        page_off < a.len() && page_off.is_multiple_of(page_size()),
         "{page_off:#x}"
     );
     assert_ne!(page_off / page_size(), off / page_size());

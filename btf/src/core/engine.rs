@@ -109,9 +109,9 @@ fn find_cands(
 /// are exactly what [`find_cands`] would return; any problem just leaves the
 /// types to the lazy path, which reports errors at the record they concern.
 /// (One instantiation for every kind of record iterator: it is called with several.)
-pub(crate) fn prefetch<'r>(
+pub(crate) fn prefetch(
     local: &dyn View,
-    relos: &mut dyn Iterator<Item = &'r CoreRelo>,
+    relos: &mut dyn Iterator<Item = &CoreRelo>,
     targets: &dyn TargetSet,
     cache: &mut CandCache,
 ) {
