@@ -1,6 +1,6 @@
 //! gzip members (RFC 1952) for `/proc/config.gz` and gzipped `/boot/config-*`.
 //!
-//! The header and trailer are read here and the deflate body goes through [`super::inflate`]:
+//! The header and trailer are read here and the deflate body goes through `super::inflate`:
 //! flate2's `GzDecoder` checks the trailer with crc32fast, whose tables were ~25 KB of the static
 //! `bpfload` binary (issue 8's size target), and its inflater was another ~11 KB. The checks are
 //! flate2's (which stays the reference in the tests): magic, method 8, no

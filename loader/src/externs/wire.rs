@@ -1,5 +1,5 @@
 //! The load pipeline's view of externs and attach targets: one value built during prepare
-//! ([`ObjExterns::prepare`]) and consulted while relocating and loading each program.
+//! (`ObjExterns::prepare`) and consulted while relocating and loading each program.
 
 use std::cell::OnceCell;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
