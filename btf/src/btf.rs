@@ -2,16 +2,17 @@
 
 use std::ffi::CStr;
 use std::ops::Range;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::error::BtfError;
-use crate::index::{NameIndex, Part};
+use crate::index::{Keys, NameIndex, Part};
 use crate::offsets::{record_len, TypeOffsets};
 use crate::raw::{
     info_kflag, info_kind, info_vlen, Endian, FuncLinkage, Header, Kind, VarLinkage, BTF_MAGIC,
     BTF_VERSION, HEADER_LEN, MAX_NAME_OFFSET, MAX_RESOLVE_DEPTH, TYPE_HEADER_LEN,
 };
-use crate::scan::{scan_indexed, scan_types};
+use crate::scan::{scan_keyed, scan_types};
 use crate::types::{Array, Composite, DataSec, Enum, FuncProto, Int, Type};
 
 /// Everything [`Btf::parse`] computes about a blob, independent of the borrow of its bytes, so an
@@ -33,6 +34,23 @@ pub(crate) struct Layout {
     /// from everything else: 56k of vmlinux's 71k names are FUNCs, which CO-RE never looks
     /// up), each built on first use.
     pub(crate) index: [OnceLock<NameIndex>; 2],
+    /// For the kernel's BTF (parsed with [`Layout::new_keyed`]): where its named non-FUNC types
+    /// are. Non-FUNC lookups scan them until the index is built from them (then they are
+    /// dropped).
+    pub(crate) keys: Mutex<Option<Arc<Keys>>>,
+    /// Non-FUNC lookups answered by scanning `keys` so far.
+    pub(crate) scans: AtomicU32,
+}
+
+/// Non-FUNC name lookups of a blob answered by scanning its keys (~0.1 ms each on vmlinux)
+/// before its name index is built (~0.6 ms, then ~100 ns per lookup). A first CO-RE load asks
+/// once for all its local types together (see `core::engine::prefetch`); repeated lookups get
+/// the index.
+const SCANS_BEFORE_INDEX: u32 = 8;
+
+/// The keys' lock (poisoning ignored: nothing is left half-done under it).
+fn lock(m: &Mutex<Option<Arc<Keys>>>) -> MutexGuard<'_, Option<Arc<Keys>>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A parsed BTF blob borrowed from `'a` bytes.
@@ -487,7 +505,35 @@ impl<'a> Btf<'a> {
     /// The name index over this blob's own types, built on first use (shared by all clones).
     pub(crate) fn own_index(&self, kind: Kind) -> &NameIndex {
         let part = Part::of(kind as u32);
-        self.layout.index[part as usize].get_or_init(|| NameIndex::build(self, part))
+        self.layout.index[part as usize].get_or_init(|| {
+            let keys = match part {
+                Part::Types => lock(&self.layout.keys).take(),
+                Part::Funcs => None,
+            };
+            match keys {
+                Some(k) => NameIndex::from_keys(self, &k),
+                None => NameIndex::build(self, part),
+            }
+        })
+    }
+
+    /// How a non-FUNC lookup of own types is answered now: by the index, or (for the kernel's
+    /// BTF, the first [`SCANS_BEFORE_INDEX`] times before the index exists) by scanning its keys.
+    fn own_lookup(&self, kind: Kind) -> Result<&NameIndex, Arc<Keys>> {
+        if Part::of(kind as u32) == Part::Types && self.layout.index[0].get().is_none() {
+            let keys = lock(&self.layout.keys).clone();
+            if let Some(k) = keys {
+                if self.layout.scans.fetch_add(1, Ordering::Relaxed) < SCANS_BEFORE_INDEX {
+                    return Err(k);
+                }
+            }
+        }
+        Ok(self.own_index(kind))
+    }
+
+    /// The kernel's keys while no index is built (CO-RE's first pass scans them).
+    pub(crate) fn pending_keys(&self) -> Option<Arc<Keys>> {
+        lock(&self.layout.keys).clone()
     }
 
     /// Whether the name index of non-FUNC types (what CO-RE candidate lookup uses) exists, so
@@ -497,10 +543,14 @@ impl<'a> Btf<'a> {
             && self.layout.index[Part::Types as usize].get().is_some()
     }
 
-    /// Heap bytes held by this blob's parse tables: the sparse type offsets and the name index
-    /// tables built so far (duplicate-name chains excluded). For memory reports.
+    /// Heap bytes held by this blob's parse tables: the sparse type offsets, the kernel's keys
+    /// while they are kept and the name index tables built so far (duplicate-name chains
+    /// excluded). For memory reports.
     pub fn table_bytes(&self) -> usize {
         self.layout.offsets.heap_bytes()
+            + lock(&self.layout.keys)
+                .as_ref()
+                .map_or(0, |k| k.heap_bytes())
             + self
                 .layout
                 .index
@@ -540,7 +590,13 @@ impl<'a> Btf<'a> {
         {
             return Some(id);
         }
-        self.own_index(kind).find_exact(self, name.as_bytes(), kind)
+        match self.own_lookup(kind) {
+            Ok(index) => index.find_exact(self, name.as_bytes(), kind),
+            Err(keys) => keys
+                .find(self, name.as_bytes(), kind, true)
+                .first()
+                .copied(),
+        }
     }
 
     /// Ids whose *essential* name (`___flavor` suffix removed, see
@@ -566,7 +622,14 @@ impl<'a> Btf<'a> {
         essential: &'s [u8],
         kind: Kind,
     ) -> impl Iterator<Item = u32> + 's {
-        self.own_index(kind).candidates(self, essential, kind)
+        let (index, scanned) = match self.own_lookup(kind) {
+            Ok(index) => (Some(index), Vec::new()),
+            Err(keys) => (None, keys.find(self, essential, kind, false)),
+        };
+        index
+            .into_iter()
+            .flat_map(move |i| i.candidates(self, essential, kind))
+            .chain(scanned)
     }
 }
 
@@ -595,10 +658,10 @@ fn check_strings(s: &[u8], split: bool) -> Result<(), BtfError> {
 }
 
 impl Layout {
-    /// Parses base BTF and builds the name index of its non-FUNC types (what CO-RE looks up) in
+    /// Parses base BTF and records where its named non-FUNC types are (what CO-RE looks up) in
     /// the same pass over the types: what the kernel's BTF gets, since it is always looked up
-    /// by name. The FUNC index (attach targets, kfuncs) is still built on first use.
-    pub(crate) fn new_indexed(data: &bytes::Bytes) -> Result<Arc<Layout>, BtfError> {
+    /// by name. The name indexes are built on use (non-FUNC: after a few lookups, from the keys).
+    pub(crate) fn new_keyed(data: &bytes::Bytes) -> Result<Arc<Layout>, BtfError> {
         // Validate header and strings exactly as `new` does, on an empty scan of no types.
         let header = parse_header(data)?;
         let hdr_len = header.hdr_len as usize;
@@ -607,7 +670,7 @@ impl Layout {
         let strs = hdr_len + header.str_off as usize
             ..hdr_len + header.str_off as usize + header.str_len as usize;
         check_strings(&data[strs.clone()], false)?;
-        let (offsets, index) = scan_indexed(data, types.clone(), strs.clone(), header.endian)?;
+        let (offsets, keys) = scan_keyed(data, types.clone(), strs.clone(), header.endian)?;
         let layout = Arc::new(Layout {
             header,
             types,
@@ -615,7 +678,9 @@ impl Layout {
             offsets,
             start_id: 1,
             start_str_off: 0,
-            index: [OnceLock::from(index), OnceLock::new()],
+            index: [OnceLock::new(), OnceLock::new()],
+            keys: Mutex::new(Some(Arc::new(keys))),
+            scans: AtomicU32::new(0),
         });
         Ok(layout)
     }
@@ -652,6 +717,8 @@ impl Layout {
             start_id,
             start_str_off,
             index: [OnceLock::new(), OnceLock::new()],
+            keys: Mutex::new(None),
+            scans: AtomicU32::new(0),
         })
     }
 }

@@ -29,11 +29,13 @@ impl BtfData {
         })
     }
 
-    /// Parses base BTF and builds its name index in the same pass (for BTF that will be looked
-    /// up by name, like the kernel's; otherwise the index is built on first lookup).
+    /// Parses base BTF and records where its named non-FUNC types are in the same pass (for BTF
+    /// that will be looked up by name, like the kernel's): the first few of those lookups scan
+    /// them, as libbpf scans all types, and later ones use a name index built from them. (Other
+    /// BTF builds its index on first lookup.)
     pub fn parse_indexed(bytes: impl Into<Bytes>) -> Result<BtfData, BtfError> {
         let bytes = bytes.into();
-        let layout = Layout::new_indexed(&bytes)?;
+        let layout = Layout::new_keyed(&bytes)?;
         Ok(BtfData {
             bytes,
             layout,

@@ -253,6 +253,147 @@ impl Part {
     }
 }
 
+/// A base BTF's named non-FUNC types, as the parse scan found them: per walked segment, a bit
+/// per record and each marked record's name offset and kind (5 bytes per key; 75 KB for vmlinux's
+/// 15k). Until the name index is built, non-FUNC name lookups scan these (libbpf's way, but over
+/// 15k names instead of 127k records, and without touching the type section), and the index is
+/// built from them without another walk.
+#[derive(Debug)]
+pub(crate) struct Keys {
+    segs: Vec<KeySeg>,
+}
+
+/// One walked segment's keys.
+#[derive(Debug)]
+pub(crate) struct KeySeg {
+    /// Record number (type id minus the first id) of the segment's first record.
+    first: usize,
+    /// Bit `i`: record `first + i` is a key.
+    marks: Vec<u64>,
+    /// The name offsets and kinds of the marked records, in order.
+    names: Vec<u32>,
+    kinds: Vec<u8>,
+}
+
+impl KeySeg {
+    pub(crate) fn new(first: usize, marks: Vec<u64>, names: Vec<u32>, kinds: Vec<u8>) -> KeySeg {
+        KeySeg {
+            first,
+            marks,
+            names,
+            kinds,
+        }
+    }
+
+    /// Record number of the segment's `i`th key (the position of its `i`th mark).
+    fn number(&self, i: usize) -> Option<usize> {
+        let mut left = i;
+        for (w, &word) in self.marks.iter().enumerate() {
+            let ones = word.count_ones() as usize;
+            if left < ones {
+                let mut bits = word;
+                for _ in 0..left {
+                    bits &= bits - 1;
+                }
+                return Some(self.first + w * 64 + bits.trailing_zeros() as usize);
+            }
+            left -= ones;
+        }
+        None
+    }
+
+    /// The same keys, numbered from `base` more.
+    pub(crate) fn renumbered(mut self, base: usize) -> KeySeg {
+        self.first += base;
+        self
+    }
+}
+
+impl Keys {
+    pub(crate) fn from_segs(segs: Vec<KeySeg>) -> Keys {
+        Keys { segs }
+    }
+
+    /// Number of keys.
+    pub(crate) fn len(&self) -> usize {
+        self.segs
+            .iter()
+            .map(|s| s.names.len().min(s.kinds.len()))
+            .sum()
+    }
+
+    /// Heap bytes (for reports).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.segs
+            .iter()
+            .map(|s| s.marks.capacity() * 8 + s.names.capacity() * 4 + s.kinds.capacity())
+            .sum()
+    }
+
+    /// (record number, name offset, kind) of every key, ascending.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, u32, u32)> + '_ {
+        self.segs.iter().flat_map(|s| {
+            let numbers = s.marks.iter().enumerate().flat_map(|(w, &word)| {
+                let mut bits = word;
+                std::iter::from_fn(move || {
+                    (bits != 0).then(|| {
+                        let r = bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        w * 64 + r
+                    })
+                })
+            });
+            numbers
+                .zip(s.names.iter().zip(&s.kinds))
+                .map(move |(n, (&name, &kind))| ((s.first + n) as u32, name, u32::from(kind)))
+        })
+    }
+
+    /// Own ids of kind `kind` whose name is `name` (`exact`) or whose essential name is `name`,
+    /// ascending: what the index answers, found by reading every key of that kind (kind first,
+    /// so most names are never touched).
+    pub(crate) fn find(&self, btf: &Btf<'_>, name: &[u8], kind: Kind, exact: bool) -> Vec<u32> {
+        let strs = btf.string_section();
+        let start = btf.start_id();
+        let mut out = Vec::new();
+        if name.is_empty() {
+            return out;
+        }
+        for s in &self.segs {
+            // A tight loop over the kinds and names (independent reads, so the names' cache
+            // misses overlap); the record number is worked out only for a match.
+            for (i, (&k, &name_off)) in s.kinds.iter().zip(&s.names).enumerate() {
+                if u32::from(k) != kind as u32 {
+                    continue;
+                }
+                // Keys are of base BTF: every name is an own string.
+                let Some(tail) = strs.get(name_off as usize..) else {
+                    continue;
+                };
+                if !tail.starts_with(name) {
+                    continue;
+                }
+                let full = match tail.get(name.len()) {
+                    Some(0) => &tail[..name.len()],
+                    _ => match tail.iter().position(|&c| c == 0) {
+                        Some(end) => &tail[..end],
+                        None => continue,
+                    },
+                };
+                let hit = if exact {
+                    full == name
+                } else {
+                    essential_name(full) == name
+                };
+                if let Some(n) = hit.then(|| s.number(i)).flatten() {
+                    out.push(start + n as u32);
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Builds one [`Shard`] from `count` keys `(hash, index in the shard)` given in ascending index
 /// order (the scan collects them while streaming through types and strings; inserting afterwards,
 /// into a table sized exactly for `count`, keeps the table in cache). Keys past `count` are
@@ -382,11 +523,8 @@ impl NameIndex {
     /// Builds the index of `part` over the own types of `btf` (one sequential walk).
     pub(crate) fn build(btf: &Btf<'_>, part: Part) -> NameIndex {
         let types = btf.type_section();
-        let strs = btf.string_section();
         let e = btf.endian();
-        let start = btf.start_id();
         let offsets = &btf.layout().offsets;
-        let hasher = Self::new_hasher();
         // The keys are not collected (for vmlinux's 56k FUNCs that would be 450 KB besides the
         // table): a first walk counts them, so the table is allocated once, at its final size,
         // and the second walk hashes and inserts each key as it meets it.
@@ -400,6 +538,30 @@ impl NameIndex {
             .iter(types, e)
             .filter(|&off| wanted(off).is_some())
             .count();
+        let recs = offsets
+            .iter(types, e)
+            .enumerate()
+            .filter_map(|(idx, off)| wanted(off).map(|(n, i)| (idx as u32, n, i)));
+        Self::build_over(btf, count, recs)
+    }
+
+    /// Builds the index of non-FUNC types from the scan's [`Keys`]: no walk, and the type section
+    /// is not read.
+    pub(crate) fn from_keys(btf: &Btf<'_>, keys: &Keys) -> NameIndex {
+        // (`build_over` only needs the kind bits of the info word.)
+        let recs = keys.iter().map(|(idx, name, kind)| (idx, name, kind << 24));
+        Self::build_over(btf, keys.len(), recs)
+    }
+
+    /// An index of `count` keys from own records `(number, name offset, info)`, ascending.
+    fn build_over(
+        btf: &Btf<'_>,
+        count: usize,
+        recs: impl Iterator<Item = (u32, u32, u32)>,
+    ) -> NameIndex {
+        let strs = btf.string_section();
+        let start = btf.start_id();
+        let hasher = Self::new_hasher();
         let key_of = |idx: u32| Self::key(btf, start + idx);
         let mut shard = ShardBuilder::new(count, start);
         let start_str = btf.start_str_off();
@@ -435,13 +597,10 @@ impl NameIndex {
                 shard.insert(h as u32, idx, Some(Some((name, kind))), &key_of);
             }
         };
-        for (idx, off) in offsets.iter(types, e).enumerate() {
-            let Some((name_off, info)) = wanted(off) else {
-                continue;
-            };
+        for (idx, name_off, info) in recs {
             let at = name_off.saturating_sub(start_str) as usize;
             touched ^= strs.get(at).copied().unwrap_or(0);
-            batch[queued] = (idx as u32, name_off, info);
+            batch[queued] = (idx, name_off, info);
             queued += 1;
             if queued == AHEAD {
                 flush(&batch, &mut shard);
@@ -493,11 +652,6 @@ impl NameIndex {
 }
 
 impl Shard {
-    /// Sets the id of the shard's first type (known only once the types before it are counted).
-    pub(crate) fn set_id_base(&mut self, id_base: u32) {
-        self.id_base = id_base;
-    }
-
     /// Stored value of the lowest type with this key, 0 if none.
     fn head(&self, btf: &Btf<'_>, h: u64, essential: &[u8], kind: u32) -> u32 {
         let n = self.slots.len();

@@ -119,18 +119,6 @@ impl TypeOffsets {
         TypeOffsets { len, segs }
     }
 
-    /// The segments, as (number of types, grid), for [`from_segments`](Self::from_segments).
-    pub(crate) fn into_segments(self) -> Vec<(usize, Vec<u32>)> {
-        let len = self.len;
-        let mut out = Vec::with_capacity(self.segs.len());
-        let mut it = self.segs.into_iter().peekable();
-        while let Some((first, grid)) = it.next() {
-            let next = it.peek().map_or(len, |s| s.0);
-            out.push((next - first, grid));
-        }
-        out
-    }
-
     /// Number of types recorded.
     #[inline]
     pub(crate) fn len(&self) -> usize {
@@ -183,13 +171,6 @@ impl TypeOffsets {
             };
             Some(cur as u32)
         })
-    }
-
-    /// Each segment's (first type, grid), in order.
-    pub(crate) fn grids(&self) -> impl Iterator<Item = (usize, &[u32])> {
-        self.segs
-            .iter()
-            .map(|(first, grid)| (*first, grid.as_slice()))
     }
 
     /// Number of segments (more than one after a parallel scan).

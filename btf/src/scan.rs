@@ -1,20 +1,21 @@
 //! The parse scan: one pass over the type section that bounds-checks every record and records the
-//! sparse [`TypeOffsets`]; for the kernel's BTF it also builds the name index of non-FUNC types
-//! (what CO-RE looks up) right after, with two record chains per thread and a helper thread.
+//! sparse [`TypeOffsets`]; for the kernel's BTF it also records the names and kinds of the named
+//! non-FUNC types ([`Keys`]: what CO-RE and the other non-FUNC lookups read).
 //!
 //! Why it looks like this (vmlinux: 3.2 MB of types, ~127k records, 15k named non-FUNC types):
 //! - Walking records is one long dependency chain (load info → kind → length → next offset), about
 //!   15 cycles per record however little else is done, so the hot loop keeps everything in
 //!   registers and computes lengths with shifts instead of table loads — and walks *two* chains
 //!   at once, from two record boundaries, so the CPU overlaps their latencies.
-//! - Memory: the walk only marks the records to index (1 bit each). Once a part's walk is done the
-//!   key count is known, so its table is allocated once at its exact size and an index pass
-//!   re-walks to the marked records from the stride grid (short independent chains) and inserts
-//!   each key as it is hashed: no list of keys ever exists (for vmlinux that was 120-200 KB at
-//!   the peak of a CO-RE load, more than the tables themselves).
-//! - Each indexed name is read somewhere in the 2 MB string section. Names are touched [`AHEAD`]
-//!   keys before they are hashed, so cache misses overlap; the hash is computed in the same 8-byte
-//!   steps that find the NUL.
+//! - No name index is built here. The walk stores each named non-FUNC record's name offset and
+//!   kind (branch-free, 5 bytes per key) and nothing reads a name yet: a first CO-RE load asks for
+//!   all its types in one pass over the keys (as libbpf scans all types, but over 15k names and
+//!   without touching the type section), and the index, needed only when lookups repeat, is built
+//!   from the keys later. Building it here cost ~0.7 ms of the ~1.3 ms scan, a
+//!   cost every process paid on its first load.
+//! - One thread. A helper thread used to take half of the walk and the index; for the walk alone
+//!   its start, stack, malloc arena and hand-off cost more than it saved on the 2-vCPU machine
+//!   this was measured on (`btf/README.md`, "Speed").
 //! - Where a chain starts other than at offset 0 is a guess: a record boundary found by looking
 //!   for a run of plausible headers (kernel-valid BTF has zero unused info bits, type ids below
 //!   2^20, ...; a misaligned guess almost never looks like a run of records). A guessed part is
@@ -23,40 +24,30 @@
 //!   walk sees. Anything irregular (a guess that is not met, any error) falls back to one plain
 //!   walk from the start, which also reports errors with the right type id, so hostile input can
 //!   only cost time, never change a result.
-//! - A helper thread takes the second half of the work. The caller never waits for a helper that
-//!   has not started (a busy machine): it does that work itself. Each half keeps its own index
-//!   shard; the index asks both, in id order.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 
 use bytes::Bytes;
 
 use crate::error::BtfError;
-use crate::index::{
-    essential_name, scan_name_hash, KeyHasher, NameIndex, Part, Shard, ShardBuilder,
-};
+use crate::index::{KeySeg, Keys, Part};
 use crate::offsets::{record_len, word, TypeOffsets, STRIDE};
 use crate::raw::{info_kind, Endian, MAX_TYPE_ID, TYPE_HEADER_LEN};
 
-/// Keys whose names are touched, then hashed together, in the index pass.
-const AHEAD: usize = 32;
-/// Smallest type section scanned in several parts (vmlinux: ~3 MB; modules and objects: less).
+/// Smallest type section scanned as several chains (vmlinux: ~3 MB; modules and objects: less).
 const PARALLEL_MIN: usize = 1 << 20;
-/// Where the parts start, as fractions of the type section (per 1024): the caller's two chains
-/// from 0 and `SPLITS[0]`, the helper's from `SPLITS[1]` and `SPLITS[2]`. The kernel's BTF
-/// (pahole) puts the named structs, unions, enums and typedefs first and the ~56k FUNC and
-/// FUNC_PROTO records last, and a name costs more than a record, so the parts are not equal.
-const SPLITS: [usize; 3] = [190, 370, 680];
+/// Where the chains start, as fractions of the type section (per 1024): two chains from 0 and
+/// `SPLITS[0]`, then two from `SPLITS[1]` and `SPLITS[2]`. The kernel's BTF (pahole) puts the
+/// named structs, unions, enums and typedefs first (long records) and the ~56k FUNC and
+/// FUNC_PROTO records last (short ones), and a record costs about the same whatever its length,
+/// so the chains are about equal in records (~32k each), not in bytes.
+const SPLITS: [usize; 3] = [370, 580, 790];
 /// How far past a split point a record boundary is searched for.
 const GUESS_WINDOW: usize = 64 << 10;
 /// Consecutive plausible records that make a guessed boundary credible.
 const GUESS_RUN: usize = 64;
 /// Headers and entries looked at, at most, to guess one boundary (normally a few hundred).
 const GUESS_BUDGET: usize = 1 << 20;
-/// Records walked between looks at the stop flag.
-const CHUNK: usize = 4096;
 
 /// One chain's walk: where it is and what it has recorded.
 struct Cursor {
@@ -65,10 +56,16 @@ struct Cursor {
     count: usize,
     /// Offsets of the chain's records `0, STRIDE, 2 * STRIDE, ...`.
     starts: Vec<u32>,
-    /// Bit `i` set: record `i` is named and not a FUNC, so the index pass hashes its key
-    /// (indexed walks only). One bit per record instead of a list of keys: the index table is
-    /// sized from these counts before any key is hashed, so keys are never stored twice.
+    /// Bit `i` set: record `i` is named and not a FUNC (keyed walks only): a CO-RE candidate,
+    /// struct_ops type, typedef, ... whose name lookups read it. The bits give the records'
+    /// numbers (type ids) and the count that sizes the name index exactly, if one is built.
     marks: Vec<u64>,
+    /// The name offsets of the marked records, in order (`names[..nhits]`), and their kinds:
+    /// what lookups and the name index read, without walking to the records again or touching
+    /// the type section at all. 5 bytes per key, not per record.
+    names: Vec<u32>,
+    kinds: Vec<u8>,
+    nhits: usize,
 }
 
 impl Cursor {
@@ -87,7 +84,31 @@ impl Cursor {
             } else {
                 0
             }),
+            // Room for every record, so the walk stores each key without a branch; zeroed
+            // memory, so only the pages the keys are written to become resident (vmlinux: 75 KB
+            // for 15k keys).
+            names: if indexed {
+                vec![0u32; bytes / TYPE_HEADER_LEN + 1]
+            } else {
+                Vec::new()
+            },
+            kinds: if indexed {
+                vec![0u8; bytes / TYPE_HEADER_LEN + 1]
+            } else {
+                Vec::new()
+            },
+            nhits: 0,
         }
+    }
+
+    /// The chain's keys: its marks and the offsets of the marked records.
+    fn into_keys(mut self, first: usize) -> KeySeg {
+        self.names.truncate(self.nhits);
+        self.names.shrink_to_fit();
+        self.kinds.truncate(self.nhits);
+        self.kinds.shrink_to_fit();
+        self.marks.shrink_to_fit();
+        KeySeg::new(first, self.marks, self.names, self.kinds)
     }
 
     /// Walks one record (the caller checked `off < types.len()`).
@@ -133,6 +154,16 @@ impl Cursor {
             if let Some(w) = self.marks.last_mut() {
                 *w |= u64::from(wanted) << (idx % 64);
             }
+            // Always written, kept only if wanted (the next record overwrites it otherwise).
+            // Past the room (only on irregular input, whose walk is thrown away) nothing is kept.
+            if let (Some(n), Some(k)) = (
+                self.names.get_mut(self.nhits),
+                self.kinds.get_mut(self.nhits),
+            ) {
+                *n = name_off;
+                *k = info_kind(info) as u8;
+            }
+            self.nhits += usize::from(wanted);
         }
         self.off = off + rec_len;
         self.count = idx + 1;
@@ -146,8 +177,6 @@ enum Stop {
     End,
     /// Reached exactly the `meet` offset (not walked further).
     Met,
-    /// Told to stop.
-    Stopped,
 }
 
 /// Walks one chain until the end of the section, or until exactly offset `meet` (if it passes
@@ -158,30 +187,22 @@ fn walk<const INDEX: bool>(
     types: &[u8],
     meet: usize,
     start_id: u32,
-    stop: Option<&AtomicBool>,
 ) -> Result<Stop, BtfError> {
     let len = types.len();
     let mut limit = meet.min(len);
-    let stopped = loop {
-        let chunk_end = c.count + CHUNK;
-        while c.off < limit && c.count < chunk_end {
+    loop {
+        while c.off < limit {
             c.step::<INDEX>(types, start_id)?;
         }
-        if c.off >= meet {
-            if c.off == meet {
-                break Stop::Met;
-            }
-            // Passed `meet` without landing on it: walk on to the end.
-            limit = len;
+        if c.off == meet {
+            return Ok(Stop::Met);
         }
         if c.off >= len {
-            break Stop::End;
+            return Ok(Stop::End);
         }
-        if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
-            break Stop::Stopped;
-        }
-    };
-    Ok(stopped)
+        // Passed `meet` without landing on it: walk on to the end.
+        limit = len;
+    }
 }
 
 /// What a job (the records from one boundary to the next, walked as one or two chains) produced:
@@ -190,71 +211,48 @@ struct JobPart {
     /// (records, grid) of each chain, in order.
     segs: Vec<(usize, Vec<u32>)>,
     count: usize,
-    /// The job's index shard; its ids are set when the records before the job are counted.
-    shard: Shard,
+    /// The keys of each chain, numbered from the job's first record (renumbered when the
+    /// records before the job are counted).
+    keys: Vec<KeySeg>,
 }
 
 /// Walks the records from boundary `from` exactly to `to` (a guessed boundary or the end), as
-/// two interleaved chains split at `mid` when given, and builds the job's index shard. `None` if
-/// a walk fails, a guessed boundary is not met exactly, or `stop` is set.
-#[allow(clippy::too_many_arguments)]
-fn run_job(
-    types: &[u8],
-    strs: &[u8],
-    hasher: &KeyHasher,
-    from: usize,
-    mid: Option<usize>,
-    to: usize,
-    stop: Option<&AtomicBool>,
-) -> Option<JobPart> {
+/// two interleaved chains split at `mid` when given, recording offsets and keys. `None` if a
+/// walk fails or a guessed boundary is not met exactly.
+fn run_job(types: &[u8], from: usize, mid: Option<usize>, to: usize) -> Option<JobPart> {
     // `to` is a boundary or the end; either way the walk must land on it exactly (`Met`).
-    let mut cursors = match mid {
+    let cursors = match mid {
         Some(mid) if from < mid && mid < to => {
             let mut a = Cursor::new(from, mid - from, true);
             let mut b = Cursor::new(mid, to - mid, true);
             // Both chains step in one loop, so the CPU overlaps their latency chains.
             let b_limit = to.min(types.len());
-            'both: loop {
-                let chunk_end = a.count + CHUNK;
-                while a.off < mid && b.off < b_limit && a.count < chunk_end {
-                    a.step::<true>(types, 0).ok()?;
-                    b.step::<true>(types, 0).ok()?;
-                }
-                if a.off >= mid || b.off >= b_limit {
-                    break 'both;
-                }
-                if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
-                    return None;
-                }
+            while a.off < mid && b.off < b_limit {
+                a.step::<true>(types, 0).ok()?;
+                b.step::<true>(types, 0).ok()?;
             }
             // Each chain finishes alone.
-            (walk::<true>(&mut a, types, mid, 0, stop).ok()? == Stop::Met).then_some(())?;
-            (walk::<true>(&mut b, types, to, 0, stop).ok()? == Stop::Met).then_some(())?;
+            (walk::<true>(&mut a, types, mid, 0).ok()? == Stop::Met).then_some(())?;
+            (walk::<true>(&mut b, types, to, 0).ok()? == Stop::Met).then_some(())?;
             vec![a, b]
         }
         _ => {
             let mut a = Cursor::new(from, to - from, true);
-            (walk::<true>(&mut a, types, to, 0, stop).ok()? == Stop::Met).then_some(())?;
+            (walk::<true>(&mut a, types, to, 0).ok()? == Stop::Met).then_some(())?;
             vec![a]
         }
     };
-    // One shard for the job: the second chain's record numbers continue the first's.
-    let segs: Vec<(usize, Vec<u32>)> = cursors
-        .iter_mut()
-        .map(|c| (c.count, std::mem::take(&mut c.starts)))
-        .collect();
-    let count = segs.iter().map(|s| s.0).sum();
-    let view = TypeOffsets::from_segments(segs);
-    if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
-        return None;
+    // The second chain's record numbers continue the first's.
+    let mut segs = Vec::with_capacity(cursors.len());
+    let mut keys = Vec::with_capacity(cursors.len());
+    let mut count = 0;
+    for mut c in cursors {
+        segs.push((c.count, std::mem::take(&mut c.starts)));
+        let n = c.count;
+        keys.push(c.into_keys(count));
+        count += n;
     }
-    let marks: Vec<Vec<u64>> = cursors.into_iter().map(|c| c.marks).collect();
-    let shard = index_pass(types, strs, hasher, &view, &marks, 0);
-    Some(JobPart {
-        segs: view.into_segments(),
-        count,
-        shard,
-    })
+    Some(JobPart { segs, count, keys })
 }
 
 /// Scans a type section: every record bounds-checked, sparse offsets recorded.
@@ -265,10 +263,10 @@ pub(crate) fn scan_types(
 ) -> Result<TypeOffsets, BtfError> {
     let mut c = Cursor::new(0, types.len(), false);
     match endian {
-        Endian::Little => walk::<false>(&mut c, types, usize::MAX, start_id, None)?,
+        Endian::Little => walk::<false>(&mut c, types, usize::MAX, start_id)?,
         // Big-endian BTF is rare here: walked as a little-endian copy (same records, offsets
         // and errors) so the walk exists once in the binary.
-        Endian::Big => walk::<false>(&mut c, &swapped_words(types), usize::MAX, start_id, None)?,
+        Endian::Big => walk::<false>(&mut c, &swapped_words(types), usize::MAX, start_id)?,
     };
     check_count(c.count, start_id)?;
     Ok(TypeOffsets::new(c.count, c.starts))
@@ -285,18 +283,17 @@ fn check_count(count: usize, start_id: u32) -> Result<(), BtfError> {
 type Splits = [Option<usize>; 3];
 
 /// Scans base BTF in `bytes` (type and string sections at the given ranges, already checked to be
-/// in bounds) and builds the name index of its non-FUNC types in the same pass.
-pub(crate) fn scan_indexed(
+/// in bounds) and records where its named non-FUNC types are ([`Keys`]) in the same pass. The
+/// keys' offsets are positions in the type section, the same in either byte order.
+pub(crate) fn scan_keyed(
     bytes: &Bytes,
     types: Range<usize>,
     strs: Range<usize>,
     endian: Endian,
-) -> Result<(TypeOffsets, NameIndex), BtfError> {
-    // A helper thread even on a one-CPU machine: the caller never waits for one that has not
-    // started (it does that part itself), so there it costs one thread start.
+) -> Result<(TypeOffsets, Keys), BtfError> {
     let (bytes, types, strs) = native(bytes, types, strs, endian);
     let sp = splits(&bytes[types.clone()], strs.len());
-    scan_indexed_impl(&bytes, types, strs, sp, true, false)
+    scan_keyed_impl(&bytes[types], sp)
 }
 
 /// The words of a type section in the other byte order (every field of every BTF type record is
@@ -344,189 +341,38 @@ fn splits(types: &[u8], strs_len: usize) -> Splits {
     out
 }
 
-const WAITING: u8 = 0;
-const RUNNING: u8 = 1;
-const DONE: u8 = 2;
-const ABANDONED: u8 = 3;
-
-/// Shared between the caller and the helper thread.
-struct Helper {
-    /// WAITING until the helper starts (RUNNING) or the caller gives up on it (ABANDONED); DONE
-    /// once `result` is final.
-    state: AtomicU8,
-    /// Tells a running helper to stop early.
-    stop: AtomicBool,
-    /// Set with DONE: stops the caller's own run of the same work.
-    finished: AtomicBool,
-    result: Mutex<Option<JobPart>>,
-    done: Condvar,
-}
-
-impl Helper {
-    fn finish(&self, part: Option<JobPart>) {
-        let mut r = self.result.lock().unwrap_or_else(|p| p.into_inner());
-        *r = part;
-        self.state.store(DONE, Ordering::Release);
-        self.finished.store(true, Ordering::Release);
-        self.done.notify_all();
-    }
-
-    /// The helper's result, waiting for it; `None` if it failed.
-    fn wait(&self) -> Option<JobPart> {
-        let mut r = self.result.lock().unwrap_or_else(|p| p.into_inner());
-        while self.state.load(Ordering::Acquire) != DONE {
-            r = self.done.wait(r).unwrap_or_else(|p| p.into_inner());
-        }
-        r.take()
-    }
-
-    /// The helper's part, however it goes: if the helper has not started, it never will, and
-    /// `run` does the work here; if it is running, `run` races it (stopping as soon as the
-    /// helper is done), so a helper that is preempted on a busy machine costs no waiting.
-    /// `wait` (tests): wait for the helper in any case.
-    fn take_or_run(
-        &self,
-        wait: bool,
-        run: impl FnOnce(Option<&AtomicBool>) -> Option<JobPart>,
-    ) -> Option<JobPart> {
-        if wait {
-            return self.wait();
-        }
-        if self
-            .state
-            .compare_exchange(WAITING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            return run(None);
-        }
-        if self.state.load(Ordering::Acquire) != DONE {
-            if let Some(part) = run(Some(&self.finished)) {
-                self.abandon();
-                return Some(part);
-            }
-        }
-        // Stopped because the helper is done (or irregular input, which the helper met too).
-        self.wait()
-    }
-
-    /// Tells the helper its work is not needed.
-    fn abandon(&self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ =
-            self.state
-                .compare_exchange(WAITING, ABANDONED, Ordering::AcqRel, Ordering::Acquire);
-    }
-}
-
-/// Starts a helper thread running `job` over `bytes`; `None` if no thread could be made.
-fn spawn_helper(
-    bytes: &Bytes,
-    job: impl FnOnce(&[u8], &AtomicBool) -> Option<JobPart> + Send + 'static,
-) -> Option<Arc<Helper>> {
-    let helper = Arc::new(Helper {
-        state: AtomicU8::new(WAITING),
-        stop: AtomicBool::new(false),
-        finished: AtomicBool::new(false),
-        result: Mutex::new(None),
-        done: Condvar::new(),
-    });
-    let h = Arc::clone(&helper);
-    let bytes = bytes.clone();
-    let spawned = std::thread::Builder::new()
-        .name("bpfload-btf-scan".into())
-        .stack_size(256 << 10)
-        .spawn(move || {
-            if h.state
-                .compare_exchange(WAITING, RUNNING, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-            {
-                return;
-            }
-            let part = job(&bytes, &h.stop);
-            h.finish(part);
-            // Nothing after this: the helper outlives the caller's return by a moment, so it
-            // must not hold anything (an fd would look like a leak of the load). It once asked
-            // `available_parallelism` here (which opens cgroup files) to skip the helper on a
-            // one-CPU machine; that saved only a thread start per uncached parse of a large BTF
-            // (vmlinux is parsed once per process), so it is gone.
-        });
-    spawned.ok().map(|_| helper)
-}
-
-/// The indexed scan over parts split at `sp`, the second half on a helper thread if `helper`.
-/// `wait`: wait for the helper even if it has not started yet (tests, so they exercise the
-/// two-thread path deterministically).
-fn scan_indexed_impl(
-    bytes: &Bytes,
-    types_range: Range<usize>,
-    strs_range: Range<usize>,
-    sp: Splits,
-    helper: bool,
-    wait: bool,
-) -> Result<(TypeOffsets, NameIndex), BtfError> {
-    let types = &bytes[types_range.clone()];
-    let strs = &bytes[strs_range.clone()];
-    let hasher = KeyHasher::new();
+/// The keyed scan over parts split at `sp`: the parts from 0 and from `sp[1]` in turn, each as
+/// two interleaved chains (split at `sp[0]` and `sp[2]`).
+fn scan_keyed_impl(types: &[u8], sp: Splits) -> Result<(TypeOffsets, Keys), BtfError> {
     let end = types.len();
-    // The second half (from sp[1]) on the helper, if there is a second half.
     let (first_to, second) = match sp[1] {
         Some(m) => (m, Some((m, sp[2]))),
         None => (end, None),
     };
-    let helper = match second {
-        Some((from, mid)) if helper => {
-            let (t, s) = (types_range.clone(), strs_range.clone());
-            spawn_helper(bytes, move |b: &[u8], stop: &AtomicBool| {
-                run_job(&b[t], &b[s], &hasher, from, mid, end, Some(stop))
-            })
-        }
-        _ => None,
-    };
-    let first = run_job(types, strs, &hasher, 0, sp[0], first_to, None);
-    let parts = match first {
-        None => None,
-        Some(first) => match second {
-            None => Some(vec![first]),
-            Some((from, mid)) => {
-                let run =
-                    |stop: Option<&AtomicBool>| run_job(types, strs, &hasher, from, mid, end, stop);
-                let second = match &helper {
-                    Some(h) => h.take_or_run(wait, run),
-                    None => run(None),
-                };
-                second.map(|s| vec![first, s])
-            }
-        },
-    };
-    if let Some(h) = &helper {
-        h.abandon();
-    }
+    let parts = run_job(types, 0, sp[0], first_to).and_then(|first| match second {
+        None => Some(vec![first]),
+        Some((from, mid)) => run_job(types, from, mid, end).map(|s| vec![first, s]),
+    });
     let Some(parts) = parts else {
         // Something was irregular (an error, or a guess that was not a boundary): one plain
         // walk, which reports any error with the right type id.
         let mut c = Cursor::new(0, end, true);
-        walk::<true>(&mut c, types, usize::MAX, 1, None)?;
+        walk::<true>(&mut c, types, usize::MAX, 1)?;
         check_count(c.count, 1)?;
         let offsets = TypeOffsets::new(c.count, std::mem::take(&mut c.starts));
-        let shard = index_pass(types, strs, &hasher, &offsets, &[c.marks], 1);
-        return Ok((offsets, NameIndex::from_shards(hasher, vec![shard])));
+        return Ok((offsets, Keys::from_segs(vec![c.into_keys(0)])));
     };
     let total = parts.iter().map(|p| p.count).sum::<usize>();
     check_count(total, 1)?;
     let mut segs = Vec::new();
-    let mut shards = Vec::new();
-    let mut base = 1u32;
-    for mut p in parts {
-        p.shard.set_id_base(base);
-        // Fits: the total was checked against MAX_TYPE_ID above.
-        base += p.count as u32;
-        shards.push(p.shard);
+    let mut keys = Vec::new();
+    let mut base = 0;
+    for p in parts {
+        keys.extend(p.keys.into_iter().map(|k| k.renumbered(base)));
+        base += p.count;
         segs.extend(p.segs);
     }
-    Ok((
-        TypeOffsets::from_segments(segs),
-        NameIndex::from_shards(hasher, shards),
-    ))
+    Ok((TypeOffsets::from_segments(segs), Keys::from_segs(keys)))
 }
 
 /// Whether the 12-byte header at `p` looks like one the kernel would accept (the checks of
@@ -630,115 +476,6 @@ fn guess_boundary(types: &[u8], strs_len: usize, from: usize) -> Option<usize> {
     None
 }
 
-/// The index pass over walked chains: the table is allocated once, for exactly the records the
-/// walks marked, and each marked record's key is hashed and inserted. `offs` holds one segment
-/// per chain (in order, `marks[i]` for segment `i`); record numbers run on across segments.
-/// Groups of [`STRIDE`] records start at known offsets, so the re-walk to the marked records is
-/// many short independent chains the CPU overlaps, not one long one; names are touched
-/// [`AHEAD`] keys before they are hashed, so their cache misses overlap too.
-fn index_pass(
-    types: &[u8],
-    strs: &[u8],
-    hasher: &KeyHasher,
-    offs: &TypeOffsets,
-    marks: &[Vec<u64>],
-    id_base: u32,
-) -> Shard {
-    const { assert!(64 % STRIDE == 0) };
-    let count = marks
-        .iter()
-        .flatten()
-        .map(|w| w.count_ones() as usize)
-        .sum();
-    let key_of = |idx: u32| key_at(types, strs, offs, idx);
-    let mut shard = ShardBuilder::new(count, id_base);
-    let mut batch = [(0u32, 0u32, 0u32); AHEAD];
-    let mut queued = 0;
-    let mut touched = 0u8;
-    let flush = |batch: &[(u32, u32, u32)], shard: &mut ShardBuilder| {
-        for &(idx, name_off, info) in batch {
-            if let Some((ess, kind, h)) = key_hash(strs, hasher, name_off, info) {
-                shard.insert(h, idx, Some(Some((ess, kind))), &key_of);
-            }
-        }
-    };
-    for ((first, grid), marks) in offs.grids().zip(marks) {
-        for (g, &start) in grid.iter().enumerate() {
-            let base = g * STRIDE;
-            let w = marks.get(base / 64).copied().unwrap_or(0);
-            let bits = (w >> (base % 64)) & ((1u64 << STRIDE) - 1);
-            if bits == 0 {
-                continue;
-            }
-            let last = 63 - bits.leading_zeros() as usize;
-            let mut off = start as usize;
-            for r in 0..=last {
-                // The walk checked these records; still, damage means stop, not panic.
-                let Some(info) = word::<false>(types, off + 4) else {
-                    break;
-                };
-                if (bits >> r) & 1 != 0 {
-                    let name_off = word::<false>(types, off).unwrap_or(0);
-                    touched ^= strs.get(name_off as usize).copied().unwrap_or(0);
-                    batch[queued] = ((first + base + r) as u32, name_off, info);
-                    queued += 1;
-                    if queued == AHEAD {
-                        flush(&batch, &mut shard);
-                        queued = 0;
-                    }
-                }
-                let Some(len) = record_len(info) else {
-                    break;
-                };
-                off += len;
-            }
-        }
-    }
-    flush(&batch[..queued], &mut shard);
-    std::hint::black_box(touched);
-    shard.finish()
-}
-
-/// (essential name, kind, key hash) of a named record; `None` if the name is missing or empty.
-#[inline]
-fn key_hash<'s>(
-    strs: &'s [u8],
-    hasher: &KeyHasher,
-    name_off: u32,
-    info: u32,
-) -> Option<(&'s [u8], u32, u32)> {
-    let kind = info_kind(info);
-    let (name, triple, h) = strs
-        .get(name_off as usize..)
-        .and_then(|s| scan_name_hash(s, hasher, kind))?;
-    if name.is_empty() {
-        return None;
-    }
-    Some(if triple {
-        let ess = essential_name(name);
-        (ess, kind, hasher.hash(ess, kind) as u32)
-    } else {
-        (name, kind, h as u32)
-    })
-}
-
-/// (essential name, kind) of record number `idx` of a job whose offsets are `offs` (only needed
-/// when a hash tag matches: true duplicates, ~1 in 4096 otherwise).
-fn key_at<'d>(
-    types: &'d [u8],
-    strs: &'d [u8],
-    offs: &TypeOffsets,
-    idx: u32,
-) -> Option<(&'d [u8], u32)> {
-    let off = offs.get(idx as usize, types, Endian::Little)? as usize;
-    let name_off = word::<false>(types, off)?;
-    let info = word::<false>(types, off + 4)?;
-    let (name, _) = strs
-        .get(name_off as usize..)
-        .and_then(crate::index::scan_name)?;
-    (!name.is_empty()).then(|| (essential_name(name), info_kind(info)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -766,9 +503,11 @@ mod tests {
     }
 
     use crate::btf::{Btf, Layout};
+    use crate::index::essential_name;
     use crate::raw::{FuncLinkage, Kind};
     use crate::BtfModel;
-    use std::sync::{Arc, OnceLock};
+    use std::sync::atomic::AtomicU32;
+    use std::sync::{Arc, Mutex, OnceLock};
 
     /// A few thousand types of every common kind, with repeated names (chains in the index).
     fn synthetic() -> Bytes {
@@ -792,8 +531,7 @@ mod tests {
         (l.types.clone(), l.strs.clone())
     }
 
-    /// Scans in parts split at `sp` (the helper waited for, or the caller doing all parts), and
-    /// checks the result equals one walk's.
+    /// Scans in parts split at `sp` and checks the result equals one walk's.
     fn check_against_single(bytes: &Bytes, sp: Splits, segments: usize) {
         check_ranges(bytes, ranges(bytes), sp, segments)
     }
@@ -804,26 +542,14 @@ mod tests {
         sp: Splits,
         segments: usize,
     ) {
-        for helper in [true, false] {
-            check_once(bytes, (t.clone(), s.clone()), sp, segments, helper);
-        }
-    }
-
-    fn check_once(
-        bytes: &Bytes,
-        (t, s): (Range<usize>, Range<usize>),
-        sp: Splits,
-        segments: usize,
-        helper: bool,
-    ) {
         let big = bytes[0] != 0x9f;
         let endian = if big { Endian::Big } else { Endian::Little };
-        let scan = |sp: Splits, helper: bool, wait: bool| {
-            let (b, t, s) = native(bytes, t.clone(), s.clone(), endian);
-            scan_indexed_impl(&b, t, s, sp, helper, wait)
+        let scan = |sp: Splits| {
+            let (b, t, _) = native(bytes, t.clone(), s.clone(), endian);
+            scan_keyed_impl(&b[t], sp)
         };
-        let one = scan([None; 3], false, false);
-        let two = scan(sp, helper, true);
+        let one = scan([None; 3]);
+        let two = scan(sp);
         let ((o1, i1), (o2, i2)) = match (one, two) {
             (Ok(a), Ok(b)) => (a, b),
             (Err(a), Err(b)) => {
@@ -843,8 +569,11 @@ mod tests {
                 "offset of type {idx}, splits {sp:?}"
             );
         }
-        // Every (essential name, kind) finds the same ids through both indexes.
-        let view = |o: TypeOffsets, i: NameIndex| {
+        // The same keys, in the same order.
+        let list = |k: &Keys| k.iter().collect::<Vec<_>>();
+        assert_eq!(list(&i1), list(&i2), "keys, splits {sp:?}");
+        assert_eq!(i1.len(), i1.iter().count());
+        let view = |o: TypeOffsets, k: Keys| {
             let header = *Btf::parse(bytes).unwrap().header();
             let layout = Layout {
                 header,
@@ -853,11 +582,22 @@ mod tests {
                 offsets: o,
                 start_id: 1,
                 start_str_off: 0,
-                index: [OnceLock::from(i), OnceLock::new()],
+                index: [OnceLock::new(), OnceLock::new()],
+                keys: Mutex::new(Some(Arc::new(k))),
+                scans: AtomicU32::new(0),
             };
             Btf::from_parts(bytes, Arc::new(layout), None)
         };
         let (b1, b2) = (view(o1, i1), view(o2, i2));
+        // b1 answers by scanning its keys, b2 by the index built from its keys.
+        let k1 = b1
+            .pending_keys()
+            .expect("keys kept until the index is built");
+        b2.build_type_index();
+        assert!(
+            b2.pending_keys().is_none(),
+            "keys dropped once the index is built"
+        );
         // The expected ids of every key, from one plain pass over the types (no index code), so
         // a fault shared by the single and the split scan is caught too.
         let mut keys = std::collections::BTreeMap::<_, Vec<u32>>::new();
@@ -870,11 +610,16 @@ mod tests {
             }
         }
         assert!(!keys.is_empty());
-        for ((ess, kind), ids) in keys {
-            let a: Vec<u32> = b1.candidates(&ess, kind).collect();
+        // A scan reads every key, so scanning for all of them is quadratic (minutes in a debug
+        // build): ~150 keys spread over the whole range are scanned for.
+        let step = (keys.len() / 150).max(1);
+        for (n, ((ess, kind), ids)) in keys.into_iter().enumerate() {
             let b: Vec<u32> = b2.candidates(&ess, kind).collect();
-            assert_eq!(a, ids, "{} {kind:?}", String::from_utf8_lossy(&ess));
-            assert_eq!(a, b, "{} {kind:?}", String::from_utf8_lossy(&ess));
+            assert_eq!(b, ids, "{} {kind:?}", String::from_utf8_lossy(&ess));
+            if n % step == 0 {
+                let a = k1.find(&b1, &ess, kind, false);
+                assert_eq!(a, ids, "{} {kind:?}", String::from_utf8_lossy(&ess));
+            }
         }
     }
 

@@ -34,8 +34,8 @@ fn vmlinux_tables_are_small() {
     let data = kernel::load_vmlinux_uncached().unwrap();
     let btf = data.btf();
     let bytes = btf.table_bytes();
-    // Sparse offsets (4 bytes per 16 types) plus the non-FUNC name index (4 bytes per slot,
-    // exactly 8 slots per 7 named types, in at most two shards).
+    // Sparse offsets (4 bytes per 16 types) plus the keys: a bit per type and 5 bytes per
+    // named non-FUNC type, in at most four segments.
     let count = |func: bool| {
         btf.ids()
             .filter(|&id| {
@@ -46,6 +46,16 @@ fn vmlinux_tables_are_small() {
     let slots = |n: usize| (n + n / 7 + 2) * 4;
     // (Up to four segments, each with a partial last stride and a 32-byte descriptor.)
     let offsets = btf.len() as usize / 16 * 4 + 4 * (4 + 32);
+    let keys = (btf.len() as usize / 64 + 4) * 8 + count(false) * 5;
+    let bound = offsets + keys;
+    assert!(
+        bytes <= bound,
+        "{bytes} bytes of tables with keys, bound {bound}"
+    );
+    // The non-FUNC name index (4 bytes per slot, exactly 8 slots per 7 named types), built from
+    // the keys, which are then dropped.
+    btf.build_type_index();
+    let bytes = btf.table_bytes();
     let bound = offsets + slots(count(false));
     assert!(bytes <= bound, "{bytes} bytes of tables, bound {bound}");
     assert!(
@@ -75,9 +85,20 @@ fn vmlinux_parses_and_finds_task_struct() {
     let data = kernel::vmlinux().unwrap();
     let btf = data.btf();
     assert!(btf.len() > 1000);
+    // Lookups work before (scanning the keys) and after the index is built, alike.
+    let fresh = kernel::load_vmlinux_uncached().unwrap();
+    let fresh = fresh.btf();
     assert!(
-        btf.is_indexed(),
-        "vmlinux is indexed for CO-RE in its parse pass"
+        !fresh.is_indexed(),
+        "vmlinux keeps its keys; the index is built after a few lookups"
+    );
+    let scanned = fresh.find_by_name_kind("task_struct", Kind::Struct);
+    assert!(!fresh.is_indexed());
+    fresh.build_type_index();
+    assert!(fresh.is_indexed());
+    assert_eq!(
+        fresh.find_by_name_kind("task_struct", Kind::Struct),
+        scanned
     );
     assert!(btf.find_by_name_kind("schedule", Kind::Func).is_some());
     let id = btf.find_by_name_kind("task_struct", Kind::Struct).unwrap();

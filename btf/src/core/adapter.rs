@@ -188,11 +188,29 @@ impl View for Btf<'_> {
         let e = self.endian();
         let strs = self.string_section();
         let str_start = self.start_str_off();
-        for id in Btf::own_ids(self) {
-            let rec = self.raw_type(id).map_err(perr)?;
-            let (Some(name_off), Some(info)) = (e.u32_at(rec, 0), e.u32_at(rec, 4)) else {
-                return Err(ViewError::NoType(id));
+        // The kernel's BTF before its index exists: only its named non-FUNC records (its keys,
+        // 15k of 127k) can match, and their names and kinds are in the keys.
+        let keys = if kinds[k::FUNC as usize] {
+            None
+        } else {
+            self.pending_keys()
+        };
+        let mut recs: Box<dyn Iterator<Item = Result<(u32, u32, u32), ViewError>> + '_> =
+            match &keys {
+                Some(k) => Box::new(
+                    k.iter()
+                        .map(|(idx, name, kind)| Ok((self.start_id() + idx, name, kind << 24))),
+                ),
+                None => Box::new(Btf::own_ids(self).map(|id| {
+                    let rec = self.raw_type(id).map_err(perr)?;
+                    match (e.u32_at(rec, 0), e.u32_at(rec, 4)) {
+                        (Some(n), Some(i)) => Ok((id, n, i)),
+                        _ => Err(ViewError::NoType(id)),
+                    }
+                })),
             };
+        for rec in &mut recs {
+            let (id, name_off, info) = rec?;
             // kind first: most types are of kinds no local type asks for, and
             // skipping them avoids touching their names at all
             let kind = crate::raw::info_kind(info) as u8;
