@@ -1,8 +1,12 @@
 //! Kernel BTF readiness, libbpf vs bpfload, one process: `vmlinux_ready MODE [N]`.
 //!
 //! - `libbpf N`: libbpf 1.7 `btf__load_vmlinux_btf` (+ `btf__free`) N times.
-//! - `bpfload N`: bpfload `kernel::load_vmlinux_uncached()` (mmap, type offsets, name index of
-//!   the non-FUNC types) N times, nothing cached between calls.
+//! - `bpfload N`: bpfload `kernel::load_vmlinux_uncached()` (mmap, type offsets, the keys of
+//!   the named non-FUNC types) N times, nothing cached between calls. (Without a lookup: the
+//!   side-by-side "ready for CO-RE" with one search each is load-bench's section (e).)
+//! - `index`: in a fresh process, the first use, one lookup of `task_struct` (a scan of the keys),
+//!   then the non-FUNC name index built from the keys (what the second CO-RE load in a process
+//!   pays), its tables' bytes, and N lookups of other names through it, ns each.
 //! - `typeid N`: bpfload `type_by_id` + `name` over N pseudo-random ids of the kernel's BTF
 //!   (what CO-RE does most), ns per call.
 //! - `rss`: the peak RSS that first use of the kernel's BTF adds, code made resident first
@@ -65,6 +69,41 @@ fn main() {
             peak.saturating_sub(before),
             status("RssAnon:").saturating_sub(anon),
             k.btf().table_bytes()
+        );
+        return;
+    }
+    if mode == "index" {
+        let t = Instant::now();
+        let k = bpfload_btf::kernel::vmlinux().unwrap();
+        let btf = k.btf();
+        let ready = t.elapsed().as_secs_f64() * 1e3;
+        let keys = btf.table_bytes();
+        let t = Instant::now();
+        let id = btf.find_by_name_kind("task_struct", bpfload_btf::Kind::Struct);
+        let scan = t.elapsed().as_secs_f64() * 1e3;
+        assert!(id.is_some() && !btf.is_indexed());
+        let t = Instant::now();
+        btf.build_type_index();
+        let build = t.elapsed().as_secs_f64() * 1e3;
+        let names: Vec<String> = btf
+            .ids()
+            .filter(|&i| btf.kind(i).ok() == Some(bpfload_btf::Kind::Struct))
+            .map(|i| btf.name(i).unwrap().to_string())
+            .filter(|name| !name.is_empty())
+            .step_by(37)
+            .collect();
+        let t = Instant::now();
+        let mut found = 0;
+        for i in 0..n {
+            found += btf
+                .find_by_name_kind(&names[i % names.len()], bpfload_btf::Kind::Struct)
+                .is_some() as usize;
+        }
+        let per = t.elapsed().as_secs_f64() * 1e9 / n.max(1) as f64;
+        assert_eq!(found, n);
+        println!(
+            "index: first use {ready:.3} ms (tables {keys} bytes), scan lookup {scan:.3} ms, index build {build:.3} ms (tables {} bytes), then {per:.0} ns per lookup",
+            btf.table_bytes()
         );
         return;
     }

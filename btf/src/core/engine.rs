@@ -120,10 +120,11 @@ pub(crate) fn prefetch(
         Lookup::Index => return,
         Lookup::Scan => {}
         Lookup::Undecided => {
-            // The first pass over a BTF in the process scans (about 1 ms on
-            // vmlinux, against about 10 ms to build the index); a later pass
-            // builds the index, which makes every further load's lookups
-            // take microseconds. Decided once per pass.
+            // The first pass over a BTF in the process scans (vmlinux: ~0.1 ms
+            // over the keys its parse recorded, against ~0.7 ms to build the
+            // index; other BTF: one pass over all types); a later pass builds
+            // the index, which makes every further load's lookups take
+            // nanoseconds. Decided once per pass.
             if main.has_name_index() {
                 cache.lookup = Lookup::Index;
                 return;
