@@ -60,12 +60,16 @@ struct Cursor {
     /// struct_ops type, typedef, ... whose name lookups read it. The bits give the records'
     /// numbers (type ids) and the count that sizes the name index exactly, if one is built.
     marks: Vec<u64>,
-    /// The name offsets of the marked records, in order (`names[..nhits]`), and their kinds:
-    /// what lookups and the name index read, without walking to the records again or touching
-    /// the type section at all. 5 bytes per key, not per record.
+    /// The name offsets of the marked records, in order, and their kinds: what lookups and the
+    /// name index read, without walking to the records again or touching the type section at
+    /// all. 5 bytes per key, not per record.
     names: Vec<u32>,
     kinds: Vec<u8>,
-    nhits: usize,
+    /// The current 64 records' keys (`stage[..staged]`), moved to `names`/`kinds` with each new
+    /// mark word: so each record's key is stored without a branch (always written, kept only
+    /// if wanted), and the lists grow by whole keys, with no zeroed room for every record.
+    stage: [(u32, u8); 64],
+    staged: usize,
 }
 
 impl Cursor {
@@ -84,28 +88,27 @@ impl Cursor {
             } else {
                 0
             }),
-            // Room for every record, so the walk stores each key without a branch; zeroed
-            // memory, so only the pages the keys are written to become resident (vmlinux: 75 KB
-            // for 15k keys).
-            names: if indexed {
-                vec![0u32; bytes / TYPE_HEADER_LEN + 1]
-            } else {
-                Vec::new()
-            },
-            kinds: if indexed {
-                vec![0u8; bytes / TYPE_HEADER_LEN + 1]
-            } else {
-                Vec::new()
-            },
-            nhits: 0,
+            // About one key per 100 bytes where vmlinux has most (its structs and typedefs);
+            // a list that needs more grows, and the unused tail is given back (`into_keys`).
+            names: Vec::with_capacity(if indexed { bytes / 96 + 64 } else { 0 }),
+            kinds: Vec::with_capacity(if indexed { bytes / 96 + 64 } else { 0 }),
+            stage: [(0, 0); 64],
+            staged: 0,
         }
+    }
+
+    /// Moves the staged keys to the lists.
+    fn flush_keys(&mut self) {
+        let staged = &self.stage[..self.staged.min(64)];
+        self.names.extend(staged.iter().map(|k| k.0));
+        self.kinds.extend(staged.iter().map(|k| k.1));
+        self.staged = 0;
     }
 
     /// The chain's keys: its marks and the offsets of the marked records.
     fn into_keys(mut self, first: usize) -> KeySeg {
-        self.names.truncate(self.nhits);
+        self.flush_keys();
         self.names.shrink_to_fit();
-        self.kinds.truncate(self.nhits);
         self.kinds.shrink_to_fit();
         self.marks.shrink_to_fit();
         KeySeg::new(first, self.marks, self.names, self.kinds)
@@ -149,21 +152,18 @@ impl Cursor {
             let name_off = rd([hdr[0], hdr[1], hdr[2], hdr[3]]);
             let wanted = (name_off != 0) & Part::Types.wants(info);
             if idx.is_multiple_of(64) {
+                self.flush_keys();
                 self.marks.push(0);
             }
             if let Some(w) = self.marks.last_mut() {
                 *w |= u64::from(wanted) << (idx % 64);
             }
-            // Always written, kept only if wanted (the next record overwrites it otherwise).
-            // Past the room (only on irregular input, whose walk is thrown away) nothing is kept.
-            if let (Some(n), Some(k)) = (
-                self.names.get_mut(self.nhits),
-                self.kinds.get_mut(self.nhits),
-            ) {
-                *n = name_off;
-                *k = info_kind(info) as u8;
+            // Always written, kept only if wanted (the next record overwrites it otherwise); at
+            // most 64 records are staged between flushes, so the slot always exists.
+            if let Some(slot) = self.stage.get_mut(self.staged) {
+                *slot = (name_off, info_kind(info) as u8);
             }
-            self.nhits += usize::from(wanted);
+            self.staged += usize::from(wanted);
         }
         self.off = off + rec_len;
         self.count = idx + 1;

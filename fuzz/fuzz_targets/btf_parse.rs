@@ -1,7 +1,9 @@
 //! BTF bytes → `Btf::parse`, then every type decoded, named, sized and looked up by name; also the owned model
-//! (decode + re-encode + re-parse) and sanitization with every feature missing.
+//! (decode + re-encode + re-parse) and sanitization with every feature missing. The same bytes also go through
+//! `BtfData::parse_indexed` (the kernel's path: keys scanned by the first lookups, then the index built from
+//! them), whose answers must equal the plain parse's.
 #![no_main]
-use bpfload_btf::{sanitize, Btf, BtfModel};
+use bpfload_btf::{sanitize, Btf, BtfData, BtfModel};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -21,12 +23,23 @@ fuzz_target!(|data: &[u8]| {
         let _ = btf.resolve_size(id);
         let _ = btf.skip_mods_and_typedefs(id);
     }
-    for (name, kind) in names {
-        if let Ok(kind) = kind {
-            let _ = btf.find_by_name_kind(name, kind);
-            let _ = btf
-                .candidates(bpfload_btf::essential_name(name.as_bytes()), kind)
-                .count();
+    let keyed = BtfData::parse_indexed(data.to_vec()).ok();
+    let keyed_btf = keyed.as_ref().map(|d| d.btf());
+    for (round, built) in [(0, false), (1, true)] {
+        if let (Some(k), true) = (&keyed_btf, built) {
+            k.build_type_index();
+        }
+        for (name, kind) in &names {
+            let Ok(kind) = *kind else { continue };
+            let found = btf.find_by_name_kind(name, kind);
+            let ess = bpfload_btf::essential_name(name.as_bytes());
+            let cands: Vec<u32> = btf.candidates(ess, kind).collect();
+            if let Some(k) = &keyed_btf {
+                // Scanning the keys (round 0) and the index built from them (round 1) answer
+                // exactly as the plain parse's own index.
+                assert_eq!(k.find_by_name_kind(name, kind), found, "round {round}: {name}");
+                assert_eq!(k.candidates(ess, kind).collect::<Vec<_>>(), cands, "round {round}");
+            }
         }
     }
     if let Ok(model) = BtfModel::from_btf(&btf) {
