@@ -4,8 +4,9 @@
 //!
 //! - `vmlinux_ready/*`: from the file to "ready for name lookup". bpfload maps
 //!   `/sys/kernel/btf/vmlinux` and records sparse type offsets (a `u32` per 16 types); `+index`
-//!   also builds the name index that CO-RE candidate lookup uses, in the same scan (with a helper
-//!   thread when a core is free); `cached` is every later use in the same process.
+//!   also records the keys (name offset and kind) of the named non-FUNC types in the same scan,
+//!   which CO-RE candidate lookup scans first and builds its name index from when lookups repeat;
+//!   `cached` is every later use in the same process.
 //!   libbpf side by side: `compat/examples/vmlinux_ready.rs` (see btf/README.md).
 //!   aya-obj reads the file and builds owned types (its only way).
 //! - `lookup/*`: `task_struct` (hit) and a missing name, by exact name and kind.

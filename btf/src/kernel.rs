@@ -46,8 +46,8 @@ pub fn read_btf_bytes(path: &Path, try_mmap: bool) -> Result<Bytes, BtfError> {
     Ok(Bytes::from(buf))
 }
 
-/// Maps and parses `/sys/kernel/btf/vmlinux`, building its name index in the same pass, without
-/// caching (use [`vmlinux`] normally).
+/// Maps and parses `/sys/kernel/btf/vmlinux`, recording the keys of its named non-FUNC types in the
+/// same pass ([`BtfData::parse_indexed`]), without caching (use [`vmlinux`] normally).
 pub fn load_vmlinux_uncached() -> Result<BtfData, BtfError> {
     BtfData::parse_indexed(read_btf_bytes(Path::new(VMLINUX_PATH), true)?)
 }

@@ -4,9 +4,10 @@
 //! `park`: the thread first parks and the creator unparks it (the wake-up path of the scheduler,
 //! not the fork path).
 //!
-//! Why: the kernel BTF's first-use scan splits its work with a helper thread of ~0.5 ms. On this
-//! project's VM (kernel command line `sched_vcpu_pack=15`) the helper lands on its creator's vCPU,
-//! so the split rarely pays; this shows it without the BTF code (btf/README.md, README).
+//! Why: the kernel BTF's first-use scan used to split its work with a helper thread of ~0.5 ms. On
+//! this project's VM (kernel command line `sched_vcpu_pack=15`) the helper landed on its creator's
+//! vCPU, so the split rarely paid (it is gone; btf/README.md "Speed"); this shows the effect
+//! without the BTF code.
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
