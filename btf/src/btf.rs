@@ -43,7 +43,7 @@ pub(crate) struct Layout {
 }
 
 /// Non-FUNC name lookups of a blob answered by scanning its keys (~0.1 ms each on vmlinux)
-/// before its name index is built (~0.6 ms, then ~100 ns per lookup). A first CO-RE load asks
+/// before its name index is built (~0.6-0.8 ms, then ~0.2 µs a lookup). A first CO-RE load asks
 /// once for all its local types together (see `core::engine::prefetch`); repeated lookups get
 /// the index.
 const SCANS_BEFORE_INDEX: u32 = 8;

@@ -185,6 +185,16 @@ impl View for Btf<'_> {
                 kinds[k::ENUM64 as usize] = true;
             }
         }
+        // The wanted names by first byte, so each record is compared only with the few that can
+        // match (a first CO-RE load may ask for a hundred types in this one pass).
+        let mut by_first: Vec<Vec<usize>> = vec![Vec::new(); 256];
+        let mut any_first = Vec::new();
+        for (i, &(ess, _)) in wanted.iter().enumerate() {
+            match ess.as_bytes().first() {
+                Some(&b) => by_first[b as usize].push(i),
+                None => any_first.push(i),
+            }
+        }
         let e = self.endian();
         let strs = self.string_section();
         let str_start = self.start_str_off();
@@ -224,7 +234,9 @@ impl View for Btf<'_> {
             } else {
                 Btf::str_bytes_at(self, name_off).unwrap_or(&[])
             };
-            for (i, &(ess, kd)) in wanted.iter().enumerate() {
+            let first = tail.first().map_or(0, |&b| b as usize);
+            for &i in by_first[first].iter().chain(&any_first) {
+                let (ess, kd) = wanted[i];
                 if !(kind == kd || (enumish(kind) && enumish(kd))) {
                     continue;
                 }

@@ -1120,3 +1120,56 @@ fn func_proto_compatibility() {
     // a bogus target id is an error, not a panic
     assert!(types_are_compat(&local, proto, &targ, 9999).is_err());
 }
+
+/// The first CO-RE pass over the kernel's BTF scans its keys (no index yet): for names of every
+/// non-FUNC kind, flavored and absent ones too, in one pass, the scan must give exactly what the
+/// index built afterwards gives (ENUM and ENUM64 answer each other, as in libbpf).
+#[test]
+fn kernel_key_scan_equals_the_index() {
+    use super::view::{k, View};
+    use crate::raw::Kind;
+    let Ok(fresh) = crate::kernel::load_vmlinux_uncached() else {
+        eprintln!("SKIP: no vmlinux BTF");
+        return;
+    };
+    let btf = fresh.btf();
+    assert!(!btf.is_indexed());
+    let mut wanted: Vec<(String, u8)> = Vec::new();
+    for id in btf.ids().step_by(211) {
+        let (Ok(name), Ok(kind)) = (btf.name(id), btf.kind(id)) else {
+            continue;
+        };
+        if !name.is_empty() && kind != Kind::Func {
+            wanted.push((
+                crate::essential_name(name.as_bytes())
+                    .escape_ascii()
+                    .to_string(),
+                kind as u8,
+            ));
+        }
+    }
+    assert!(wanted.len() > 50, "{}", wanted.len());
+    wanted.push(("task_struct".into(), k::STRUCT));
+    wanted.push(("no_such_struct_in_any_kernel".into(), k::STRUCT));
+    wanted.push(("pid_type".into(), k::ENUM64));
+    let w: Vec<(&str, u8)> = wanted.iter().map(|(n, kd)| (n.as_str(), *kd)).collect();
+    let scanned = View::scan_candidates(&btf, &w).expect("scan");
+    assert!(!btf.is_indexed(), "the scan builds no index");
+    btf.build_type_index();
+    let kind_of = |kd: u8| Kind::from_u32(u32::from(kd)).expect("kind");
+    for ((name, kd), got) in w.iter().zip(&scanned) {
+        let mut expect: Vec<u32> = btf.candidates(name.as_bytes(), kind_of(*kd)).collect();
+        if *kd == k::ENUM || *kd == k::ENUM64 {
+            let other = if *kd == k::ENUM { k::ENUM64 } else { k::ENUM };
+            expect.extend(btf.candidates(name.as_bytes(), kind_of(other)));
+            expect.sort_unstable();
+        }
+        assert_eq!(got, &expect, "{name} kind {kd}");
+    }
+    assert!(!scanned[w.len() - 3].is_empty(), "task_struct found");
+    assert!(scanned[w.len() - 2].is_empty());
+    assert!(
+        !scanned[w.len() - 1].is_empty(),
+        "ENUM64 asks find the ENUM pid_type"
+    );
+}
