@@ -283,8 +283,9 @@ fn check_count(count: usize, start_id: u32) -> Result<(), BtfError> {
 type Splits = [Option<usize>; 3];
 
 /// Scans base BTF in `bytes` (type and string sections at the given ranges, already checked to be
-/// in bounds) and records where its named non-FUNC types are ([`Keys`]) in the same pass. The
-/// keys' offsets are positions in the type section, the same in either byte order.
+/// in bounds) and records its named non-FUNC types ([`Keys`]) in the same pass. The keys hold
+/// name offsets and kinds as values (read from the little-endian copy of big-endian BTF), so they
+/// are right in either byte order.
 pub(crate) fn scan_keyed(
     bytes: &Bytes,
     types: Range<usize>,
