@@ -9,10 +9,6 @@
 //! Further ids with the same key (rare: a few hundred in vmlinux) are chained through a small
 //! `next` map. Keys are compared by decoding the stored type's name, so no strings are copied.
 //!
-//! An index is one or more shards, each over a consecutive id range (the kernel's BTF is scanned
-//! in parts, each part indexing its own types); all shards share one hasher, and a lookup asks
-//! them in id order, so results are the same as one table's: ascending, lowest id first.
-//!
 //! The hash ([`KeyHasher`]) is a folded multiply per 8 bytes of name with a random per-index
 //! seed, so the index build hashes a name in the same word-at-a-time pass that finds its NUL.
 
@@ -84,11 +80,10 @@ pub(crate) struct Shard {
     id_base: u32,
 }
 
-/// Name index: shards in id order, all hashing with the same hasher, so a lookup hashes once and
-/// asks each shard in turn (results stay lowest-id-first).
+/// Name index: one table over a blob's own types and the hasher it was built with.
 #[derive(Debug)]
 pub(crate) struct NameIndex {
-    shards: Vec<Shard>,
+    shard: Shard,
     hasher: KeyHasher,
 }
 
@@ -367,30 +362,34 @@ impl Keys {
                     continue;
                 }
                 // Keys are of base BTF: every name is an own string.
-                let Some(tail) = strs.get(name_off as usize..) else {
-                    continue;
-                };
-                if !tail.starts_with(name) {
-                    continue;
-                }
-                let full = match tail.get(name.len()) {
-                    Some(0) => &tail[..name.len()],
-                    _ => match tail.iter().position(|&c| c == 0) {
-                        Some(end) => &tail[..end],
-                        None => continue,
-                    },
-                };
-                let hit = if exact {
-                    full == name
-                } else {
-                    essential_name(full) == name
-                };
-                if let Some(n) = hit.then(|| s.number(i)).flatten() {
+                let tail = strs.get(name_off as usize..).unwrap_or(&[]);
+                if let Some(n) = name_matches(tail, name, exact)
+                    .then(|| s.number(i))
+                    .flatten()
+                {
                     out.push(start + n as u32);
                 }
             }
         }
         out
+    }
+}
+
+/// Whether the name at the start of `tail` (up to its NUL, or the end of `tail`) is `name`
+/// (`exact`) or has `name` as its essential name. Most names differ in their first bytes, so
+/// the name's end is looked for only after a prefix match.
+pub(crate) fn name_matches(tail: &[u8], name: &[u8], exact: bool) -> bool {
+    if name.is_empty() || !tail.starts_with(name) {
+        return false;
+    }
+    let full = match tail.get(name.len()) {
+        Some(0) | None => &tail[..name.len()],
+        Some(_) => &tail[..tail.iter().position(|&c| c == 0).unwrap_or(tail.len())],
+    };
+    if exact {
+        full == name
+    } else {
+        essential_name(full) == name
     }
 }
 
@@ -495,14 +494,9 @@ impl NameIndex {
         hasher.hash(essential, kind)
     }
 
-    /// A hasher for a new index (all shards of one index share it).
+    /// A hasher for a new index.
     pub(crate) fn new_hasher() -> KeyHasher {
         KeyHasher::new()
-    }
-
-    /// An index from shards built with `hasher`, in id order.
-    pub(crate) fn from_shards(hasher: KeyHasher, shards: Vec<Shard>) -> NameIndex {
-        NameIndex { shards, hasher }
     }
 
     /// (essential name, kind) of type `id`.
@@ -609,7 +603,10 @@ impl NameIndex {
         }
         flush(&batch[..queued], &mut shard);
         std::hint::black_box(touched);
-        Self::from_shards(hasher, vec![shard.finish()])
+        NameIndex {
+            shard: shard.finish(),
+            hasher,
+        }
     }
 
     /// Own ids with this essential name and kind, ascending.
@@ -621,22 +618,17 @@ impl NameIndex {
     ) -> impl Iterator<Item = u32> + 's {
         let kind = kind as u32;
         let h = Self::hash(&self.hasher, essential, kind);
-        // At most two shards (see `scan.rs`); heads are found now (they need `btf` and
-        // `essential`), chains are walked lazily.
-        let chain = move |s: Option<&'s Shard>| {
-            let mut cur = s.map_or(0, |s| s.head(btf, h, essential, kind));
-            std::iter::from_fn(move || {
-                let s = s?;
-                if cur == 0 {
-                    return None;
-                }
-                let id = s.id_base + (cur - 1);
-                cur = s.next.get(&cur).copied().unwrap_or(0);
-                Some(id)
-            })
-        };
-        debug_assert!(self.shards.len() <= 2);
-        chain(self.shards.first()).chain(chain(self.shards.get(1)))
+        // The head is found now (it needs `btf` and `essential`), the chain is walked lazily.
+        let s = &self.shard;
+        let mut cur = s.head(btf, h, essential, kind);
+        std::iter::from_fn(move || {
+            if cur == 0 {
+                return None;
+            }
+            let id = s.id_base + (cur - 1);
+            cur = s.next.get(&cur).copied().unwrap_or(0);
+            Some(id)
+        })
     }
 
     /// Lowest own id whose full name is `name` and kind is `kind`.
@@ -647,7 +639,7 @@ impl NameIndex {
 
     /// Heap bytes of the tables (for reports and tests; chains excluded).
     pub(crate) fn table_bytes(&self) -> usize {
-        self.shards.iter().map(|s| s.slots.len() * 4).sum()
+        self.shard.slots.len() * 4
     }
 }
 

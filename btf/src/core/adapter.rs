@@ -240,19 +240,7 @@ impl View for Btf<'_> {
                 if !(kind == kd || (enumish(kind) && enumish(kd))) {
                     continue;
                 }
-                let eb = ess.as_bytes();
-                if !tail.starts_with(eb) {
-                    continue;
-                }
-                // (base strings come without their NUL: the end is the end)
-                let name = match tail.get(eb.len()) {
-                    Some(0) | None => &tail[..eb.len()],
-                    Some(_) => {
-                        let end = tail.iter().position(|&c| c == 0).unwrap_or(tail.len());
-                        &tail[..end]
-                    }
-                };
-                if crate::essential_name(name) == eb {
+                if crate::index::name_matches(tail, ess.as_bytes(), false) {
                     out[i].push(id);
                 }
             }
