@@ -67,8 +67,7 @@ fn place(h: u64, buckets: usize) -> (usize, u32) {
     (b, h >> ID_BITS)
 }
 
-/// The index over one range of own types (the whole blob, or one half of the kernel's BTF when it
-/// was scanned by two threads).
+/// The table of a [`NameIndex`] over a blob's own types.
 #[derive(Debug)]
 pub(crate) struct Shard {
     /// 0 = empty, else `tag << 20 | (index in the shard + 1)` of the lowest id with the key.
