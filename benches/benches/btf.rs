@@ -3,7 +3,7 @@
 //! Run: `cargo bench -p bpfload-benches --bench btf`
 //!
 //! - `vmlinux_ready/*`: from the file to "ready for name lookup". bpfload maps
-//!   `/sys/kernel/btf/vmlinux` and records sparse type offsets (a `u32` per 16 types); `+index`
+//!   `/sys/kernel/btf/vmlinux` and records sparse type offsets (a `u32` per 16 types); `+keys`
 //!   also records the keys (name offset and kind) of the named non-FUNC types in the same scan,
 //!   which CO-RE candidate lookup scans first and builds its name index from when lookups repeat;
 //!   `cached` is every later use in the same process.
@@ -39,10 +39,10 @@ fn vmlinux_ready(c: &mut Criterion) {
             black_box(BtfData::parse(m).unwrap())
         })
     });
-    g.bench_function("bpfload mmap+offsets+index (vmlinux first use)", |b| {
+    g.bench_function("bpfload mmap+offsets+keys (vmlinux first use)", |b| {
         b.iter(|| black_box(kernel::load_vmlinux_uncached().unwrap()))
     });
-    g.bench_function("bpfload + FUNC index (first attach/kfunc lookup)", |b| {
+    g.bench_function("bpfload + both name indexes (FUNC: attach/kfunc lookups; the rest: repeated CO-RE)", |b| {
         b.iter(|| {
             let d = kernel::load_vmlinux_uncached().unwrap();
             d.btf().build_index();
@@ -52,7 +52,7 @@ fn vmlinux_ready(c: &mut Criterion) {
     g.bench_function("bpfload parse (bytes in memory)", |b| {
         b.iter(|| black_box(Btf::parse(black_box(&bytes)).unwrap().len()))
     });
-    g.bench_function("bpfload parse+index (bytes in memory)", |b| {
+    g.bench_function("bpfload parse+keys (bytes in memory)", |b| {
         let shared = bytes::Bytes::from(bytes.clone());
         b.iter(|| black_box(BtfData::parse_indexed(shared.clone()).unwrap()))
     });
@@ -152,13 +152,13 @@ fn cpu_time_table() {
             }),
         ),
         (
-            "bpfload mmap+offsets+index (vmlinux first use)",
+            "bpfload mmap+offsets+keys (vmlinux first use)",
             cpu_ms(200, || {
                 black_box(kernel::load_vmlinux_uncached().unwrap());
             }),
         ),
         (
-            "bpfload + FUNC index (first attach/kfunc lookup)",
+            "bpfload + both name indexes (FUNC: attach/kfunc lookups; the rest: repeated CO-RE)",
             cpu_ms(100, || {
                 let d = kernel::load_vmlinux_uncached().unwrap();
                 d.btf().build_index();
@@ -208,7 +208,7 @@ fn once(what: &str) {
         "vmlinux()" => {
             black_box(kernel::vmlinux().unwrap());
         }
-        "vmlinux()+FUNC index" => {
+        "vmlinux()+name indexes" => {
             kernel::vmlinux().unwrap().btf().build_index();
         }
         "aya-obj read+parse" => {
@@ -231,7 +231,7 @@ fn fresh_process_table() {
     for what in [
         "mmap+offsets",
         "vmlinux()",
-        "vmlinux()+FUNC index",
+        "vmlinux()+name indexes",
         "aya-obj read+parse",
     ] {
         let mut ms: Vec<f64> = (0..15)
