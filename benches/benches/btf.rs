@@ -42,13 +42,16 @@ fn vmlinux_ready(c: &mut Criterion) {
     g.bench_function("bpfload mmap+offsets+keys (vmlinux first use)", |b| {
         b.iter(|| black_box(kernel::load_vmlinux_uncached().unwrap()))
     });
-    g.bench_function("bpfload + both name indexes (FUNC: attach/kfunc lookups; the rest: repeated CO-RE)", |b| {
-        b.iter(|| {
-            let d = kernel::load_vmlinux_uncached().unwrap();
-            d.btf().build_index();
-            black_box(d)
-        })
-    });
+    g.bench_function(
+        "bpfload + both name indexes (FUNC: attach/kfunc lookups; the rest: repeated CO-RE)",
+        |b| {
+            b.iter(|| {
+                let d = kernel::load_vmlinux_uncached().unwrap();
+                d.btf().build_index();
+                black_box(d)
+            })
+        },
+    );
     g.bench_function("bpfload parse (bytes in memory)", |b| {
         b.iter(|| black_box(Btf::parse(black_box(&bytes)).unwrap().len()))
     });
