@@ -350,9 +350,6 @@ impl Keys {
         let strs = btf.string_section();
         let start = btf.start_id();
         let mut out = Vec::new();
-        if name.is_empty() {
-            return out;
-        }
         for s in &self.segs {
             // A tight loop over the kinds and names (independent reads, so the names' cache
             // misses overlap); the record number is worked out only for a match.

@@ -105,7 +105,7 @@ impl Cursor {
         self.staged = 0;
     }
 
-    /// The chain's keys: its marks and the offsets of the marked records.
+    /// The chain's keys: its marks and the marked records' name offsets and kinds.
     fn into_keys(mut self, first: usize) -> KeySeg {
         self.flush_keys();
         self.names.shrink_to_fit();
