@@ -20,10 +20,17 @@ target=x86_64-unknown-linux-gnu
 manifest=$root/compat/anchors/Cargo.toml
 dir=${ANCHORS_TARGET_DIR:-$root/compat/anchors/target}
 libdir=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
-native="-L native=/usr/lib/$libdir"
+# libelf's and zlib's static archives, and nothing else: a search path of /usr/lib/$libdir itself
+# also holds Debian's libbpf.a (libbpf-dev, 1.1.x), which the linker would then take instead of the
+# libbpf 1.7 that libbpf-sys builds (its own search path comes after RUSTFLAGS' on the command line).
+mkdir -p "$dir"
+archives=$(cd "$dir" && pwd)/static-c-archives
+mkdir -p "$archives"
 for a in libelf.a libz.a; do
     [ -f "/usr/lib/$libdir/$a" ] || { echo "anchor-sizes: /usr/lib/$libdir/$a missing (libelf-dev, zlib1g-dev)" >&2; exit 1; }
+    ln -sf "/usr/lib/$libdir/$a" "$archives/$a"
 done
+native="-L native=$archives"
 
 stated="-C target-feature=+crt-static $native"
 ours="$stated -C relocation-model=static -C link-arg=-Wl,--icf=all -C link-arg=-Wl,-O2 \
@@ -44,6 +51,11 @@ for p in release small; do
             *"statically linked"* | *"static-pie linked"*) ;;
             *) echo "anchor-sizes: $f is not statically linked" >&2; exit 1 ;;
         esac
+        # The libbpf-rs anchor must hold C libbpf 1.7 (the behaviour reference), not a system libbpf.
+        if [ "$b" = anchor-libbpf-rs ] && ! grep -qa LIBBPF_BPF_TOKEN_PATH "$f"; then
+            echo "anchor-sizes: $f does not contain libbpf 1.7 (no LIBBPF_BPF_TOKEN_PATH): a system libbpf.a was linked" >&2
+            exit 1
+        fi
         if [ "$(id -u)" -eq 0 ]; then
             "$f" "$root/tests/bpf/demo.bpf.o" >/dev/null || { echo "anchor-sizes: $f failed to load the demo" >&2; exit 1; }
         fi
@@ -63,3 +75,35 @@ for a in libbpf-rs aya; do
         -v ar="$(size release "anchor-$a")" -v as="$(size small "anchor-$a")" \
         'BEGIN { printf "%-22s %23.2fx %23.2fx\n", "bpfload / " a, br / ar, bs / as }'
 done
+
+# Whole-process peak RSS (the kernel's ru_maxrss of the child) of each minimal loader loading a CO-RE
+# object, bpfload's settings: what a static loader in a container costs in memory, code pages and
+# the kernel's BTF included. Median of 5 runs. As root only (it loads into the kernel).
+if [ "$(id -u)" -eq 0 ]; then
+    obj=$root/tests/bpf/core_task.bpf.o
+    peak() { # peak BINARY: median ru_maxrss (KiB) of 5 runs
+        python3 - "$1" "$obj" <<'PY'
+import os, subprocess, sys
+runs = []
+for _ in range(5):
+    child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+    # wait4 gives this child's own rusage (RUSAGE_CHILDREN would keep the largest so far).
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = 0  # reaped here; keep Popen from waiting again
+    if status != 0:
+        sys.exit(f"{sys.argv[1]} failed: wait status {status}")
+    runs.append(usage.ru_maxrss)
+print(sorted(runs)[2])
+PY
+    }
+    printf '\n%-22s %24s\n' "peak RSS, core_task" "bpfload's settings"
+    declare -A kib
+    for b in "${bins[@]}"; do
+        kib[$b]=$(peak "$dir/$target/small/$b")
+        printf '%-22s %20d KiB\n' "${b#anchor-}" "${kib[$b]}"
+    done
+    for a in libbpf-rs aya; do
+        awk -v a="$a" -v b="${kib[anchor-bpfload]}" -v o="${kib[anchor-$a]}" \
+            'BEGIN { printf "%-22s %23.2fx\n", "bpfload / " a, b / o }'
+    done
+fi

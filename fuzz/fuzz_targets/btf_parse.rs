@@ -37,8 +37,16 @@ fuzz_target!(|data: &[u8]| {
             if let Some(k) = &keyed_btf {
                 // Scanning the keys (round 0) and the index built from them (round 1) answer
                 // exactly as the plain parse's own index.
-                assert_eq!(k.find_by_name_kind(name, kind), found, "round {round}: {name}");
-                assert_eq!(k.candidates(ess, kind).collect::<Vec<_>>(), cands, "round {round}");
+                assert_eq!(
+                    k.find_by_name_kind(name, kind),
+                    found,
+                    "round {round}: {name}"
+                );
+                assert_eq!(
+                    k.candidates(ess, kind).collect::<Vec<_>>(),
+                    cands,
+                    "round {round}"
+                );
             }
         }
     }

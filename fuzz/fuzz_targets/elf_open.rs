@@ -1,9 +1,40 @@
 //! ELF bytes → the object model: `Object::open_bytes`, then a walk over everything it exposes.
+//! The same bytes written to a file and opened with `Object::open_file` (which reads only the
+//! sections the parser uses) must give the same model or the same error.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
+/// Everything the model exposes, as text (or the error).
+fn view(o: &Result<bpfload::Object, bpfload::OpenError>) -> String {
+    match o {
+        Err(e) => format!("error: {e}"),
+        Ok(o) => format!(
+            "{} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            o.name(),
+            o.license(),
+            o.kern_version(),
+            o.endianness(),
+            o.programs().chain(o.subprograms()).collect::<Vec<_>>(),
+            o.maps(),
+            o.globals(),
+            o.externs(),
+            o.btf(),
+            o.btf_ext(),
+        ),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
-    let Ok(obj) = bpfload::Object::open_bytes("fuzz", data) else {
+    let path = std::env::temp_dir().join(format!("bpfload-fuzz-{}.o", std::process::id()));
+    std::fs::write(&path, data).expect("write the fuzz input to a temp file");
+    let from_file = bpfload::Object::open_file(&path);
+    let from_bytes = bpfload::Object::open_bytes(&path.to_string_lossy(), data);
+    assert_eq!(
+        view(&from_file),
+        view(&from_bytes),
+        "open_file and open_bytes disagree"
+    );
+    let Ok(obj) = from_bytes else {
         return;
     };
     let _ = (

@@ -132,8 +132,9 @@ pub fn insns_to_bytes(insns: &[Insn]) -> Vec<u8> {
     out
 }
 
-/// Decodes a section's instruction bytes (length must be a multiple of 8).
-pub(crate) fn decode_all(data: &[u8], big_endian: bool) -> Vec<Insn> {
+/// Decodes instruction bytes (a multiple of 8 long) into one shared allocation.
+pub(crate) fn decode_range(data: &[u8], big_endian: bool) -> std::sync::Arc<[Insn]> {
+    // `chunks_exact(..).map(..)` has an exact length, so the `Arc` is allocated once, at its size.
     data.chunks_exact(Insn::SIZE)
         .map(|c| {
             Insn::decode(

@@ -254,7 +254,7 @@ fn collect_relos(
     let Some(rs) = elf.rel_sections.iter().find(|r| r.target == shndx) else {
         return Ok(());
     };
-    for rel in &rs.rels {
+    for rel in rs.rels() {
         let sym = elf.symbols.get(rel.sym).ok_or_else(|| {
             obj_err(
                 elf.sections[shndx].name,

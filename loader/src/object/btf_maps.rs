@@ -460,7 +460,7 @@ pub(crate) fn collect_slot_relocs(
         .into_iter()
         .map(|(k, v)| (k.to_string(), v as u64))
         .collect::<HashMap<String, u64>>();
-    for (ri, rel) in rs.rels.iter().enumerate() {
+    for (ri, rel) in rs.rels().enumerate() {
         let s = &elf.symbols[rel.sym];
         let err = |msg: String| OpenError::Section {
             section: ".maps".into(),

@@ -168,3 +168,63 @@ fn corrupted_objects_never_panic() {
     let _ = std::fs::remove_dir_all(&pin_root);
     eprintln!("{opened} corrupted objects still opened");
 }
+
+/// `open_file` reads only the sections the parser uses (`object::file`); it must give exactly the
+/// model, or the error, that parsing the whole file gives, for every fixture and corpus object.
+#[test]
+fn reading_only_used_sections_gives_the_same_model() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/bpf");
+    let mut objs: Vec<PathBuf> = std::fs::read_dir(&fixtures)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".bpf.o"))
+        .collect();
+    assert!(
+        objs.len() >= 10,
+        "fixtures missing in {}",
+        fixtures.display()
+    );
+    let corpus = corpus_objects();
+    if corpus.is_empty()
+        && !crate::tests::skip_or_panic(
+            "reading_only_used_sections_gives_the_same_model (corpus part)",
+            "corpus not found (../shared/corpus or /work/shared/corpus)",
+        )
+    {
+        // The fixtures are still checked.
+    }
+    objs.extend(corpus);
+    for p in &objs {
+        let whole = std::fs::read(p).unwrap();
+        let a = canonical(Object::open_file(p));
+        let b = canonical(Object::open_bytes(&p.to_string_lossy(), &whole));
+        if a != b {
+            let at = a
+                .bytes()
+                .zip(b.bytes())
+                .position(|(x, y)| x != y)
+                .unwrap_or(0);
+            let from = at.saturating_sub(200);
+            panic!(
+                "{}: open_file and open_bytes differ at {at}:\n  file:  {}\n  bytes: {}",
+                p.display(),
+                &a[from..(at + 200).min(a.len())],
+                &b[from..(at + 200).min(b.len())]
+            );
+        }
+    }
+}
+
+/// The whole model (or error) as text, with its hash tables in sorted order.
+fn canonical(o: Result<Object, crate::OpenError>) -> String {
+    match o {
+        Ok(mut o) => {
+            let mut sizes: Vec<_> = o.sec_sizes.drain().collect();
+            sizes.sort();
+            let mut vars: Vec<_> = o.var_syms.drain().collect();
+            vars.sort();
+            format!("{o:?} {sizes:?} {vars:?}")
+        }
+        Err(e) => format!("error: {e:?}"),
+    }
+}

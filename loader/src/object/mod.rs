@@ -8,6 +8,7 @@ pub(crate) mod btf_view;
 pub mod data;
 pub mod elf;
 pub mod externs;
+mod file;
 pub mod maps;
 pub mod programs;
 pub mod relocs;
@@ -88,7 +89,7 @@ impl Object {
     /// Opens and parses an object file.
     pub fn open_file(path: impl AsRef<Path>) -> Result<Object, OpenError> {
         let path = path.as_ref();
-        let data = std::fs::read(path).map_err(|source| OpenError::Io {
+        let data = file::read_object(path).map_err(|source| OpenError::Io {
             path: path.display().to_string(),
             source,
         })?;

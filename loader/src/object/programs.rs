@@ -112,7 +112,7 @@ pub(crate) fn add_programs(
             sec.data.len()
         )));
     }
-    let all = insn::decode_all(sec.data, elf.endian == Endianness::Big);
+    let big_endian = elf.endian == Endianness::Big;
     let (autoload, stripped) = match sec.name.strip_prefix('?') {
         Some(rest) => (false, rest),
         None => (true, sec.name),
@@ -151,7 +151,9 @@ pub(crate) fn add_programs(
             section: sec.name.to_string(),
             sec_idx,
             sec_insn_off: start,
-            insns: all[start..end].into(),
+            // Decoded straight into the program's own allocation: no section-wide copy (which
+            // doubled the instructions' memory while a large object was opened).
+            insns: insn::decode_range(&sec.data[start * Insn::SIZE..end * Insn::SIZE], big_endian),
             sec_def: if is_text { None } else { def },
             autoload,
             is_subprog: is_text,

@@ -159,7 +159,7 @@ pub(crate) fn collect(obj: &mut Object, elf: &ElfFile<'_>) -> Result<(), OpenErr
             // anything else is skipped, as libbpf does.
             continue;
         }
-        for rel in &rs.rels {
+        for rel in rs.rels() {
             let sec_err = |msg: String| OpenError::Section {
                 section: target.name.to_string(),
                 msg,

@@ -1,0 +1,302 @@
+//! Reading an object file from disk, without the parts the loader never reads.
+//!
+//! clang's BPF objects are built with `-g` (BTF comes from it), so DWARF and the relocations of
+//! the DWARF and BTF sections are often half of the file (40-55% of this repository's fixtures;
+//! ~800 KB of a generated 1000-program object). libbpf maps the file and never touches those
+//! pages. bpfload reads the file into a buffer of its full size but reads only the other
+//! sections; the skipped ones stay zero. A large zeroed buffer comes from fresh pages, so the
+//! skipped parts cost no memory until written (glibc and musl `calloc`; with an allocator that
+//! clears memory by writing, they cost what reading them did before).
+//!
+//! The layout is taken from the ELF header and section headers. Anything this reader does not
+//! understand (not ELF64, no section header table, extended section numbering, a header table or
+//! name table outside the file, a symbol table whose entry size is not 24, a file that changes
+//! size while read) makes it read the whole file
+//! instead, so the parser sees exactly the bytes and errors it would see from a plain read. The
+//! sections it skips are the ones [`super::elf::ignored_by_name`] names, which the parser never
+//! reads either; `object::tests` checks that both reads open every fixture and corpus object to
+//! the same model.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use goblin::elf::{header, section_header as sh};
+
+/// The section header size of ELF64.
+const SHDR_SIZE: usize = 64;
+/// The symbol size of ELF64.
+const SYM_SIZE: u64 = 24;
+
+/// Reads the object at `path`; see the module documentation.
+pub(crate) fn read_object(path: &Path) -> io::Result<Vec<u8>> {
+    let mut file = File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        // A pipe or a character device has no size to plan with.
+        let mut buf = Vec::new();
+        file.read_to_end(&mut buf)?;
+        return Ok(buf);
+    }
+    let Ok(len) = usize::try_from(meta.len()) else {
+        return Err(io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            "file larger than the address space",
+        ));
+    };
+    let mut buf = vec![0u8; len];
+    match read_sections(&file, &mut buf) {
+        Ok(true) => Ok(buf),
+        // Not understood, or the file changed under us: a plain read, as `std::fs::read` does.
+        Ok(false) | Err(_) => {
+            drop(buf);
+            std::fs::read(path)
+        }
+    }
+}
+
+/// Fills `buf` (the file's size) with everything but the skippable sections. `Ok(false)`: the
+/// layout is not one this reader handles, and `buf` must not be used.
+fn read_sections(file: &File, buf: &mut [u8]) -> io::Result<bool> {
+    let len = buf.len();
+    if len < goblin::elf64::header::SIZEOF_EHDR {
+        return Ok(false);
+    }
+    file.read_exact_at(&mut buf[..goblin::elf64::header::SIZEOF_EHDR], 0)?;
+    if &buf[..4] != header::ELFMAG || buf[header::EI_CLASS] != header::ELFCLASS64 {
+        return Ok(false);
+    }
+    let big = match buf[header::EI_DATA] {
+        header::ELFDATA2LSB => false,
+        header::ELFDATA2MSB => true,
+        _ => return Ok(false),
+    };
+    let rd = Fields { big };
+    let shoff = rd.u64(buf, 0x28);
+    let (shentsize, shnum, shstrndx) = (rd.u16(buf, 0x3a), rd.u16(buf, 0x3c), rd.u16(buf, 0x3e));
+    // shnum 0 and shstrndx SHN_XINDEX mean the real values are in section 0 (extended numbering).
+    if shentsize != SHDR_SIZE || shnum == 0 || shstrndx >= shnum {
+        return Ok(false);
+    }
+    let Some(table) = range(shoff, (shnum * SHDR_SIZE) as u64, len) else {
+        return Ok(false);
+    };
+    file.read_exact_at(&mut buf[table.clone()], table.start as u64)?;
+    // No allocation here: even small ones, made while the buffer is live, changed the heap's
+    // layout enough to cost a small object's load 12 KiB of peak RSS.
+    let shdr = |buf: &[u8], i: usize| {
+        let h = table.start + i * SHDR_SIZE;
+        Shdr {
+            name: rd.u32(buf, h),
+            sh_type: rd.u32(buf, h + 4),
+            offset: rd.u64(buf, h + 0x18),
+            size: rd.u64(buf, h + 0x20),
+            link: rd.u32(buf, h + 0x28),
+            entsize: rd.u64(buf, h + 0x38),
+        }
+    };
+    // The parser finds the symbol table by type (the last one) and its strings through its
+    // `sh_link`, so those strings are read whatever their name. The table is read as
+    // `sh_size / sh_entsize` entries of 24 bytes: any other entry size makes the parser read
+    // outside the section's range.
+    let mut sym_strings = None;
+    for i in 0..shnum {
+        let h = shdr(buf, i);
+        if h.sh_type == sh::SHT_SYMTAB {
+            if h.entsize != SYM_SIZE {
+                return Ok(false);
+            }
+            sym_strings = Some(h.link as usize);
+        }
+    }
+    let names_hdr = shdr(buf, shstrndx);
+    let Some(names) = range(names_hdr.offset, names_hdr.size, len) else {
+        return Ok(false);
+    };
+    file.read_exact_at(&mut buf[names.clone()], names.start as u64)?;
+    // A section read below may overlap the header or name table (a hostile file); it writes the
+    // same file bytes there, so the tables read afterwards are unchanged.
+    for i in 0..shnum {
+        let h = shdr(buf, i);
+        if h.sh_type == sh::SHT_NOBITS || h.size == 0 {
+            continue;
+        }
+        let name = usize::try_from(h.name)
+            .ok()
+            .and_then(|n| buf.get(names.start.checked_add(n)?..names.end))
+            .and_then(|s| s.iter().position(|&b| b == 0).map(|end| &s[..end]));
+        // Only DWARF data (PROGBITS) and relocations (REL) of the names the parser ignores.
+        let skippable = matches!(h.sh_type, sh::SHT_PROGBITS | sh::SHT_REL)
+            && name.is_some_and(super::elf::ignored_by_name)
+            && sym_strings != Some(i);
+        if skippable {
+            continue;
+        }
+        // A section outside the file is left for the parser to report.
+        if let Some(r) = range(h.offset, h.size, len) {
+            file.read_exact_at(&mut buf[r.clone()], r.start as u64)?;
+        }
+    }
+    // A file that grew meanwhile would be cut short here; read it whole instead.
+    Ok(file.metadata()?.len() == len as u64)
+}
+
+/// The fields of an ELF64 section header this reader uses.
+struct Shdr {
+    name: u32,
+    sh_type: u32,
+    offset: u64,
+    size: u64,
+    link: u32,
+    entsize: u64,
+}
+
+/// `[off, off + size)` if it lies inside a file of `len` bytes.
+fn range(off: u64, size: u64, len: usize) -> Option<std::ops::Range<usize>> {
+    let start = usize::try_from(off).ok()?;
+    let end = start.checked_add(usize::try_from(size).ok()?)?;
+    (end <= len).then_some(start..end)
+}
+
+/// Reads header fields in the object's byte order (callers stay inside the bytes already read).
+#[derive(Clone, Copy)]
+struct Fields {
+    big: bool,
+}
+
+impl Fields {
+    fn bytes<const N: usize>(self, buf: &[u8], at: usize) -> [u8; N] {
+        let mut b = [0u8; N];
+        b.copy_from_slice(&buf[at..at + N]);
+        if self.big {
+            b.reverse();
+        }
+        b
+    }
+    fn u16(self, buf: &[u8], at: usize) -> usize {
+        u16::from_le_bytes(self.bytes(buf, at)).into()
+    }
+    fn u32(self, buf: &[u8], at: usize) -> u32 {
+        u32::from_le_bytes(self.bytes(buf, at))
+    }
+    fn u64(self, buf: &[u8], at: usize) -> u64 {
+        u64::from_le_bytes(self.bytes(buf, at))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Section ranges of `data` (from the real parser) and whether each is skippable.
+    fn sections(data: &[u8]) -> Vec<(std::ops::Range<usize>, bool)> {
+        let elf = goblin::elf::Elf::parse(data).unwrap();
+        elf.section_headers
+            .iter()
+            .filter(|h| h.sh_type != sh::SHT_NOBITS && h.sh_size > 0)
+            .map(|h| {
+                let name = elf.shdr_strtab.get_at(h.sh_name).unwrap();
+                let start = h.sh_offset as usize;
+                let by_type = matches!(h.sh_type, sh::SHT_PROGBITS | sh::SHT_REL);
+                (
+                    start..start + h.sh_size as usize,
+                    by_type && super::super::elf::ignored_by_name(name.as_bytes()),
+                )
+            })
+            .collect()
+    }
+
+    fn fixtures() -> Vec<std::path::PathBuf> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/bpf");
+        let mut v: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".bpf.o"))
+            .collect();
+        v.sort();
+        assert!(v.len() >= 10, "fixtures missing in {}", dir.display());
+        v
+    }
+
+    #[test]
+    fn reads_every_section_but_the_skippable_ones() {
+        let mut skipped_total = 0;
+        for p in fixtures() {
+            let full = std::fs::read(&p).unwrap();
+            let sparse = read_object(&p).unwrap();
+            assert_eq!(sparse.len(), full.len(), "{}", p.display());
+            let secs = sections(&full);
+            let mut skipped = vec![false; full.len()];
+            for (r, skip) in &secs {
+                if *skip {
+                    skipped[r.clone()].iter_mut().for_each(|s| *s = true);
+                }
+            }
+            // Read sections (and the header tables) are exact; skipped ones stay zero.
+            for (r, skip) in &secs {
+                if !*skip {
+                    assert_eq!(sparse[r.clone()], full[r.clone()], "{}: {r:?}", p.display());
+                }
+            }
+            for (i, (&s, &f)) in sparse.iter().zip(&full).enumerate() {
+                if skipped[i] {
+                    assert_eq!(
+                        s,
+                        0,
+                        "{}: byte {i} of a skipped section was read",
+                        p.display()
+                    );
+                } else if s != f {
+                    // Only padding between sections may differ (it is never read).
+                    assert!(
+                        !secs.iter().any(|(r, _)| r.contains(&i)),
+                        "{}: byte {i} differs",
+                        p.display()
+                    );
+                }
+            }
+            skipped_total += skipped.iter().filter(|&&s| s).count();
+        }
+        // The fixtures are built with -g: the skipped part is real, not zero.
+        assert!(skipped_total > 10_000, "only {skipped_total} bytes skipped");
+    }
+
+    #[test]
+    fn layouts_it_does_not_handle_are_read_whole() {
+        let dir = std::env::temp_dir().join(format!("bpfload-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = std::fs::read(&fixtures()[0]).unwrap();
+        let mut cases: Vec<(&str, Vec<u8>)> = vec![
+            ("empty", Vec::new()),
+            ("short", good[..20].to_vec()),
+            ("not elf", b"hello world, this is not an ELF file at all, but it is long enough to have a header".to_vec()),
+        ];
+        let mut table_outside = good.clone();
+        table_outside[0x28..0x30].copy_from_slice(&u64::MAX.to_le_bytes());
+        cases.push(("section table outside", table_outside));
+        let mut xindex = good.clone();
+        xindex[0x3e..0x40].copy_from_slice(&0xffffu16.to_le_bytes());
+        cases.push(("extended numbering", xindex));
+        // A symbol table whose entry size is not 24 (found by fuzzing: the parser then reads past
+        // the section, into skipped DWARF).
+        let mut entsize = good.clone();
+        let shoff = u64::from_le_bytes(good[0x28..0x30].try_into().unwrap()) as usize;
+        let shnum = u16::from_le_bytes(good[0x3c..0x3e].try_into().unwrap()) as usize;
+        let symtab = (0..shnum)
+            .map(|i| shoff + i * SHDR_SIZE)
+            .find(|&h| u32::from_le_bytes(good[h + 4..h + 8].try_into().unwrap()) == sh::SHT_SYMTAB)
+            .unwrap();
+        entsize[symtab + 0x38..symtab + 0x40].copy_from_slice(&1u64.to_le_bytes());
+        cases.push(("symbol entry size", entsize));
+        let mut truncated = good.clone();
+        truncated.truncate(good.len() / 2);
+        cases.push(("truncated", truncated));
+        for (what, bytes) in cases {
+            let p = dir.join("obj.o");
+            std::fs::write(&p, &bytes).unwrap();
+            assert_eq!(read_object(&p).unwrap(), bytes, "{what}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
