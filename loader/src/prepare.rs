@@ -131,9 +131,10 @@ fn load_inner(
     // Shared with the object; only functions that CO-RE patches get their own copy.
     let mut funcs: Vec<std::sync::Arc<[Insn]>> =
         obj.programs.iter().map(|p| p.insns.clone()).collect();
-    // CO-RE-patched main programs: their own copy, moved into the linked program (main programs
-    // are never appended to other programs, unlike subprograms, which stay shared in `funcs`).
-    let mut main_code: Vec<Option<Vec<Insn>>> = vec![None; obj.programs.len()];
+    // CO-RE-patched main programs: the instructions CO-RE changed, applied to a copy when the
+    // program is linked (main programs are never appended to other programs, unlike
+    // subprograms, which stay shared in `funcs`).
+    let mut main_code: Vec<Option<CorePatched>> = vec![None; obj.programs.len()];
     let core_errors = relocate_core(
         &obj,
         local_btf.as_ref(),
@@ -372,8 +373,8 @@ enum Stage {
 struct Linker<'a> {
     /// Shared with the object; only functions that CO-RE patched have their own copy.
     funcs: Vec<std::sync::Arc<[Insn]>>,
-    /// CO-RE-patched main programs, moved into their linked program.
-    main_code: Vec<Option<Vec<Insn>>>,
+    /// CO-RE-patched main programs, applied when they are linked.
+    main_code: Vec<Option<CorePatched>>,
     core_errors: HashMap<usize, String>,
     funcs_index: FuncIndex,
     ext_index: Option<ExtInfoIndex<'a>>,
@@ -390,7 +391,7 @@ impl Linker<'_> {
             .cloned()
             .transpose()
             .map_err(ProgramError::Reloc)?;
-        let own = self.main_code[m].take();
+        let own = self.main_code[m].take().map(|p| p.apply(&self.funcs[m]));
         let l = calls::link(
             obj,
             &self.funcs,
@@ -536,7 +537,7 @@ fn relocate_core(
     ext: Option<&BtfExt<'_>>,
     funcs_index: &FuncIndex,
     funcs: &mut [std::sync::Arc<[Insn]>],
-    main_code: &mut [Option<Vec<Insn>>],
+    main_code: &mut [Option<CorePatched>],
 ) -> Result<HashMap<usize, String>, LoadError> {
     let mut errors = HashMap::new();
     let (Some(local), Some(ext)) = (local, ext) else {
@@ -594,12 +595,12 @@ fn relocate_core(
         }
         // A function may have several record groups: patch its latest copy.
         let mut code: Vec<Insn> = match main_code[f].take() {
-            Some(own) => own,
+            Some(own) => own.apply(&funcs[f]),
             None => funcs[f].to_vec(),
         };
         match memo.relocate(&mut relocator, recs, &mut code) {
             Ok(()) if obj.programs[f].is_subprog => funcs[f] = code.into(),
-            Ok(()) => main_code[f] = Some(code),
+            Ok(()) => main_code[f] = Some(CorePatched::new(&funcs[f], code)),
             Err(e) => {
                 errors.insert(
                     f,
@@ -609,6 +610,46 @@ fn relocate_core(
         }
     }
     Ok(errors)
+}
+
+/// A main program after CO-RE: the instructions that changed, not a copy of them all. A CO-RE
+/// record patches one or two instructions, so for an object of a thousand programs this keeps
+/// kilobytes where whole copies kept ~440 KB until every program was linked.
+#[derive(Clone)]
+enum CorePatched {
+    /// (index, new instruction), ascending.
+    Patches(Vec<(u32, Insn)>),
+    /// The whole code, should relocation ever change its length.
+    Code(Vec<Insn>),
+}
+
+impl CorePatched {
+    fn new(orig: &[Insn], code: Vec<Insn>) -> CorePatched {
+        if code.len() != orig.len() {
+            return CorePatched::Code(code);
+        }
+        CorePatched::Patches(
+            (0u32..)
+                .zip(orig.iter().zip(&code))
+                .filter(|(_, (a, b))| a != b)
+                .map(|(i, (_, b))| (i, *b))
+                .collect(),
+        )
+    }
+
+    /// The patched code of the function whose original code is `orig`.
+    fn apply(self, orig: &[Insn]) -> Vec<Insn> {
+        match self {
+            CorePatched::Code(code) => code,
+            CorePatched::Patches(patches) => {
+                let mut code = orig.to_vec();
+                for (i, insn) in patches {
+                    code[i as usize] = insn;
+                }
+                code
+            }
+        }
+    }
 }
 
 /// The outcome of applying one CO-RE record: what the (at most two) instructions it may patch
