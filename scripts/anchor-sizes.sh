@@ -8,9 +8,10 @@
 #   - "bpfload's": scripts/static-build.sh's settings (opt-level "z", panic=abort, non-PIE static,
 #     identical-code folding, lld -O2, no unwind tables).
 # It prints the sizes and bpfload's ratio to each anchor per column, and (as root) loads
-# tests/bpf/demo.bpf.o with every binary, so each is a working loader. It reports; it does not
-# fail on a ratio. libbpf-rs's static build needs libelf's and zlib's static archives
-# (libelf-dev, zlib1g-dev) and `-L native=` for them.
+# tests/bpf/demo.bpf.o with every binary, so each is a working loader, then prints each one's
+# whole-process peak RSS. It reports; it does not fail on a ratio. libbpf-rs's static build needs
+# libelf's and zlib's static archives (libelf-dev, zlib1g-dev) and `-L native=` for them; the
+# script fails if the libbpf-rs anchor did not get libbpf 1.7 (a system libbpf.a can shadow it).
 #
 #   bash scripts/anchor-sizes.sh
 set -euo pipefail
@@ -76,34 +77,37 @@ for a in libbpf-rs aya; do
         'BEGIN { printf "%-22s %23.2fx %23.2fx\n", "bpfload / " a, br / ar, bs / as }'
 done
 
-# Whole-process peak RSS (the kernel's ru_maxrss of the child) of each minimal loader loading a CO-RE
-# object, bpfload's settings: what a static loader in a container costs in memory, code pages and
-# the kernel's BTF included. Median of 5 runs. As root only (it loads into the kernel).
+# Whole-process peak RSS (the kernel's ru_maxrss of the child, through GNU time) of each minimal loader, bpfload's
+# settings: what a static loader in a container costs in memory, code pages and the kernel's BTF
+# included. Median of 5 runs. demo.bpf.o (maps, globals, no CO-RE) loads with all three;
+# core_task.bpf.o (CO-RE against the kernel's BTF) with bpfload and libbpf, while aya 0.14 fails
+# the verifier on it. As root only (it loads into the kernel).
 if [ "$(id -u)" -eq 0 ]; then
-    obj=$root/tests/bpf/core_task.bpf.o
-    peak() { # peak BINARY: median ru_maxrss (KiB) of 5 runs
-        python3 - "$1" "$obj" <<'PY'
-import os, subprocess, sys
-runs = []
-for _ in range(5):
-    child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
-    # wait4 gives this child's own rusage (RUSAGE_CHILDREN would keep the largest so far).
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = 0  # reaped here; keep Popen from waiting again
-    if status != 0:
-        sys.exit(f"{sys.argv[1]} failed: wait status {status}")
-    runs.append(usage.ru_maxrss)
-print(sorted(runs)[2])
-PY
+    # GNU time: its own footprint before exec is ~1 MiB, below the loaders' peaks (a spawner
+    # with a larger one, such as python, would be measured instead: the kernel's ru_maxrss
+    # includes the child's memory before exec).
+    [ -x /usr/bin/time ] || { echo "anchor-sizes: /usr/bin/time missing (Debian package time)" >&2; exit 1; }
+    peak() { # peak BINARY OBJECT: median ru_maxrss (KiB) of 5 runs, or "-" if it fails to load
+        local runs=() r
+        for _ in 1 2 3 4 5; do
+            r=$(/usr/bin/time -f %M "$1" "$2" 2>&1 >/dev/null | tail -1) || { echo -; return; }
+            runs+=("$r")
+        done
+        printf '%s\n' "${runs[@]}" | sort -n | sed -n 3p
     }
-    printf '\n%-22s %24s\n' "peak RSS, core_task" "bpfload's settings"
+    printf '\n%-22s %16s %16s\n' "peak RSS (KiB)" "demo.bpf.o" "core_task.bpf.o"
     declare -A kib
     for b in "${bins[@]}"; do
-        kib[$b]=$(peak "$dir/$target/small/$b")
-        printf '%-22s %20d KiB\n' "${b#anchor-}" "${kib[$b]}"
+        for o in demo core_task; do
+            kib[$b.$o]=$(peak "$dir/$target/small/$b" "$root/tests/bpf/$o.bpf.o")
+        done
+        printf '%-22s %16s %16s\n' "${b#anchor-}" "${kib[$b.demo]}" "${kib[$b.core_task]}"
     done
+    [ "${kib[anchor-bpfload.demo]}" != - ] && [ "${kib[anchor-bpfload.core_task]}" != - ] ||
+        { echo "anchor-sizes: the bpfload anchor failed to load a fixture" >&2; exit 1; }
     for a in libbpf-rs aya; do
-        awk -v a="$a" -v b="${kib[anchor-bpfload]}" -v o="${kib[anchor-$a]}" \
-            'BEGIN { printf "%-22s %23.2fx\n", "bpfload / " a, b / o }'
+        ratio() { [ "$2" = - ] && echo "-" || awk -v b="$1" -v o="$2" 'BEGIN { printf "%.2fx", b / o }'; }
+        printf '%-22s %16s %16s\n' "bpfload / $a" "$(ratio "${kib[anchor-bpfload.demo]}" "${kib[anchor-$a.demo]}")" \
+            "$(ratio "${kib[anchor-bpfload.core_task]}" "${kib[anchor-$a.core_task]}")"
     done
 fi
