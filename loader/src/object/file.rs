@@ -26,6 +26,8 @@ use goblin::elf::{header, section_header as sh};
 
 /// The section header size of ELF64.
 const SHDR_SIZE: usize = 64;
+/// Files up to this size are read section by section.
+const SPARSE_MAX: usize = 256 << 20;
 /// The symbol size of ELF64.
 const SYM_SIZE: u64 = 24;
 
@@ -39,11 +41,11 @@ pub(crate) fn read_object(path: &Path) -> io::Result<Vec<u8>> {
         file.read_to_end(&mut buf)?;
         return Ok(buf);
     }
-    let Ok(len) = usize::try_from(meta.len()) else {
-        return Err(io::Error::new(
-            io::ErrorKind::OutOfMemory,
-            "file larger than the address space",
-        ));
+    let len = match usize::try_from(meta.len()) {
+        Ok(len) if len <= SPARSE_MAX => len,
+        // Far beyond any BPF object: `std::fs::read` reports a failed allocation as an error,
+        // where a zeroed buffer of that size would abort.
+        _ => return std::fs::read(path),
     };
     let mut buf = vec![0u8; len];
     match read_sections(&file, &mut buf) {
