@@ -720,16 +720,16 @@ impl bpfload_btf::core::CoreInsn for Insn {
         self.code = code;
     }
     fn dst_reg(&self) -> u8 {
-        self.dst
+        self.dst()
     }
     fn set_dst_reg(&mut self, reg: u8) {
-        self.dst = reg & 0xf;
+        self.set_dst(reg);
     }
     fn src_reg(&self) -> u8 {
-        self.src
+        self.src()
     }
     fn set_src_reg(&mut self, reg: u8) {
-        self.src = reg & 0xf;
+        self.set_src(reg);
     }
     fn off(&self) -> i16 {
         self.off
@@ -845,9 +845,9 @@ mod tests {
                     .iter()
                     .map(|i| {
                         let is_map = i.code == LD_IMM64
-                            && (i.src == PSEUDO_MAP_FD || i.src == PSEUDO_MAP_VALUE);
+                            && (i.src() == PSEUDO_MAP_FD || i.src() == PSEUDO_MAP_VALUE);
                         let imm = (!is_map).then_some(i.imm);
-                        (i.code, i.dst, i.src, i.off, imm)
+                        (i.code, i.dst(), i.src(), i.off, imm)
                     })
                     .collect();
                 let result = p.result().err().map(|e| e.errno().raw());

@@ -30,8 +30,8 @@ fn to_uapi(insns: &[Insn]) -> Vec<bpf_insn> {
                 off: i.off,
                 imm: i.imm,
             };
-            b.set_dst_reg(i.dst);
-            b.set_src_reg(i.src);
+            b.set_dst_reg(i.dst());
+            b.set_src_reg(i.src());
             b
         })
         .collect()
@@ -313,7 +313,7 @@ fn ksyms_resolve_through_btf_and_kallsyms() {
     let insns = relocated(&p, "ksym_typed", None, &kernel);
     assert!(insns
         .iter()
-        .any(|i| i.code == 0x18 && i.src == externs::PSEUDO_BTF_ID && i.imm == want as i32));
+        .any(|i| i.code == 0x18 && i.src() == externs::PSEUDO_BTF_ID && i.imm == want as i32));
     // The kernel then needs the variable's address from kallsyms: without CONFIG_KALLSYMS_ALL
     // (this machine) it has none for data symbols and answers ENOENT, as it does for libbpf.
     let in_kallsyms = kallsyms

@@ -735,7 +735,7 @@ pub fn relocate<'r>(
             let Some(insn) = insns.get_mut(idx) else {
                 continue;
             };
-            insn.src = PSEUDO_KFUNC_CALL;
+            insn.set_src(PSEUDO_KFUNC_CALL);
             match value {
                 ExternValue::Kfunc { btf_id, fd_idx, .. } => {
                     insn.imm = btf_id as i32;
@@ -743,13 +743,7 @@ pub fn relocate<'r>(
                 }
                 _ => {
                     // poison_kfunc_call: an invalid call the verifier rejects only if reachable.
-                    *insn = Insn {
-                        code: CALL,
-                        dst: 0,
-                        src: 0,
-                        off: 0,
-                        imm: POISON_CALL_KFUNC_BASE + d.libbpf_idx as i32,
-                    };
+                    *insn = Insn::new(CALL, 0, 0, 0, POISON_CALL_KFUNC_BASE + d.libbpf_idx as i32);
                 }
             }
             continue;
@@ -763,7 +757,7 @@ pub fn relocate<'r>(
                     name: d.name.clone(),
                     msg: "the .kconfig map was not created".into(),
                 })?;
-                insns[idx].src = PSEUDO_MAP_VALUE;
+                insns[idx].set_src(PSEUDO_MAP_VALUE);
                 insns[idx].imm = fd;
                 insns[idx + 1].imm = *data_off as i32;
             }
@@ -771,7 +765,7 @@ pub fn relocate<'r>(
                 ExternKind::Ksym { .. },
                 ExternValue::BtfVar { btf_id, src } | ExternValue::Kfunc { btf_id, src, .. },
             ) => {
-                insns[idx].src = PSEUDO_BTF_ID;
+                insns[idx].set_src(PSEUDO_BTF_ID);
                 insns[idx].imm = btf_id as i32;
                 insns[idx + 1].imm = kernel
                     .and_then(|k| k.fd(src))

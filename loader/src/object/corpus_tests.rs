@@ -88,7 +88,7 @@ fn big_endian_twins_parse_the_same() {
                 .iter()
                 // Opcodes and registers, not immediates: programs may hold endian-dependent constants.
                 .map(|p| {
-                    let ops: Vec<_> = p.insns.iter().map(|i| (i.code, i.dst, i.src)).collect();
+                    let ops: Vec<_> = p.insns.iter().map(|i| (i.code, i.dst(), i.src())).collect();
                     (p.name.clone(), p.section.clone(), p.relocs.clone(), ops)
                 })
                 .collect::<Vec<_>>()

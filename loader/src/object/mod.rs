@@ -86,7 +86,9 @@ fn object_name(raw: &str) -> String {
 }
 
 impl Object {
-    /// Opens and parses an object file.
+    /// Opens and parses an object file. DWARF and the relocations of DWARF and BTF sections, which
+    /// the loader never uses (libbpf skips them too), are not read from disk; the result is the
+    /// one [`Object::open_bytes`] gives for the whole file.
     pub fn open_file(path: impl AsRef<Path>) -> Result<Object, OpenError> {
         let path = path.as_ref();
         let data = file::read_object(path).map_err(|source| OpenError::Io {

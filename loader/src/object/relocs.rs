@@ -245,7 +245,7 @@ fn record(
         return Ok(mk(kind, 0));
     }
     if insn.is_call() {
-        if insn.src != crate::insn::PSEUDO_CALL {
+        if insn.src() != crate::insn::PSEUDO_CALL {
             return Err(err(format!(
                 "incorrect bpf_call opcode at insn #{insn_idx}"
             )));

@@ -61,7 +61,7 @@ fn mark(obj: &Object, f: usize, mut insns: Vec<Insn>) -> Vec<Insn> {
     let p = &obj.programs[f];
     for r in p.relocs.iter() {
         if r.kind == RelocKind::SubprogAddr {
-            insns[r.insn_idx].src = PSEUDO_FUNC;
+            insns[r.insn_idx].set_src(PSEUDO_FUNC);
         }
     }
     insns

@@ -6,7 +6,7 @@
 use std::os::fd::RawFd;
 
 use super::Linked;
-use crate::insn::{CALL, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
+use crate::insn::{Insn, CALL, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
 use crate::object::relocs::RelocKind;
 
 /// libbpf's `POISON_LDIMM64_MAP_BASE`: `call 2001000000 + map_idx`.
@@ -41,21 +41,17 @@ pub(crate) fn relocate(
         }
         match map_fd(map) {
             Some(fd) => {
-                insns[idx].src = if value {
+                insns[idx].set_src(if value {
                     PSEUDO_MAP_VALUE
                 } else {
                     PSEUDO_MAP_FD
-                };
+                });
                 insns[idx].imm = fd;
             }
             None => {
                 // poison_map_ldimm64: the ld_imm64 becomes two identical invalid calls.
                 for insn in &mut insns[idx..idx + 2] {
-                    insn.code = CALL;
-                    insn.dst = 0;
-                    insn.src = 0;
-                    insn.off = 0;
-                    insn.imm = POISON_LDIMM64_MAP_BASE + map as i32;
+                    *insn = Insn::new(CALL, 0, 0, 0, POISON_LDIMM64_MAP_BASE + map as i32);
                 }
             }
         }

@@ -17,7 +17,7 @@ pub(crate) fn sanitize(l: &mut Linked, has_probe_read_kernel: impl FnOnce() -> b
     let mut ask = Some(has_probe_read_kernel);
     for insn in &mut l.insns {
         // insn_is_helper_call
-        if insn.code != CALL || insn.src != 0 || insn.dst != 0 {
+        if insn.code != CALL || insn.src() != 0 || insn.dst() != 0 {
             continue;
         }
         let fallback = match insn.imm {
@@ -42,11 +42,7 @@ mod tests {
             prog: 0,
             insns: imms
                 .iter()
-                .map(|&imm| Insn {
-                    code: CALL,
-                    imm,
-                    ..Default::default()
-                })
+                .map(|&imm| Insn::new(CALL, 0, 0, 0, imm))
                 .collect(),
             relos: Vec::new(),
             func_info: None,

@@ -43,7 +43,7 @@ fn normalize(
     let mut out = insns.to_vec();
     let mut names = Vec::new();
     for (i, insn) in insns.iter().enumerate() {
-        if insn.is_ld_imm64() && (insn.src == PSEUDO_MAP_FD || insn.src == PSEUDO_MAP_VALUE) {
+        if insn.is_ld_imm64() && (insn.src() == PSEUDO_MAP_FD || insn.src() == PSEUDO_MAP_VALUE) {
             names.push((
                 i,
                 fd_name(i, insn.imm).unwrap_or_else(|| format!("fd{}", insn.imm)),
