@@ -38,15 +38,22 @@ pub(crate) struct Layout {
     /// are. Non-FUNC lookups scan them until the index is built from them (then they are
     /// dropped).
     pub(crate) keys: Mutex<Option<Arc<Keys>>>,
-    /// Non-FUNC lookups answered by scanning `keys` so far.
+    /// Scans of the own types made instead of a name index so far: single non-FUNC lookups
+    /// answered from `keys`, and CO-RE candidate passes (see [`Btf::core_pass_builds_index`]).
     pub(crate) scans: AtomicU32,
 }
 
-/// Non-FUNC name lookups of a blob answered by scanning its keys (~0.1 ms each on vmlinux)
-/// before its name index is built (~0.6-0.8 ms, then ~0.2 µs a lookup). A first CO-RE load asks
-/// once for all its local types together (see `core::engine::prefetch`); repeated lookups get
-/// the index.
+/// Single non-FUNC lookups of a blob answered by scanning its keys (~0.1 ms each on vmlinux)
+/// before its name index is built (~0.6-0.9 ms once, then ~0.2 µs a lookup): about what the
+/// index costs, so repeated lookups never cost much more than twice the cheaper of the two.
 const SCANS_BEFORE_INDEX: u32 = 8;
+/// A CO-RE load's one candidate pass for all its local types (`core::engine::prefetch`), counted
+/// in single lookups. The pass compares every key with the wanted names: ~0.25-0.3 ms for a
+/// 20-type object against ~0.65-0.8 ms more to build the index (`vmlinux_ready coreloads`). It
+/// counts as the whole budget, so the first CO-RE load scans and the second builds the index.
+/// Deferring the index to the 4th load (a count of 3) made the 2nd and 3rd loads 0.3 ms cheaper
+/// but every process with more loads 0.6 ms dearer in all, and the 4th load paid the same build.
+const CORE_PASS_SCANS: u32 = SCANS_BEFORE_INDEX;
 
 /// The keys' lock (poisoning ignored: nothing is left half-done under it).
 fn lock(m: &Mutex<Option<Arc<Keys>>>) -> MutexGuard<'_, Option<Arc<Keys>>> {
@@ -531,7 +538,24 @@ impl<'a> Btf<'a> {
         Ok(self.own_index(kind))
     }
 
-    /// The kernel's keys while no index is built (CO-RE's first pass scans them).
+    /// For a CO-RE candidate pass over this blob, which has no name index yet: whether the pass
+    /// should build the index now rather than scan (and counts the pass). The kernel's BTF scans
+    /// its keys, within [`SCANS_BEFORE_INDEX`] shared with single lookups. Other BTF (module BTF,
+    /// a custom vmlinux) has no keys: its first pass walks all its types, and its second builds
+    /// the index.
+    pub(crate) fn core_pass_builds_index(&self) -> bool {
+        if lock(&self.layout.keys).is_some() {
+            let before = self
+                .layout
+                .scans
+                .fetch_add(CORE_PASS_SCANS, Ordering::Relaxed);
+            before >= SCANS_BEFORE_INDEX
+        } else {
+            self.layout.scans.fetch_add(1, Ordering::Relaxed) >= 1
+        }
+    }
+
+    /// The kernel's keys while no index is built (CO-RE passes scan them).
     pub(crate) fn pending_keys(&self) -> Option<Arc<Keys>> {
         lock(&self.layout.keys).clone()
     }

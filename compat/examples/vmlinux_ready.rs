@@ -15,6 +15,9 @@
 //!   targets, kfuncs): its time, the peak RSS it adds (VmHWM after minus VmRSS before, KiB) and
 //!   the index tables' bytes. Then N more lookups of other FUNC names, ns each.
 //!
+//! - `coreloads N OBJECT` (root): N full bpfload loads of a CO-RE object in one fresh process, wall
+//!   ms each: the first pays the kernel BTF's first use; a later one builds the name index.
+//!
 //! Prints the first call (in a fresh process: first use, page faults included), min and median.
 //! Run it as `for i in $(seq 21); do vmlinux_ready bpfload 1; done` for fresh-process numbers.
 use std::time::Instant;
@@ -25,6 +28,21 @@ fn main() {
         .nth(2)
         .and_then(|s| s.parse().ok())
         .unwrap_or(50);
+    if mode == "coreloads" {
+        let path = std::env::args().nth(3).expect("coreloads N OBJECT");
+        let obj = bpfload::Object::open_file(&path).unwrap();
+        let loader = bpfload::Loader::new();
+        let mut times = Vec::new();
+        for _ in 0..n {
+            let t = Instant::now();
+            let loaded = loader.load(&obj).unwrap();
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            drop(loaded);
+        }
+        let list: Vec<String> = times.iter().map(|t| format!("{t:.2}")).collect();
+        println!("coreloads: {} ms", list.join(" "));
+        return;
+    }
     if mode == "typeid" {
         let k = bpfload_btf::kernel::vmlinux().unwrap();
         let btf = k.btf();

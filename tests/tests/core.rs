@@ -965,6 +965,55 @@ fn scan_and_index_paths_agree_on_vmlinux() {
     }
 }
 
+/// The first CO-RE pass over the kernel's BTF scans its keys and the second builds the name
+/// index, single lookups before them or not (they share one count: a pass uses the budget of 8
+/// lookups). BTF without keys walks all its types once and builds the index on its second pass.
+#[test]
+fn first_core_pass_scans_the_second_builds_the_index() {
+    let obj = Obj::open(&fixture("core_task.bpf.o"));
+    let local = obj.btf();
+    let pass = |vm: &bpfload_btf::BtfData| {
+        let targets = Targets::new("vmlinux", vm.btf());
+        let mut relocator = CoreRelocator::new(&local, &targets);
+        let all: Vec<(usize, CoreRelo)> = obj
+            .programs()
+            .iter()
+            .flat_map(|p| p.relos.iter().copied())
+            .collect();
+        relocator.prefetch(all.iter().map(|(_, r)| r));
+    };
+    let bytes =
+        kernel::read_btf_bytes(Path::new("/sys/kernel/btf/vmlinux"), false).expect("vmlinux BTF");
+    for lookups in [0, 7] {
+        let keyed = bpfload_btf::BtfData::parse_indexed(bytes.clone()).expect("vmlinux parses");
+        for _ in 0..lookups {
+            assert!(keyed
+                .btf()
+                .find_by_name_kind("task_struct", Kind::Struct)
+                .is_some());
+        }
+        assert!(!keyed.btf().is_indexed(), "{lookups} lookups scan");
+        pass(&keyed);
+        assert!(
+            !keyed.btf().is_indexed(),
+            "{lookups} lookups: the first pass scans"
+        );
+        pass(&keyed);
+        assert!(
+            keyed.btf().is_indexed(),
+            "{lookups} lookups: the second builds"
+        );
+    }
+    let plain = bpfload_btf::BtfData::parse(bytes).expect("vmlinux parses");
+    pass(&plain);
+    assert!(
+        !plain.btf().is_indexed(),
+        "the first pass over BTF without keys scans"
+    );
+    pass(&plain);
+    assert!(plain.btf().is_indexed(), "the second builds the index");
+}
+
 /// Loads a relocated tp_btf fixture program (attach target from vmlinux),
 /// with `.bss` references pointed at a fresh array map.
 fn load_tp_btf(what: &str, p: &Prog, bss_size: u32, attach: &str) -> Option<Result<(), String>> {

@@ -1,7 +1,7 @@
 //! The engine's [`View`] over the parser's [`Btf`], and [`Targets`]: the
 //! ordered target BTFs (main, then modules loaded only when needed).
 
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, OnceLock};
 
 use crate::kernel::ModuleBtf;
 use crate::raw::Kind;
@@ -168,8 +168,8 @@ impl View for Btf<'_> {
         self.build_type_index();
     }
 
-    fn scanned_before(&self) -> bool {
-        scanned_before(self)
+    fn pass_builds_index(&self) -> bool {
+        self.core_pass_builds_index()
     }
 
     fn scan_candidates(&self, wanted: &[(&str, u8)]) -> Result<Vec<Vec<u32>>, ViewError> {
@@ -247,24 +247,6 @@ impl View for Btf<'_> {
         }
         Ok(out)
     }
-}
-
-/// Whether a CO-RE pass already scanned this BTF blob in this process
-/// (recording it if not). Blobs are told apart by their parse result, held
-/// weakly so a dropped blob's address cannot be mistaken for a new one.
-fn scanned_before(btf: &Btf<'_>) -> bool {
-    static SCANNED: Mutex<Vec<Weak<crate::btf::Layout>>> = Mutex::new(Vec::new());
-    let mut seen = SCANNED.lock().unwrap_or_else(|p| p.into_inner());
-    seen.retain(|w| w.strong_count() > 0);
-    let me = btf.layout();
-    if seen
-        .iter()
-        .any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(me)))
-    {
-        return true;
-    }
-    seen.push(Arc::downgrade(me));
-    false
 }
 
 /// A module BTF as a view (a fresh [`Btf`] view per access: module

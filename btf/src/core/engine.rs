@@ -120,16 +120,17 @@ pub(crate) fn prefetch(
         Lookup::Index => return,
         Lookup::Scan => {}
         Lookup::Undecided => {
-            // The first pass over a BTF in the process scans (vmlinux: ~0.1 ms
-            // over the keys its parse recorded, against ~0.7 ms to build the
-            // index; other BTF: one pass over all types); a later pass builds
-            // the index, which makes every further load's lookups take
-            // nanoseconds. Decided once per pass.
+            // Without an index a pass scans (vmlinux: ~0.1 ms over the keys
+            // its parse recorded, against ~0.7 ms to build the index; other
+            // BTF: one pass over all types). Once scans have cost about what
+            // the index costs, a pass builds it, and every later load's
+            // lookups take nanoseconds (`Btf::core_pass_builds_index`).
+            // Decided once per pass.
             if main.has_name_index() {
                 cache.lookup = Lookup::Index;
                 return;
             }
-            if main.scanned_before() {
+            if main.pass_builds_index() {
                 main.build_name_index();
                 cache.lookup = Lookup::Index;
                 return;

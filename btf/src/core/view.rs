@@ -166,9 +166,9 @@ pub(crate) trait View {
     }
     /// Builds the name index now (no-op where there is none to build).
     fn build_name_index(&self) {}
-    /// Whether an earlier CO-RE pass in this process already scanned this
-    /// BTF (and records that one did now).
-    fn scanned_before(&self) -> bool {
+    /// Called once per CO-RE pass while there is no name index: whether
+    /// this pass should build it rather than scan (the view counts passes).
+    fn pass_builds_index(&self) -> bool {
         false
     }
     /// Candidates for several `(essential name, kind)` keys at once, in one
