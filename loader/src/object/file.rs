@@ -11,11 +11,11 @@
 //! The layout is taken from the ELF header and section headers. Anything this reader does not
 //! understand (not ELF64, no section header table, extended section numbering, a header table or
 //! name table outside the file, a symbol table whose entry size is not 24, a file that changes
-//! size while read) makes it read the whole file
-//! instead, so the parser sees exactly the bytes and errors it would see from a plain read. The
-//! sections it skips are the ones [`super::elf::ignored_by_name`] names, which the parser never
-//! reads either; `object::tests` checks that both reads open every fixture and corpus object to
-//! the same model.
+//! size while read) makes it read the whole file instead, so the parser sees exactly the bytes
+//! and errors it would see from a plain read. The sections it skips are DWARF data and REL
+//! sections with the names [`super::elf::ignored_by_name`] gives, which the parser never reads
+//! either. `object::corpus_tests` checks that both reads open every fixture and corpus object to
+//! the same model, and the `elf_open` fuzz target checks it for every input.
 
 use std::fs::File;
 use std::io::{self, Read};
