@@ -26,26 +26,23 @@ use goblin::elf::{header, section_header as sh};
 
 /// The section header size of ELF64.
 const SHDR_SIZE: usize = 64;
-/// Files up to this size are read section by section.
-const SPARSE_MAX: usize = 256 << 20;
+/// The largest object read: far beyond any BPF object (a generated 5000-program one is 9 MB), so
+/// a device or a runaway stream given by mistake is refused instead of filling memory.
+const MAX_OBJECT: usize = 256 << 20;
 /// The symbol size of ELF64.
 const SYM_SIZE: u64 = 24;
 
 /// Reads the object at `path`; see the module documentation.
 pub(crate) fn read_object(path: &Path) -> io::Result<Vec<u8>> {
-    let mut file = File::open(path)?;
+    let file = File::open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         // A pipe or a character device has no size to plan with.
-        let mut buf = Vec::new();
-        file.read_to_end(&mut buf)?;
-        return Ok(buf);
+        return read_capped(file, MAX_OBJECT);
     }
     let len = match usize::try_from(meta.len()) {
-        Ok(len) if len <= SPARSE_MAX => len,
-        // Far beyond any BPF object: `std::fs::read` reports a failed allocation as an error,
-        // where a zeroed buffer of that size would abort.
-        _ => return std::fs::read(path),
+        Ok(len) if len <= MAX_OBJECT => len,
+        _ => return Err(too_large(MAX_OBJECT)),
     };
     let mut buf = vec![0u8; len];
     match read_sections(&file, &mut buf) {
@@ -53,9 +50,26 @@ pub(crate) fn read_object(path: &Path) -> io::Result<Vec<u8>> {
         // Not understood, or the file changed under us: a plain read, as `std::fs::read` does.
         Ok(false) | Err(_) => {
             drop(buf);
-            std::fs::read(path)
+            read_capped(File::open(path)?, MAX_OBJECT)
         }
     }
+}
+
+/// Everything `r` yields, or an error once it passes `max` bytes.
+fn read_capped(r: impl Read, max: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    r.take(max as u64 + 1).read_to_end(&mut buf)?;
+    if buf.len() > max {
+        return Err(too_large(max));
+    }
+    Ok(buf)
+}
+
+fn too_large(max: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::FileTooLarge,
+        format!("larger than {} MiB: not a BPF object", max >> 20),
+    )
 }
 
 /// Fills `buf` (the file's size) with everything but the skippable sections. `Ok(false)`: the
@@ -262,6 +276,23 @@ mod tests {
         }
         // The fixtures are built with -g: the skipped part is real, not zero.
         assert!(skipped_total > 10_000, "only {skipped_total} bytes skipped");
+    }
+
+    #[test]
+    fn streams_and_files_past_the_limit_are_refused() {
+        assert_eq!(read_capped(&[7u8; 100][..], 100).unwrap(), vec![7u8; 100]);
+        let e = read_capped(std::io::repeat(0), 1 << 20).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::FileTooLarge);
+        assert!(e.to_string().contains("larger than 1 MiB"), "{e}");
+        // A regular file past the limit is refused before anything is read.
+        let dir = std::env::temp_dir().join(format!("bpfload-big-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("big.o");
+        let f = File::create(&p).unwrap();
+        f.set_len(MAX_OBJECT as u64 + 1).unwrap(); // sparse: no disk, no memory
+        let e = read_object(&p).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::FileTooLarge);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
