@@ -41,6 +41,26 @@ pub(crate) struct Layout {
     /// Scans of the own types made instead of a name index so far: single non-FUNC lookups
     /// answered from `keys`, and CO-RE candidate passes (see [`Btf::core_pass_builds_index`]).
     pub(crate) scans: AtomicU32,
+    /// For the kernel's BTF: FUNC lookups answered by walking the type section so far (see
+    /// [`FUNC_SCANS_BEFORE_INDEX`]). `None` for other BTF, whose FUNC index is built at once.
+    pub(crate) func_scans: Option<AtomicU32>,
+}
+
+/// FUNC lookups of the kernel's BTF (attach targets of fentry/fexit/fmod_ret/lsm/iter programs,
+/// kfuncs, `__ksym` functions) answered by walking its type section, as libbpf answers every
+/// lookup (~0.8-1.1 ms each here), before its FUNC name index is built (56k FUNCs: ~3.5-5 ms and
+/// ~260 KB kept). An object with a few such programs and kfuncs never builds it; a process that
+/// keeps looking FUNCs up builds it once the walks have cost about as much.
+const FUNC_SCANS_BEFORE_INDEX: u32 = 1;
+
+/// How a lookup of own types is answered now (see [`Btf::own_lookup`]).
+enum OwnLookup<'a> {
+    /// Through the name index.
+    Index(&'a NameIndex),
+    /// By scanning the kernel's keys (non-FUNC kinds).
+    Keys(Arc<Keys>),
+    /// By walking every type record (FUNCs of the kernel's BTF).
+    Walk,
 }
 
 /// Single non-FUNC lookups of a blob answered by scanning its keys (~0.1 ms each on vmlinux)
@@ -524,18 +544,59 @@ impl<'a> Btf<'a> {
         })
     }
 
-    /// How a non-FUNC lookup of own types is answered now: by the index, or (for the kernel's
-    /// BTF, the first [`SCANS_BEFORE_INDEX`] times before the index exists) by scanning its keys.
-    fn own_lookup(&self, kind: Kind) -> Result<&NameIndex, Arc<Keys>> {
-        if Part::of(kind as u32) == Part::Types && self.layout.index[0].get().is_none() {
-            let keys = lock(&self.layout.keys).clone();
-            if let Some(k) = keys {
-                if self.layout.scans.fetch_add(1, Ordering::Relaxed) < SCANS_BEFORE_INDEX {
-                    return Err(k);
+    /// How a lookup of own types is answered now: by the index, or, for the kernel's BTF before
+    /// the index of that part exists, by scanning its keys (non-FUNC kinds, the first
+    /// [`SCANS_BEFORE_INDEX`] times) or by walking its records (FUNCs, the first
+    /// [`FUNC_SCANS_BEFORE_INDEX`] times).
+    fn own_lookup(&self, kind: Kind) -> OwnLookup<'_> {
+        let part = Part::of(kind as u32);
+        if self.layout.index[part as usize].get().is_none() {
+            match part {
+                Part::Types => {
+                    let keys = lock(&self.layout.keys).clone();
+                    if let Some(k) = keys {
+                        if self.layout.scans.fetch_add(1, Ordering::Relaxed) < SCANS_BEFORE_INDEX {
+                            return OwnLookup::Keys(k);
+                        }
+                    }
+                }
+                Part::Funcs => {
+                    if let Some(n) = &self.layout.func_scans {
+                        if n.fetch_add(1, Ordering::Relaxed) < FUNC_SCANS_BEFORE_INDEX {
+                            return OwnLookup::Walk;
+                        }
+                    }
                 }
             }
         }
-        Ok(self.own_index(kind))
+        OwnLookup::Index(self.own_index(kind))
+    }
+
+    /// Own ids of kind `kind` named `name` (`exact`) or with `name` as their essential name,
+    /// ascending, found by walking every type record (libbpf's `btf__find_by_name_kind`; kind
+    /// first, so other kinds' names are never read).
+    fn walk_find(&self, name: &[u8], kind: Kind, exact: bool) -> Vec<u32> {
+        let types = self.type_section();
+        let e = self.endian();
+        let strs = self.string_section();
+        let start_str = self.start_str_off();
+        let mut out = Vec::new();
+        for (idx, off) in self.layout().offsets.iter(types, e).enumerate() {
+            let off = off as usize;
+            if info_kind(e.u32_in(types, off + 4)) != kind as u32 {
+                continue;
+            }
+            let name_off = e.u32_in(types, off);
+            let tail: &[u8] = if name_off >= start_str {
+                strs.get((name_off - start_str) as usize..).unwrap_or(&[])
+            } else {
+                self.str_bytes_at(name_off).unwrap_or(&[])
+            };
+            if crate::index::name_matches(tail, name, exact) {
+                out.push(self.start_id() + idx as u32);
+            }
+        }
+        out
     }
 
     /// For a CO-RE candidate pass over this blob, which has no name index yet: whether the pass
@@ -615,12 +676,84 @@ impl<'a> Btf<'a> {
             return Some(id);
         }
         match self.own_lookup(kind) {
-            Ok(index) => index.find_exact(self, name.as_bytes(), kind),
-            Err(keys) => keys
+            OwnLookup::Index(index) => index.find_exact(self, name.as_bytes(), kind),
+            OwnLookup::Keys(keys) => keys
                 .find(self, name.as_bytes(), kind, true)
                 .first()
                 .copied(),
+            OwnLookup::Walk => self.walk_find(name.as_bytes(), kind, true).first().copied(),
         }
+    }
+
+    /// `find_by_name_kind(name, Kind::Func)` for several names at once. For the kernel's BTF
+    /// before its FUNC index exists, one walk of the type section answers them all (and counts
+    /// as one of the walks made before the index is built): a load asks for all its attach
+    /// targets and kfuncs together.
+    pub fn find_funcs(&self, names: &[&str]) -> Vec<Option<u32>> {
+        if self.base.is_some() || names.len() < 2 {
+            return names
+                .iter()
+                .map(|n| self.find_by_name_kind(n, Kind::Func))
+                .collect();
+        }
+        match self.own_lookup(Kind::Func) {
+            OwnLookup::Walk => self.walk_find_funcs(names),
+            OwnLookup::Index(index) => names
+                .iter()
+                .map(|n| index.find_exact(self, n.as_bytes(), Kind::Func))
+                .collect(),
+            // FUNCs are never in the keys.
+            OwnLookup::Keys(_) => names
+                .iter()
+                .map(|n| {
+                    self.walk_find(n.as_bytes(), Kind::Func, true)
+                        .first()
+                        .copied()
+                })
+                .collect(),
+        }
+    }
+
+    /// One walk for [`find_funcs`](Self::find_funcs): the lowest FUNC id of each name.
+    fn walk_find_funcs(&self, names: &[&str]) -> Vec<Option<u32>> {
+        let mut out = vec![None; names.len()];
+        // The names by first byte, so each FUNC is compared only with the few that can match.
+        let mut by_first: Vec<Vec<usize>> = vec![Vec::new(); 256];
+        for (i, n) in names.iter().enumerate() {
+            if let Some(&b) = n.as_bytes().first() {
+                by_first[b as usize].push(i);
+            }
+        }
+        let types = self.type_section();
+        let e = self.endian();
+        let strs = self.string_section();
+        let start_str = self.start_str_off();
+        let mut left = names.iter().filter(|n| !n.is_empty()).count();
+        for (idx, off) in self.layout().offsets.iter(types, e).enumerate() {
+            if left == 0 {
+                break;
+            }
+            let off = off as usize;
+            if info_kind(e.u32_in(types, off + 4)) != Kind::Func as u32 {
+                continue;
+            }
+            let name_off = e.u32_in(types, off);
+            let tail: &[u8] = if name_off >= start_str {
+                strs.get((name_off - start_str) as usize..).unwrap_or(&[])
+            } else {
+                self.str_bytes_at(name_off).unwrap_or(&[])
+            };
+            let Some(&first) = tail.first() else {
+                continue;
+            };
+            for &i in &by_first[first as usize] {
+                if out[i].is_none() && crate::index::name_matches(tail, names[i].as_bytes(), true) {
+                    out[i] = Some(self.start_id() + idx as u32);
+                    left -= 1;
+                }
+            }
+        }
+        out
     }
 
     /// Ids whose *essential* name (`___flavor` suffix removed, see
@@ -647,8 +780,9 @@ impl<'a> Btf<'a> {
         kind: Kind,
     ) -> impl Iterator<Item = u32> + 's {
         let (index, scanned) = match self.own_lookup(kind) {
-            Ok(index) => (Some(index), Vec::new()),
-            Err(keys) => (None, keys.find(self, essential, kind, false)),
+            OwnLookup::Index(index) => (Some(index), Vec::new()),
+            OwnLookup::Keys(keys) => (None, keys.find(self, essential, kind, false)),
+            OwnLookup::Walk => (None, self.walk_find(essential, kind, false)),
         };
         index
             .into_iter()
@@ -705,6 +839,7 @@ impl Layout {
             index: [OnceLock::new(), OnceLock::new()],
             keys: Mutex::new(Some(Arc::new(keys))),
             scans: AtomicU32::new(0),
+            func_scans: Some(AtomicU32::new(0)),
         });
         Ok(layout)
     }
@@ -743,6 +878,7 @@ impl Layout {
             index: [OnceLock::new(), OnceLock::new()],
             keys: Mutex::new(None),
             scans: AtomicU32::new(0),
+            func_scans: None,
         })
     }
 }

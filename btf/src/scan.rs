@@ -586,6 +586,7 @@ mod tests {
                 index: [OnceLock::new(), OnceLock::new()],
                 keys: Mutex::new(Some(Arc::new(k))),
                 scans: AtomicU32::new(0),
+                func_scans: Some(AtomicU32::new(0)),
             };
             Btf::from_parts(bytes, Arc::new(layout), None)
         };

@@ -251,3 +251,138 @@ fn shared_types_are_send_and_sync() {
     check::<kernel::ModuleBtf>();
     check::<Arc<bpfload_btf::BtfData>>();
 }
+
+/// FUNC lookups of the kernel's BTF (attach targets, kfuncs) walk its types until a second
+/// walk is asked for, which builds the FUNC index; `find_funcs` answers many names in one walk.
+/// Every path gives exactly what the index gives: the lowest FUNC id with that full name.
+#[test]
+fn vmlinux_func_walks_and_batches_equal_the_index() {
+    if !vmlinux_present() {
+        return;
+    }
+    let reference = kernel::load_vmlinux_uncached().unwrap();
+    let reference = reference.btf();
+    reference.build_index();
+    // Present names from all over the type section, a prefix and an extension of a present
+    // name, absent and empty names, a non-FUNC name, and a duplicate.
+    let mut names: Vec<String> = reference
+        .ids()
+        .filter(|&i| reference.kind(i).ok() == Some(Kind::Func))
+        .step_by(1009)
+        .map(|i| reference.name(i).unwrap().to_string())
+        .collect();
+    assert!(names.len() > 20, "vmlinux has FUNCs");
+    // Names several FUNCs share, if the kernel's BTF has any (pahole usually keeps one): the
+    // lowest id must win. And names with a `___` part, whose essential name differs: only the
+    // full name matches.
+    let mut seen = std::collections::HashMap::new();
+    for i in reference.ids() {
+        if reference.kind(i).ok() == Some(Kind::Func) {
+            *seen.entry(reference.name(i).unwrap()).or_insert(0) += 1;
+        }
+    }
+    let mut shared: Vec<&str> = seen
+        .iter()
+        .filter(|(_, &c)| c > 1)
+        .map(|(n, _)| *n)
+        .collect();
+    shared.sort();
+    names.extend(
+        shared
+            .iter()
+            .step_by(shared.len() / 10 + 1)
+            .map(|n| n.to_string()),
+    );
+    let mut flavored: Vec<&str> = seen.keys().filter(|n| n.contains("___")).copied().collect();
+    flavored.sort();
+    names.extend(flavored.iter().take(5).map(|n| n.to_string()));
+    names.extend(
+        flavored
+            .iter()
+            .take(5)
+            .map(|n| bpfload_btf::essential_name(n.as_bytes()))
+            .map(|e| String::from_utf8_lossy(e).into_owned()),
+    );
+    let first = names[0].clone();
+    names.extend([
+        first[..first.len() - 1].to_string(),
+        format!("{first}_x"),
+        "bpfload_no_such_function".to_string(),
+        String::new(),
+        "task_struct".to_string(),
+        first.clone(),
+    ]);
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let want: Vec<Option<u32>> = refs
+        .iter()
+        .map(|n| reference.find_by_name_kind(n, Kind::Func))
+        .collect();
+    assert!(want[0].is_some() && want[names.len() - 4].is_none());
+    eprintln!(
+        "{} names, {} shared by several FUNCs, {} flavored",
+        names.len(),
+        shared.len(),
+        flavored.len()
+    );
+
+    // One walk answers the batch, and the FUNC index is not built by it.
+    let fresh = kernel::load_vmlinux_uncached().unwrap();
+    let fresh = fresh.btf();
+    let tables = fresh.table_bytes();
+    assert_eq!(fresh.find_funcs(&refs), want, "one walk");
+    assert_eq!(
+        fresh.table_bytes(),
+        tables,
+        "a first walk builds no FUNC index"
+    );
+    // The next lookup builds it.
+    assert_eq!(fresh.find_by_name_kind(refs[1], Kind::Func), want[1]);
+    assert!(
+        fresh.table_bytes() > tables,
+        "the second FUNC lookup builds the index"
+    );
+    assert_eq!(fresh.find_funcs(&refs), want, "through the index");
+
+    // A single walk, for each name on a fresh blob.
+    for (n, w) in refs.iter().zip(&want).step_by(7) {
+        let fresh = kernel::load_vmlinux_uncached().unwrap();
+        assert_eq!(fresh.btf().find_by_name_kind(n, Kind::Func), *w, "{n}");
+    }
+}
+
+/// The same on BTF built here, which has what the kernel's usually lacks: a FUNC name used twice
+/// (the lowest id wins), a flavored FUNC next to its plain name (only the full name matches) and
+/// a STRUCT with a FUNC's name. Parsed the kernel's way, so FUNC lookups walk first.
+#[test]
+fn func_walks_and_batches_take_the_lowest_exact_func() {
+    use bpfload_btf::{BtfData, BtfModel, FuncLinkage};
+    let mut m = BtfModel::new();
+    let int = m.add_int("int", 4, 1);
+    let proto = m.add_func_proto(int, &[]);
+    m.add_struct("dup", 4, &[("x", int, 0)]);
+    let dup1 = m.add_func("dup", proto, FuncLinkage::Static);
+    let flavored = m.add_func("foo___bar", proto, FuncLinkage::Global);
+    let dup2 = m.add_func("dup", proto, FuncLinkage::Static);
+    let foo = m.add_func("foo", proto, FuncLinkage::Global);
+    assert!(dup1 < dup2);
+    let bytes = m.to_bytes().unwrap();
+    let names = ["dup", "foo", "foo___bar", "fo", "nope", "", "dup"];
+    let want = [
+        Some(dup1),
+        Some(foo),
+        Some(flavored),
+        None,
+        None,
+        None,
+        Some(dup1),
+    ];
+    // One walk for the batch, then the index.
+    let data = BtfData::parse_indexed(bytes.clone()).unwrap();
+    assert_eq!(data.btf().find_funcs(&names), want, "one walk");
+    assert_eq!(data.btf().find_funcs(&names), want, "through the index");
+    // Each name alone, as the first FUNC lookup of a fresh blob: a walk.
+    for (n, w) in names.iter().zip(want) {
+        let data = BtfData::parse_indexed(bytes.clone()).unwrap();
+        assert_eq!(data.btf().find_by_name_kind(n, Kind::Func), w, "{n:?}");
+    }
+}

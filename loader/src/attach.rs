@@ -87,6 +87,36 @@ pub fn prefix_kind(attach_type: u32) -> (&'static str, Kind) {
     }
 }
 
+/// The vmlinux FUNC that [`resolve`] will look program `prog` (of the object being loaded) up
+/// as, when its attach target is one: so all of a load's can be found in one pass over vmlinux
+/// ([`KernelBtfs::prefetch_funcs`]). `None` where it will not (other kinds, a target program, a
+/// named module); a miss here only costs that lookup its own pass.
+pub(crate) fn vmlinux_func_target(
+    prog: &crate::object::programs::Program,
+    targets: &[crate::externs::wire::AttachTargetOpt],
+) -> Option<String> {
+    let def = prog.sec_def?;
+    if def.flags & crate::object::sec_def::SEC_ATTACH_BTF == 0
+        || def.prog_type == pt::BPF_PROG_TYPE_EXT as u32
+    {
+        return None;
+    }
+    let user = targets.iter().rev().find(|t| t.program == prog.name);
+    if user.is_some_and(|u| u.prog_fd.is_some()) {
+        return None;
+    }
+    let func = user
+        .and_then(|u| u.func.as_deref())
+        .or_else(|| prog.sec_name().split_once('/').map(|(_, t)| t))?;
+    let func = match func.split_once(':') {
+        Some(("vmlinux", f)) => f,
+        Some(_) => return None,
+        None => func,
+    };
+    let (prefix, kind) = prefix_kind(def.expected_attach_type);
+    (kind == Kind::Func).then(|| format!("{prefix}{func}"))
+}
+
 /// libbpf's `find_kernel_btf_id`: `target` is `function` or `module:function` (`vmlinux:` means
 /// vmlinux); vmlinux is searched first, then the module BTFs (only the named one, if named).
 pub fn find_kernel_btf_id(
@@ -102,7 +132,7 @@ pub fn find_kernel_btf_id(
     let (prefix, kind) = prefix_kind(attach_type);
     let lookup = format!("{prefix}{func}");
     if module.is_none_or(|m| m == "vmlinux") {
-        if let Some(id) = kernel.vmlinux().find_by_name_kind(&lookup, kind) {
+        if let Some(id) = kernel.find_vmlinux(&lookup, kind) {
             return Ok(AttachBtf {
                 btf_id: id,
                 src: Some(BtfSource::Vmlinux),

@@ -221,7 +221,7 @@ pub fn kallsyms_has(name: &str) -> Option<bool> {
 /// SYSCALL_WRAPPER. libbpf creates a perf kprobe on `__<arch>_sys_bpf` and ignores the token;
 /// we avoid perf_event_open (needs CAP_PERFMON/CAP_SYS_ADMIN, a tracefs/kprobe PMU, and costs
 /// far more than a lookup) and decide from the same symbol: a kprobe can attach to it exactly
-/// when the kernel has the function. Kernel BTF (cheap, indexed) first, then kallsyms, whose
+/// when the kernel has the function. Kernel BTF (one lookup) first, then kallsyms, whose
 /// absence is conclusive when it is readable.
 pub(crate) fn syscall_wrapper() -> FeatureResult {
     let feature = Feature::SyscallWrapper;

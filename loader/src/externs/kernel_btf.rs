@@ -58,6 +58,8 @@ pub struct KernelBtfs<'t> {
     vmlinux: Arc<BtfData>,
     token: Option<BorrowedFd<'t>>,
     modules: OnceCell<Result<Vec<ModuleBtf>, ExternError>>,
+    /// vmlinux FUNC ids looked up together ([`KernelBtfs::prefetch_funcs`]), by name.
+    funcs: OnceCell<hashbrown::HashMap<String, Option<u32>>>,
 }
 
 impl std::fmt::Debug for KernelBtfs<'_> {
@@ -87,7 +89,29 @@ impl<'t> KernelBtfs<'t> {
             vmlinux,
             token,
             modules: OnceCell::new(),
+            funcs: OnceCell::new(),
         }
+    }
+
+    /// Looks up these FUNC names in vmlinux in one pass ([`Btf::find_funcs`]) and keeps the
+    /// answers for [`find`](Self::find) and the attach-target lookups of this load: before the
+    /// kernel's FUNC index exists, each lookup alone would walk all of vmlinux's types.
+    pub(crate) fn prefetch_funcs(&self, mut names: Vec<String>) {
+        crate::sort::sort_copied(&mut names);
+        names.dedup();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let found = self.vmlinux.btf().find_funcs(&refs);
+        let _ = self.funcs.set(names.into_iter().zip(found).collect());
+    }
+
+    /// `name` of `kind` in vmlinux (a prefetched FUNC answer when there is one).
+    pub(crate) fn find_vmlinux(&self, name: &str, kind: Kind) -> Option<u32> {
+        if kind == Kind::Func {
+            if let Some(&id) = self.funcs.get().and_then(|m| m.get(name)) {
+                return id;
+            }
+        }
+        self.vmlinux.btf().find_by_name_kind(name, kind)
     }
 
     /// vmlinux BTF.
@@ -147,7 +171,7 @@ impl<'t> KernelBtfs<'t> {
 
     /// libbpf's `find_ksym_btf_id`: `name` of `kind` in vmlinux, else in each module's own types.
     pub fn find(&self, name: &str, kind: Kind) -> Result<Option<(BtfSource, u32)>, ExternError> {
-        if let Some(id) = self.vmlinux.btf().find_by_name_kind(name, kind) {
+        if let Some(id) = self.find_vmlinux(name, kind) {
             return Ok(Some((BtfSource::Vmlinux, id)));
         }
         for (i, m) in self.modules()?.iter().enumerate() {

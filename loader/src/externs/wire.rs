@@ -84,7 +84,16 @@ impl<'t> ObjExterns<'t> {
             token,
             targets,
         };
+        // The vmlinux FUNCs this load will look up (attach targets of fentry/fexit/fmod_ret/lsm/
+        // iter programs; kfuncs are added below), found in one pass.
+        let mut funcs: Vec<String> = obj
+            .programs
+            .iter()
+            .filter(|p| p.autoload && !p.is_subprog)
+            .filter_map(|p| crate::attach::vmlinux_func_target(p, targets))
+            .collect();
         if obj.externs.is_empty() {
+            this.prefetch_funcs(funcs);
             return Ok(this);
         }
         let raw = obj.btf.clone();
@@ -112,6 +121,19 @@ impl<'t> ObjExterns<'t> {
             has_syscall_wrapper: declares("LINUX_HAS_SYSCALL_WRAPPER")
                 && features.has(Feature::SyscallWrapper),
         };
+        funcs.extend(
+            this.table
+                .descs
+                .iter()
+                .flatten()
+                .filter_map(|d| match d.kind {
+                    super::ExternKind::Ksym { is_func: true, .. } if d.used => {
+                        Some(d.essent_name.clone())
+                    }
+                    _ => None,
+                }),
+        );
+        this.prefetch_funcs(funcs);
         let kernel = if needs_kernel {
             Some(this.kernel()?)
         } else {
@@ -172,6 +194,18 @@ impl<'t> ObjExterns<'t> {
         obj.struct_ops = st;
         self.struct_ops_attach = r?;
         Ok(())
+    }
+
+    /// Finds these vmlinux FUNCs in one pass, when there are two or more (one needs no batch, and
+    /// none should not read the kernel's BTF). A failure to read the kernel's BTF is reported by
+    /// the lookups themselves, where it was before.
+    fn prefetch_funcs(&self, funcs: Vec<String>) {
+        if funcs.len() < 2 {
+            return;
+        }
+        if let Ok(k) = self.kernel() {
+            k.prefetch_funcs(funcs);
+        }
     }
 
     /// The kernel BTFs (vmlinux, modules on demand), read on first use.
