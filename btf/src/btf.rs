@@ -48,9 +48,12 @@ pub(crate) struct Layout {
 
 /// FUNC lookups of the kernel's BTF (attach targets of fentry/fexit/fmod_ret/lsm/iter programs,
 /// kfuncs, `__ksym` functions) answered by walking its type section, as libbpf answers every
-/// lookup (~0.8-1.1 ms each here), before its FUNC name index is built (56k FUNCs: ~3.5-5 ms and
-/// ~260 KB kept). An object with a few such programs and kfuncs never builds it; a process that
-/// keeps looking FUNCs up builds it once the walks have cost about as much.
+/// lookup: ~0.8-1.1 ms a walk here, and a load asks for all its FUNCs in one
+/// ([`Btf::find_funcs`]). Building the FUNC name index takes ~3.5-5 ms (56k FUNCs) and keeps
+/// ~260 KB. So the first walk is made and the next lookup builds the index, as the first CO-RE
+/// load scans and the second builds the other index: a process that loads one object never
+/// pays for it. (Four walks before the index, tried: loads 2-4 of an object with kfuncs paid a
+/// walk each, ~1.3 ms, and the 5th the build; in all ~4 ms more over six loads.)
 const FUNC_SCANS_BEFORE_INDEX: u32 = 1;
 
 /// How a lookup of own types is answered now (see [`Btf::own_lookup`]).
