@@ -699,7 +699,7 @@ impl<'a> Btf<'a> {
                 .map(|n| self.find_by_name_kind(n, Kind::Func))
                 .collect();
         }
-        match self.own_lookup(Kind::Func) {
+        let mut found: Vec<Option<u32>> = match self.own_lookup(Kind::Func) {
             OwnLookup::Walk => self.walk_find_funcs(names),
             OwnLookup::Index(index) => names
                 .iter()
@@ -714,7 +714,14 @@ impl<'a> Btf<'a> {
                         .copied()
                 })
                 .collect(),
+        };
+        // As in `find_by_name_kind`: "void" is type 0 whatever the kind.
+        for (f, n) in found.iter_mut().zip(names) {
+            if *n == "void" {
+                *f = Some(0);
+            }
         }
+        found
     }
 
     /// One walk for [`find_funcs`](Self::find_funcs): the lowest FUNC id of each name.

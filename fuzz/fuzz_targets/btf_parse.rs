@@ -1,9 +1,9 @@
 //! BTF bytes → `Btf::parse`, then every type decoded, named, sized and looked up by name; also the owned model
 //! (decode + re-encode + re-parse) and sanitization with every feature missing. The same bytes also go through
 //! `BtfData::parse_indexed` (the kernel's path: keys scanned by the first lookups, then the index built from
-//! them), whose answers must equal the plain parse's.
+//! them; FUNCs walked, alone and in a batch), whose answers must equal the plain parse's.
 #![no_main]
-use bpfload_btf::{sanitize, Btf, BtfData, BtfModel};
+use bpfload_btf::{sanitize, Btf, BtfData, BtfModel, Kind};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -22,6 +22,16 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = btf.resolve_size(id);
         let _ = btf.skip_mods_and_typedefs(id);
+    }
+    // A load's FUNC lookups in one batch (`find_funcs`: one walk on a fresh keyed parse) answer
+    // as the plain parse's index.
+    if let Ok(fresh) = BtfData::parse_indexed(data.to_vec()) {
+        let funcs: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
+        let want: Vec<Option<u32>> = funcs
+            .iter()
+            .map(|n| btf.find_by_name_kind(n, Kind::Func))
+            .collect();
+        assert_eq!(fresh.btf().find_funcs(&funcs), want, "find_funcs");
     }
     let keyed = BtfData::parse_indexed(data.to_vec()).ok();
     let keyed_btf = keyed.as_ref().map(|d| d.btf());
