@@ -576,15 +576,41 @@ impl<'a> Btf<'a> {
     }
 
     /// Own ids of kind `kind` named `name` (`exact`) or with `name` as their essential name,
-    /// ascending, found by walking every type record (libbpf's `btf__find_by_name_kind`; kind
-    /// first, so other kinds' names are never read).
+    /// ascending, found by walking every type record (libbpf's `btf__find_by_name_kind`).
     fn walk_find(&self, name: &[u8], kind: Kind, exact: bool) -> Vec<u32> {
+        self.walk_names(kind, &[name], exact, false)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// One walk over every type record for several names: per name, the own ids of kind `kind`
+    /// named so (`exact`) or with it as their essential name, ascending (only the lowest with
+    /// `first_only`, and the walk stops once each name has one). Kind first, so other kinds'
+    /// names are never read; each name is compared only with the wanted ones of the same first
+    /// byte.
+    fn walk_names(
+        &self,
+        kind: Kind,
+        names: &[&[u8]],
+        exact: bool,
+        first_only: bool,
+    ) -> Vec<Vec<u32>> {
+        let mut out = vec![Vec::new(); names.len()];
+        let mut by_first: Vec<Vec<usize>> = vec![Vec::new(); 256];
+        for (i, n) in names.iter().enumerate() {
+            if let Some(&b) = n.first() {
+                by_first[b as usize].push(i);
+            }
+        }
         let types = self.type_section();
         let e = self.endian();
         let strs = self.string_section();
         let start_str = self.start_str_off();
-        let mut out = Vec::new();
+        let mut left = names.iter().filter(|n| !n.is_empty()).count();
         for (idx, off) in self.layout().offsets.iter(types, e).enumerate() {
+            if first_only && left == 0 {
+                break;
+            }
             let off = off as usize;
             if info_kind(e.u32_in(types, off + 4)) != kind as u32 {
                 continue;
@@ -595,8 +621,17 @@ impl<'a> Btf<'a> {
             } else {
                 self.str_bytes_at(name_off).unwrap_or(&[])
             };
-            if crate::index::name_matches(tail, name, exact) {
-                out.push(self.start_id() + idx as u32);
+            let Some(&first) = tail.first() else {
+                continue;
+            };
+            for &i in &by_first[first as usize] {
+                if first_only && !out[i].is_empty() {
+                    continue;
+                }
+                if crate::index::name_matches(tail, names[i], exact) {
+                    out[i].push(self.start_id() + idx as u32);
+                    left -= usize::from(first_only);
+                }
             }
         }
         out
@@ -700,7 +735,13 @@ impl<'a> Btf<'a> {
                 .collect();
         }
         let mut found: Vec<Option<u32>> = match self.own_lookup(Kind::Func) {
-            OwnLookup::Walk => self.walk_find_funcs(names),
+            OwnLookup::Walk => {
+                let names: Vec<&[u8]> = names.iter().map(|n| n.as_bytes()).collect();
+                self.walk_names(Kind::Func, &names, true, true)
+                    .into_iter()
+                    .map(|ids| ids.first().copied())
+                    .collect()
+            }
             OwnLookup::Index(index) => names
                 .iter()
                 .map(|n| index.find_exact(self, n.as_bytes(), Kind::Func))
@@ -722,48 +763,6 @@ impl<'a> Btf<'a> {
             }
         }
         found
-    }
-
-    /// One walk for [`find_funcs`](Self::find_funcs): the lowest FUNC id of each name.
-    fn walk_find_funcs(&self, names: &[&str]) -> Vec<Option<u32>> {
-        let mut out = vec![None; names.len()];
-        // The names by first byte, so each FUNC is compared only with the few that can match.
-        let mut by_first: Vec<Vec<usize>> = vec![Vec::new(); 256];
-        for (i, n) in names.iter().enumerate() {
-            if let Some(&b) = n.as_bytes().first() {
-                by_first[b as usize].push(i);
-            }
-        }
-        let types = self.type_section();
-        let e = self.endian();
-        let strs = self.string_section();
-        let start_str = self.start_str_off();
-        let mut left = names.iter().filter(|n| !n.is_empty()).count();
-        for (idx, off) in self.layout().offsets.iter(types, e).enumerate() {
-            if left == 0 {
-                break;
-            }
-            let off = off as usize;
-            if info_kind(e.u32_in(types, off + 4)) != Kind::Func as u32 {
-                continue;
-            }
-            let name_off = e.u32_in(types, off);
-            let tail: &[u8] = if name_off >= start_str {
-                strs.get((name_off - start_str) as usize..).unwrap_or(&[])
-            } else {
-                self.str_bytes_at(name_off).unwrap_or(&[])
-            };
-            let Some(&first) = tail.first() else {
-                continue;
-            };
-            for &i in &by_first[first as usize] {
-                if out[i].is_none() && crate::index::name_matches(tail, names[i].as_bytes(), true) {
-                    out[i] = Some(self.start_id() + idx as u32);
-                    left -= 1;
-                }
-            }
-        }
-        out
     }
 
     /// Ids whose *essential* name (`___flavor` suffix removed, see
