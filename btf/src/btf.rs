@@ -32,7 +32,8 @@ pub(crate) struct Layout {
     pub(crate) start_str_off: u32,
     /// Name indexes over the own types, one per [`index::Part`](crate::index::Part) (FUNCs apart
     /// from everything else: 56k of vmlinux's 71k names are FUNCs, which CO-RE never looks
-    /// up), each built on first use.
+    /// up), each built on first use, or for the kernel's BTF once scans or walks have been
+    /// repeated (`own_lookup`).
     pub(crate) index: [OnceLock<NameIndex>; 2],
     /// For the kernel's BTF (parsed with [`Layout::new_keyed`]): where its named non-FUNC types
     /// are. Non-FUNC lookups scan them until the index is built from them (then they are

@@ -63,9 +63,20 @@ fn vmlinux_tables_are_small() {
         "{bytes} bytes for {} types",
         btf.len()
     );
-    // The FUNC index (attach targets, kfuncs), built on the first FUNC lookup: exact size too.
+    // The FUNC index (attach targets, kfuncs): a first FUNC lookup walks the types and keeps
+    // nothing; the second builds the index, exactly sized too.
+    assert!(btf.find_by_name_kind("schedule", Kind::Func).is_some());
+    assert_eq!(
+        btf.table_bytes(),
+        bytes,
+        "a first FUNC lookup keeps no table"
+    );
     assert!(btf.find_by_name_kind("schedule", Kind::Func).is_some());
     let with_funcs = btf.table_bytes();
+    assert!(
+        with_funcs > bytes,
+        "the second FUNC lookup builds the FUNC index"
+    );
     let bound = bound + slots(count(true));
     assert!(
         with_funcs <= bound,
