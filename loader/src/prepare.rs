@@ -600,7 +600,7 @@ fn relocate_core(
         };
         match memo.relocate(&mut relocator, recs, &mut code) {
             Ok(()) if obj.programs[f].is_subprog => funcs[f] = code.into(),
-            Ok(()) => main_code[f] = Some(CorePatched::new(&funcs[f], code)),
+            Ok(()) => main_code[f] = Some(CorePatched::new(&funcs[f], &code)),
             Err(e) => {
                 errors.insert(
                     f,
@@ -612,25 +612,18 @@ fn relocate_core(
     Ok(errors)
 }
 
-/// A main program after CO-RE: the instructions that changed, not a copy of them all. A CO-RE
-/// record patches one or two instructions, so for an object of a thousand programs this keeps
-/// kilobytes where whole copies kept ~440 KB until every program was linked.
+/// A main program after CO-RE: the instructions that changed, (index, new instruction), not a
+/// copy of them all. A CO-RE record patches one or two instructions in place (through a slice: the
+/// length never changes), so for an object of a thousand programs this keeps kilobytes where
+/// whole copies kept ~440 KB until every program was linked.
 #[derive(Clone)]
-enum CorePatched {
-    /// (index, new instruction), ascending.
-    Patches(Vec<(u32, Insn)>),
-    /// The whole code, should relocation ever change its length.
-    Code(Vec<Insn>),
-}
+struct CorePatched(Vec<(u32, Insn)>);
 
 impl CorePatched {
-    fn new(orig: &[Insn], code: Vec<Insn>) -> CorePatched {
-        if code.len() != orig.len() {
-            return CorePatched::Code(code);
-        }
-        CorePatched::Patches(
+    fn new(orig: &[Insn], code: &[Insn]) -> CorePatched {
+        CorePatched(
             (0u32..)
-                .zip(orig.iter().zip(&code))
+                .zip(orig.iter().zip(code))
                 .filter(|(_, (a, b))| a != b)
                 .map(|(i, (_, b))| (i, *b))
                 .collect(),
@@ -639,16 +632,11 @@ impl CorePatched {
 
     /// The patched code of the function whose original code is `orig`.
     fn apply(self, orig: &[Insn]) -> Vec<Insn> {
-        match self {
-            CorePatched::Code(code) => code,
-            CorePatched::Patches(patches) => {
-                let mut code = orig.to_vec();
-                for (i, insn) in patches {
-                    code[i as usize] = insn;
-                }
-                code
-            }
+        let mut code = orig.to_vec();
+        for (i, insn) in self.0 {
+            code[i as usize] = insn;
         }
+        code
     }
 }
 
