@@ -173,17 +173,7 @@ fn corrupted_objects_never_panic() {
 /// model, or the error, that parsing the whole file gives, for every fixture and corpus object.
 #[test]
 fn reading_only_used_sections_gives_the_same_model() {
-    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/bpf");
-    let mut objs: Vec<PathBuf> = std::fs::read_dir(&fixtures)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".bpf.o"))
-        .collect();
-    assert!(
-        objs.len() >= 10,
-        "fixtures missing in {}",
-        fixtures.display()
-    );
+    let mut objs = crate::tests::fixtures::fixture_objects();
     let corpus = corpus_objects();
     if corpus.is_empty() {
         // Says so (or fails under CI=true); the fixtures are still checked.

@@ -204,6 +204,7 @@ impl Fields {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests::fixtures::fixture_objects as fixtures;
 
     /// Section ranges of `data` (from the real parser) and whether each is skippable.
     fn sections(data: &[u8]) -> Vec<(std::ops::Range<usize>, bool)> {
@@ -221,18 +222,6 @@ mod tests {
                 )
             })
             .collect()
-    }
-
-    fn fixtures() -> Vec<std::path::PathBuf> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/bpf");
-        let mut v: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.to_string_lossy().ends_with(".bpf.o"))
-            .collect();
-        v.sort();
-        assert!(v.len() >= 10, "fixtures missing in {}", dir.display());
-        v
     }
 
     #[test]

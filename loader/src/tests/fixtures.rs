@@ -10,6 +10,19 @@ pub(crate) fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Every compiled fixture (`tests/bpf/*.bpf.o`), sorted.
+pub(crate) fn fixture_objects() -> Vec<PathBuf> {
+    let dir = fixture("");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".bpf.o"))
+        .collect();
+    v.sort();
+    assert!(v.len() >= 10, "fixtures missing in {}", dir.display());
+    v
+}
+
 /// Root check (effective uid): privileged tests skip when not root, but must run (and so panic)
 /// under CI=true.
 pub(crate) fn require_root(what: &str) -> bool {

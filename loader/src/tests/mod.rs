@@ -1,6 +1,6 @@
 //! Loader tests against the real kernel: the project's fixtures and the shared corpus.
 
-mod fixtures;
+pub(crate) mod fixtures;
 mod kernel;
 mod libbpf_compare;
 mod libbpf_parity;
