@@ -378,6 +378,12 @@ pub(crate) fn name_matches(tail: &[u8], name: &[u8], exact: bool) -> bool {
     if name.is_empty() || !tail.starts_with(name) {
         return false;
     }
+    // A name with a NUL in it names no type (the index compares whole NUL-terminated strings);
+    // without this, "foo\0bar" would match "foo" followed by the string "bar". Checked only
+    // after a prefix match, which is rare.
+    if name.contains(&0) {
+        return false;
+    }
     let full = match tail.get(name.len()) {
         Some(0) | None => &tail[..name.len()],
         Some(_) => &tail[..tail.iter().position(|&c| c == 0).unwrap_or(tail.len())],

@@ -398,4 +398,130 @@ fn func_walks_and_batches_take_the_lowest_exact_func() {
         let data = BtfData::parse_indexed(bytes.clone()).unwrap();
         assert_eq!(data.btf().find_by_name_kind(n, Kind::Func), w, "{n:?}");
     }
+    // A name with a NUL in it names nothing, on every path (found by review: a walk or key scan
+    // matched "a\0b" where the string table holds "a" followed by "b"). Every pair of the blob's
+    // names, so whichever two are adjacent in its string table are tried.
+    let strings = ["int", "x", "dup", "foo___bar", "foo"];
+    let joined: Vec<String> = strings
+        .iter()
+        .flat_map(|a| strings.iter().map(move |b| format!("{a}\0{b}")))
+        .collect();
+    for name in &joined {
+        for kind in [Kind::Func, Kind::Struct, Kind::Int] {
+            let data = BtfData::parse_indexed(bytes.clone()).unwrap();
+            assert_eq!(
+                data.btf().find_by_name_kind(name, kind),
+                None,
+                "{name:?} {kind:?}"
+            );
+            // (`candidates` takes an essential name: the pairs without a `___`.)
+            if !name.contains("___") {
+                let found = data.btf().candidates(name.as_bytes(), kind).count();
+                assert_eq!(found, 0, "{name:?} {kind:?}");
+            }
+        }
+    }
+    let refs: Vec<&str> = joined.iter().map(String::as_str).collect();
+    let data = BtfData::parse_indexed(bytes.clone()).unwrap();
+    assert!(
+        data.btf().find_funcs(&refs).iter().all(Option::is_none),
+        "one walk"
+    );
+    assert!(
+        data.btf().find_funcs(&refs).iter().all(Option::is_none),
+        "the index"
+    );
+}
+
+/// Threads that look up names in one fresh kernel BTF while its indexes do not exist yet, while
+/// one of them builds them and after: every answer equals the index's, whichever path served it
+/// (key scans and FUNC walks, then the indexes the 9th scan and the 2nd FUNC lookup build). The
+/// scan and walk budgets are shared per blob and only choose the path; the indexes are built once
+/// (`OnceLock`). Also run under ThreadSanitizer (`scripts/tsan.sh`).
+#[test]
+fn concurrent_lookups_across_the_index_build_agree() {
+    if !vmlinux_present() {
+        return;
+    }
+    let reference = kernel::load_vmlinux_uncached().unwrap();
+    let reference = reference.btf();
+    reference.build_index();
+    let pick = |kind: Kind, step: usize| -> Vec<String> {
+        reference
+            .ids()
+            .filter(|&i| reference.kind(i).ok() == Some(kind))
+            .step_by(step)
+            .map(|i| reference.name(i).unwrap().to_string())
+            .filter(|n| !n.is_empty())
+            .collect()
+    };
+    let mut structs = pick(Kind::Struct, 499);
+    structs.push("bpfload_no_such_struct".into());
+    let mut funcs = pick(Kind::Func, 2003);
+    funcs.push("bpfload_no_such_function".into());
+    assert!(structs.len() > 10 && funcs.len() > 10);
+    let want_structs: Vec<Option<u32>> = structs
+        .iter()
+        .map(|n| reference.find_by_name_kind(n, Kind::Struct))
+        .collect();
+    let want_funcs: Vec<Option<u32>> = funcs
+        .iter()
+        .map(|n| reference.find_by_name_kind(n, Kind::Func))
+        .collect();
+    let want_cands: Vec<Vec<u32>> = structs
+        .iter()
+        .map(|n| reference.candidates(n.as_bytes(), Kind::Struct).collect())
+        .collect();
+    assert!(want_structs[0].is_some() && want_funcs[0].is_some());
+    assert_eq!(want_funcs.last(), Some(&None));
+
+    let fresh = kernel::load_vmlinux_uncached().unwrap();
+    let fresh = fresh.btf();
+    let tables = fresh.table_bytes();
+    let func_refs: Vec<&str> = funcs.iter().map(String::as_str).collect();
+    let threads = 4;
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (fresh, structs, funcs, func_refs) = (&fresh, &structs, &funcs, &func_refs);
+            let (want_structs, want_funcs, want_cands) = (&want_structs, &want_funcs, &want_cands);
+            s.spawn(move || {
+                // Each thread starts elsewhere in the lists, so single lookups, batches and
+                // candidate passes interleave across threads.
+                for round in 0..6 {
+                    let k = (t * 7 + round * 3) % structs.len();
+                    assert_eq!(
+                        fresh.find_by_name_kind(&structs[k], Kind::Struct),
+                        want_structs[k],
+                        "thread {t} round {round}: struct {}",
+                        structs[k]
+                    );
+                    let got: Vec<u32> = fresh
+                        .candidates(structs[k].as_bytes(), Kind::Struct)
+                        .collect();
+                    assert_eq!(got, want_cands[k], "candidates of {}", structs[k]);
+                    // Every thread's first FUNC lookup is a batch, so the one that walks is a batch.
+                    if round == 0 || (t + round) % 2 == 0 {
+                        assert_eq!(&fresh.find_funcs(func_refs), want_funcs, "thread {t} batch");
+                    } else {
+                        let f = (t * 5 + round) % funcs.len();
+                        assert_eq!(
+                            fresh.find_by_name_kind(&funcs[f], Kind::Func),
+                            want_funcs[f],
+                            "thread {t}: func {}",
+                            funcs[f]
+                        );
+                    }
+                }
+            });
+        }
+    });
+    assert!(
+        fresh.table_bytes() > tables,
+        "48 lookups of each kind built the indexes"
+    );
+    // And after the build, every name once more.
+    for (n, w) in structs.iter().zip(&want_structs) {
+        assert_eq!(fresh.find_by_name_kind(n, Kind::Struct), *w, "{n}");
+    }
+    assert_eq!(fresh.find_funcs(&func_refs), want_funcs);
 }

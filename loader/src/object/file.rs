@@ -112,18 +112,32 @@ fn read_sections(file: &File, buf: &mut [u8]) -> io::Result<bool> {
             entsize: rd.u64(buf, h + 0x38),
         }
     };
+    // Section 0 must be the null section: the parser does not check that the section at index 0
+    // lies inside the file, and it holds extended numbering's real counts.
+    if shdr(buf, 0).sh_type != sh::SHT_NULL {
+        return Ok(false);
+    }
     // The parser finds the symbol table by type (the last one) and its strings through its
     // `sh_link`, so those strings are read whatever their name. The table is read as
-    // `sh_size / sh_entsize` entries of 24 bytes: any other entry size makes the parser read
-    // outside the section's range.
+    // `sh_size / sh_entsize` entries of 24 bytes: any other entry size, or a size that is not a
+    // whole number of entries, makes the parser read other bytes than the section's range. A
+    // link that is not a section index (SHN_XINDEX sends the parser to section 0's `sh_link`),
+    // or strings without file bytes (NOBITS, which the parser still reads from the file), are
+    // read whole too.
     let mut sym_strings = None;
     for i in 0..shnum {
         let h = shdr(buf, i);
         if h.sh_type == sh::SHT_SYMTAB {
-            if h.entsize != SYM_SIZE {
+            let link = h.link as usize;
+            if h.entsize != SYM_SIZE
+                || h.size % SYM_SIZE != 0
+                || link == 0
+                || link >= shnum
+                || shdr(buf, link).sh_type == sh::SHT_NOBITS
+            {
                 return Ok(false);
             }
-            sym_strings = Some(h.link as usize);
+            sym_strings = Some(link);
         }
     }
     let names_hdr = shdr(buf, shstrndx);
@@ -311,14 +325,47 @@ mod tests {
             .unwrap();
         entsize[symtab + 0x38..symtab + 0x40].copy_from_slice(&1u64.to_le_bytes());
         cases.push(("symbol entry size", entsize));
+        // Three more ways for the parser to read other bytes than the sections the reader reads
+        // (found by review, each reproduced with `open_file` and `open_bytes` disagreeing):
+        let put_u32 =
+            |b: &mut Vec<u8>, at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        let strings = u32::from_le_bytes(good[symtab + 0x28..symtab + 0x2c].try_into().unwrap());
+        // the symbols' string table named through SHN_XINDEX (the parser then takes section 0's
+        // `sh_link`);
+        let mut xlink = good.clone();
+        put_u32(&mut xlink, symtab + 0x28, 0xffff);
+        put_u32(&mut xlink, shoff + 0x28, strings);
+        cases.push(("symbol strings through SHN_XINDEX", xlink));
+        // the symbols' strings in a NOBITS section (the parser still reads its file range);
+        let mut nobits = good.clone();
+        put_u32(
+            &mut nobits,
+            shoff + strings as usize * SHDR_SIZE + 4,
+            sh::SHT_NOBITS,
+        );
+        cases.push(("symbol strings NOBITS", nobits));
+        // section 0 other than the null section (the parser does not check that it lies in the
+        // file), and a symbol table that is not a whole number of entries.
+        let mut sec0 = good.clone();
+        sec0[shoff..shoff + SHDR_SIZE].copy_from_slice(&good[symtab..symtab + SHDR_SIZE]);
+        put_u32(&mut sec0, symtab + 4, sh::SHT_PROGBITS);
+        cases.push(("section 0 a symbol table", sec0));
+        let mut ragged = good.clone();
+        let size = u64::from_le_bytes(good[symtab + 0x20..symtab + 0x28].try_into().unwrap());
+        ragged[symtab + 0x20..symtab + 0x28].copy_from_slice(&(size - 1).to_le_bytes());
+        cases.push(("symbol table size not whole entries", ragged));
         let mut truncated = good.clone();
         truncated.truncate(good.len() / 2);
         cases.push(("truncated", truncated));
+        let mut sparse = Vec::new();
         for (what, bytes) in cases {
             let p = dir.join("obj.o");
             std::fs::write(&p, &bytes).unwrap();
-            assert_eq!(read_object(&p).unwrap(), bytes, "{what}");
+            if read_object(&p).unwrap() != bytes {
+                sparse.push(what);
+            }
         }
+        assert!(sparse.is_empty(), "not read whole: {sparse:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
