@@ -296,13 +296,34 @@ where
         out: Mutex::new(out),
     };
     std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| shared.work_loop(&run, stop_on_error));
-        }
-        // Close the queue even if `produce` panics, so the workers end and the scope can join.
+        // Made before any worker starts: whatever happens below (a panic in `produce`, a
+        // thread that cannot start), the workers that did start end and the scope can join.
         let close = CloseOnDrop(&shared);
+        // A thread the system refuses (EAGAIN under a pids or RLIMIT_NPROC limit, ENOMEM)
+        // leaves the load to the workers that started, or to the calling thread: a limit on
+        // threads makes the load slower, never failed or hung.
+        let mut started = 0;
+        for _ in 0..threads {
+            let worker = std::thread::Builder::new()
+                .spawn_scoped(s, || shared.work_loop(&run, stop_on_error));
+            match worker {
+                Ok(_) => started += 1,
+                Err(e) => {
+                    log::debug!(
+                        "loading thread {} of {threads} could not start ({e}); \
+                         loading on {started} threads",
+                        started + 1
+                    );
+                    break;
+                }
+            }
+        }
+        let mut out = (started == 0).then(|| shared.out.lock().unwrap_or_else(|p| p.into_inner()));
         let mut submit = Submit {
-            inner: SubmitInner::Queue(&shared),
+            inner: match &mut out {
+                Some(out) => SubmitInner::Inline { run: &run, out },
+                None => SubmitInner::Queue(&shared),
+            },
             stop_on_error,
             stopped: false,
         };
@@ -465,6 +486,12 @@ struct CloseOnDrop<'a, J, R>(&'a Shared<J, R>);
 
 impl<J, R> Drop for CloseOnDrop<'_, J, R> {
     fn drop(&mut self) {
+        // A producer that panics stops the queued jobs too: the load is failing, and each of
+        // them would cost a verification whose program nobody gets.
+        if std::thread::panicking() {
+            self.0.stop();
+            return;
+        }
         self.0.lock().closed = true;
         self.0.work.notify_all();
     }
@@ -575,6 +602,135 @@ mod tests {
                 |i| (i, false),
             );
             assert!(out[1..].iter().all(Option::is_none));
+        }
+    }
+
+    /// A producer that panics (the load is failing) stops the jobs still queued: each would
+    /// cost a verification whose program nobody gets. Jobs already running finish.
+    #[test]
+    fn a_panicking_producer_drops_the_queued_jobs() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let (ran, unwinding) = (AtomicUsize::new(0), AtomicBool::new(false));
+        // Set while the producer unwinds (after the panic hook, whatever it prints), just
+        // before the pipeline sees the panic.
+        struct Unwinding<'a>(&'a AtomicBool);
+        impl Drop for Unwinding<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let r = std::panic::catch_unwind(|| {
+            pipeline(
+                2,
+                64,
+                false,
+                |submit| {
+                    let _unwinding = Unwinding(&unwinding);
+                    for i in 0..64 {
+                        submit.submit(i, i);
+                    }
+                    panic!("the producer fails after queueing 64 jobs");
+                },
+                |i| {
+                    // The first jobs wait for the panic, so that the queue is full when it
+                    // comes; every job then takes a few ms.
+                    while !unwinding.load(Ordering::SeqCst) {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    ran.fetch_add(1, Ordering::Relaxed);
+                    (i, false)
+                },
+            )
+        });
+        assert!(r.is_err());
+        // The two jobs the workers held, and at most one more each taken in the moment
+        // between the unwinding flag and the stop (all 64 ran before).
+        let ran = ran.into_inner();
+        assert!(
+            ran <= 4,
+            "{ran} of 64 queued jobs ran after the producer panicked"
+        );
+    }
+
+    /// Child side of [`a_thread_limit_loads_on_the_threads_that_start`], run under
+    /// `RLIMIT_NPROC` as an unprivileged user: pipelines of 2 to 8 threads give what a serial
+    /// run gives, whether no worker, or only some, could start.
+    #[test]
+    #[ignore = "child of a_thread_limit_loads_on_the_threads_that_start (runs under a thread limit)"]
+    fn child_pipeline_under_a_thread_limit() {
+        let nproc: u32 = std::env::var("BPFLOAD_THREAD_LIMIT_CHILD")
+            .expect("run only by a_thread_limit_loads_on_the_threads_that_start")
+            .parse()
+            .unwrap();
+        if nproc == 1 {
+            // The limit is real: not even one more thread.
+            assert!(std::thread::Builder::new().spawn(|| ()).is_err());
+        }
+        let fails = |i: u32| i % 7 == 3;
+        let (serial, serial_accepted) = run(1, false, fails);
+        let (serial_stop, _) = run(1, true, |i| i == 50 || i == 120);
+        for threads in [2, 4, 8] {
+            assert_eq!(
+                run(threads, false, fails),
+                (serial.clone(), serial_accepted.clone())
+            );
+            let (r, _) = run(threads, true, |i| i == 50 || i == 120);
+            assert_eq!(r[..=50], serial_stop[..=50], "{threads} threads");
+        }
+        println!("thread-limit child ok (RLIMIT_NPROC {nproc})");
+    }
+
+    /// A process that may not start threads (a pids cgroup, `RLIMIT_NPROC` of an
+    /// unprivileged user, memory) loads on the threads that did start, or on the calling
+    /// thread; it neither fails nor hangs. (Before: the first refused thread panicked, and
+    /// after a partial start the workers waited forever for a queue nobody closed.) The child
+    /// runs as `nobody` under `RLIMIT_NPROC` 1 (no thread starts) and 3 (some do).
+    #[test]
+    fn a_thread_limit_loads_on_the_threads_that_start() {
+        if !crate::tests::fixtures::require_root("thread-limit pipeline (switches to nobody)") {
+            return;
+        }
+        let exe = std::env::current_exe().unwrap();
+        for nproc in [1, 3] {
+            let mut child = std::process::Command::new("prlimit")
+                .arg(format!("--nproc={nproc}:{nproc}"))
+                .args([
+                    "setpriv",
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    "--",
+                ])
+                .arg(&exe)
+                .args([
+                    "--ignored",
+                    "--exact",
+                    "load::tests::child_pipeline_under_a_thread_limit",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("BPFLOAD_THREAD_LIMIT_CHILD", nproc.to_string())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("prlimit and setpriv (util-linux)");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while child.try_wait().unwrap().is_none() {
+                if std::time::Instant::now() > deadline {
+                    child.kill().unwrap();
+                    panic!("RLIMIT_NPROC {nproc}: the pipeline hung");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let out = child.wait_with_output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.contains("thread-limit child ok"),
+                "RLIMIT_NPROC {nproc}: {}\n{stdout}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
 }

@@ -222,7 +222,9 @@ impl Loader {
     /// independently, so loads run concurrently, while the calling thread relocates the next
     /// programs; results, errors and instructions do not depend on the thread count. All other
     /// bpf(2) calls (BTF, maps, prog-array slots) stay on the calling thread, and so does the
-    /// load of an object with a single program.
+    /// load of an object with a single program. If the system refuses some of the threads (a
+    /// pids cgroup, `RLIMIT_NPROC`, memory), the programs load on those that started, or on the
+    /// calling thread.
     ///
     /// Default: one thread per CPU for objects whose programs to load hold at least
     /// [`PARALLEL_MIN_INSNS`] instructions in all, else the calling thread alone: for a few
