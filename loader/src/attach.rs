@@ -123,7 +123,7 @@ pub fn find_kernel_btf_id(
     prog: &str,
     target: &str,
     attach_type: u32,
-    kernel: &KernelBtfs<'_>,
+    kernel: &KernelBtfs,
 ) -> Result<AttachBtf, AttachError> {
     let (module, func) = match target.split_once(':') {
         Some((m, f)) => (Some(m), f),
@@ -224,7 +224,7 @@ pub fn resolve(
     prog_type: u32,
     attach_type: u32,
     user: Option<UserTarget<'_>>,
-    kernel: Option<&KernelBtfs<'_>>,
+    kernel: Option<&KernelBtfs>,
     token: Option<BorrowedFd<'_>>,
 ) -> Result<AttachBtf, AttachError> {
     let from_section = section.split_once('/').map(|(_, t)| t);
@@ -248,7 +248,7 @@ pub fn resolve(
     let kernel = match kernel {
         Some(k) => k,
         None => {
-            owned = KernelBtfs::new(token).map_err(|source| AttachError::KernelBtf {
+            owned = KernelBtfs::new().map_err(|source| AttachError::KernelBtf {
                 prog: prog.into(),
                 source,
             })?;
@@ -262,8 +262,8 @@ pub fn resolve(
 mod tests {
     use super::*;
 
-    fn kernel() -> Option<KernelBtfs<'static>> {
-        match KernelBtfs::new(None) {
+    fn kernel() -> Option<KernelBtfs> {
+        match KernelBtfs::new() {
             Ok(k) => Some(k),
             Err(e) => {
                 crate::tests::skip_or_panic("kernel BTF", &format!("{e}"));

@@ -8,7 +8,10 @@ use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 
 use bpfload_btf::BtfFeature;
-use bpfload_probe::Probes;
+use bpfload_probe::{CacheError, Probes};
+use bpfload_syscall::Errno;
+
+use crate::token::TokenError;
 
 /// The features the loader asks about (libbpf's `FEAT_*` that drive loading decisions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,15 +45,25 @@ impl Features {
     /// The feature cache for `token` (or the process-wide one without a token).
     // Out of line: smaller code in the load pipeline's one big function (issue 8).
     #[inline(never)]
-    pub fn for_token(token: Option<BorrowedFd<'_>>) -> Self {
+    pub fn for_token(token: Option<BorrowedFd<'_>>) -> Result<Self, TokenError> {
         let probes = match token {
-            Some(t) => Probes::for_token(t).unwrap_or_else(|e| {
-                log::debug!("token feature cache unavailable ({e}); using the process-wide cache");
-                Probes::global()
-            }),
+            // libbpf: an object with a token probes through its own cache, with that token;
+            // never through the process-wide (tokenless) one.
+            Some(t) => Probes::for_token(t).map_err(|e| {
+                let errno = match &e {
+                    CacheError::Stat(io) | CacheError::Dup(io) => {
+                        Errno::from_raw(io.raw_os_error().unwrap_or(0))
+                    }
+                    CacheError::NotAToken(_) => Errno::EINVAL,
+                };
+                TokenError::FeatureCache {
+                    reason: e.to_string(),
+                    errno,
+                }
+            })?,
             None => Probes::global(),
         };
-        Features { probes }
+        Ok(Features { probes })
     }
 
     /// The cache itself, for the loaded object to keep.

@@ -74,10 +74,10 @@ fn load_inner(
     }
 
     let req = opts.token.as_ref().map_err(|e| e.clone())?;
-    let (token_fd, token_report) = token::acquire(req)?;
+    let (token_fd, token_report) = token::acquire(req, object.token_path_env.as_deref())?;
     *report = Some(token_report.clone());
     let tok = token_fd.as_ref().map(|t| t.as_fd());
-    let features = Features::for_token(tok);
+    let features = Features::for_token(tok)?;
 
     check_unsupported(&obj)?;
     // bpf_object__resolve_externs (adds the .kconfig map) and the kernel BTFs for attach targets.

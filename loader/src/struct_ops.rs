@@ -346,7 +346,7 @@ pub struct ProgAttach {
 pub(crate) fn init_kern(
     obj: &mut Object,
     st_ops: &mut [StructOps],
-    kernel: &KernelBtfs<'_>,
+    kernel: &KernelBtfs,
     user_set_autoload: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<Option<ProgAttach>>, StructOpsError> {
     let mut attach: Vec<Option<ProgAttach>> = vec![None; obj.programs.len()];

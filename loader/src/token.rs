@@ -59,6 +59,12 @@ impl TokenRequest {
         self.resolve_with(|k| std::env::var_os(k))
     }
 
+    /// Resolves the request for an object whose `LIBBPF_BPF_TOKEN_PATH` was `env_at_open` when
+    /// it was opened (libbpf reads the variable at open, not at load).
+    pub fn resolve_for_object(&self, env_at_open: Option<&std::ffi::OsStr>) -> Resolved {
+        self.resolve_with(|_| env_at_open.map(ToOwned::to_owned))
+    }
+
     fn resolve_with(&self, getenv: impl Fn(&str) -> Option<std::ffi::OsString>) -> Resolved {
         let (path, source) = match self {
             TokenRequest::Fd(_) => return Resolved::Fd,
@@ -227,6 +233,10 @@ pub enum TokenError {
     /// would answer every command with a bare EINVAL or EBADF.
     #[error("the fd given as BPF token is not a BPF token ({target}); create one with BPF_TOKEN_CREATE from a delegated bpffs")]
     NotAToken { target: String },
+    /// The token exists but its feature cache could not be made (e.g. EMFILE duplicating it).
+    /// The load fails rather than probe without the token it loads with.
+    #[error("BPF token: its feature cache: {reason}")]
+    FeatureCache { reason: String, errno: Errno },
 }
 
 impl TokenError {
@@ -236,7 +246,8 @@ impl TokenError {
             TokenError::PathTooLong { .. } => Errno::ENAMETOOLONG,
             TokenError::Open { errno, .. }
             | TokenError::Create { errno, .. }
-            | TokenError::Dup { errno } => *errno,
+            | TokenError::Dup { errno }
+            | TokenError::FeatureCache { errno, .. } => *errno,
             TokenError::NotAToken { .. } => Errno::EINVAL,
         }
     }
@@ -261,8 +272,11 @@ impl TokenError {
 /// Returns the token (if any) and the report. Errors only in explicit mode.
 // Kept out of the load pipeline's one big function: smaller code there (issue 8).
 #[inline(never)]
-pub fn acquire(req: &TokenRequest) -> Result<(Option<OwnedFd>, TokenReport), TokenError> {
-    let resolved = req.resolve();
+pub fn acquire(
+    req: &TokenRequest,
+    env_at_open: Option<&std::ffi::OsStr>,
+) -> Result<(Option<OwnedFd>, TokenReport), TokenError> {
+    let resolved = req.resolve_for_object(env_at_open);
     match resolved {
         Resolved::Fd => {
             let TokenRequest::Fd(fd) = req else {
@@ -722,7 +736,7 @@ mod tests {
     #[test]
     fn explicit_missing_path_names_path_and_errno() {
         let req = TokenRequest::Path("/nonexistent/bpffs-for-token".into());
-        let e = acquire(&req).unwrap_err();
+        let e = acquire(&req, None).unwrap_err();
         let s = e.to_string();
         assert!(s.contains("/nonexistent/bpffs-for-token"), "{s}");
         assert!(s.contains("ENOENT"), "{s}");
@@ -734,19 +748,19 @@ mod tests {
     #[test]
     fn too_long_path_is_enametoolong() {
         let long = "/a".repeat(PATH_MAX);
-        let e = acquire(&TokenRequest::Path(long.into())).unwrap_err();
+        let e = acquire(&TokenRequest::Path(long.into()), None).unwrap_err();
         assert_eq!(e.errno(), Errno::ENAMETOOLONG);
     }
 
     #[test]
     fn explicit_not_a_directory() {
-        let e = acquire(&TokenRequest::Path("/proc/self/status".into())).unwrap_err();
+        let e = acquire(&TokenRequest::Path("/proc/self/status".into()), None).unwrap_err();
         assert_eq!(e.errno(), Errno::ENOTDIR, "{e}");
     }
 
     #[test]
     fn disabled_touches_nothing() {
-        let (fd, r) = acquire(&TokenRequest::Path("".into())).unwrap();
+        let (fd, r) = acquire(&TokenRequest::Path("".into()), None).unwrap();
         assert!(fd.is_none());
         assert_eq!(r.mode, TokenMode::Disabled);
         assert!(!r.created && r.error.is_none() && r.path.is_none());
@@ -765,10 +779,65 @@ mod tests {
         // Not a token: refused with what it is instead (a real token's path through acquire
         // is covered by the userns scenarios in tests/tests/token.rs).
         assert!(!is_token(owned.as_fd()));
-        let e = acquire(&req).unwrap_err();
+        let e = acquire(&req, None).unwrap_err();
         assert!(
             matches!(&e, TokenError::NotAToken { target } if target.ends_with("/status")),
             "{e}"
+        );
+    }
+
+    /// Child of [`the_variable_is_read_when_the_object_is_opened`] (run with
+    /// `LIBBPF_BPF_TOKEN_PATH` set, one test thread, so changing the environment is safe).
+    #[test]
+    #[ignore = "child of the_variable_is_read_when_the_object_is_opened"]
+    fn child_variable_read_at_open() {
+        use crate::{Loader, Object};
+        let bad = std::env::var(TOKEN_PATH_ENV).expect("run by the parent test");
+        let path = crate::tests::fixtures::fixture_objects()
+            .into_iter()
+            .find(|p| p.ends_with("maps.bpf.o"))
+            .unwrap();
+        // Opened while the variable names a missing bpffs: the load is explicit and fails on
+        // that path, although the variable is gone by then.
+        let opened_with = Object::open_file(&path).unwrap();
+        std::env::remove_var(TOKEN_PATH_ENV);
+        let opened_without = Object::open_file(&path).unwrap();
+        let f = Loader::new().load_reporting(&opened_with).unwrap_err();
+        assert!(
+            matches!(&f.error, crate::LoadError::Token(TokenError::Open { path, from: PathSource::Env, .. }) if path.to_str() == Some(bad.as_str())),
+            "{}",
+            f.error
+        );
+        // Opened without the variable: implicit, whatever the environment says at load.
+        std::env::set_var(TOKEN_PATH_ENV, &bad);
+        let mode = match Loader::new().load_reporting(&opened_without) {
+            Ok(l) => l.token_report().mode,
+            Err(f) => f.token.expect("past the token step").mode,
+        };
+        assert_eq!(mode, TokenMode::Implicit);
+        println!("variable read at open: ok");
+    }
+
+    /// libbpf reads `LIBBPF_BPF_TOKEN_PATH` in `bpf_object_open`; a load uses that value even if
+    /// the environment changed in between (found by review: it was read at load).
+    #[test]
+    fn the_variable_is_read_when_the_object_is_opened() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "token::tests::child_variable_read_at_open",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(TOKEN_PATH_ENV, "/nonexistent-bpffs-for-bpfload-test")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("variable read at open: ok"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
         );
     }
 }

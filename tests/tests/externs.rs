@@ -55,7 +55,7 @@ struct Prepared {
 
 fn prepare(
     obj: Object,
-    kernel: &KernelBtfs<'_>,
+    kernel: &KernelBtfs,
     inputs: &ResolveInputs<'_>,
 ) -> Result<Prepared, externs::ExternError> {
     let btf = obj
@@ -96,7 +96,7 @@ fn relocated(
     p: &Prepared,
     prog_name: &str,
     kcfg: Option<&OwnedFd>,
-    kernel: &KernelBtfs<'_>,
+    kernel: &KernelBtfs,
 ) -> Vec<Insn> {
     let pr = p
         .obj
@@ -121,7 +121,7 @@ fn load(
     prog_name: &str,
     insns: &[Insn],
     attach: Option<AttachBtf>,
-    kernel: &KernelBtfs<'_>,
+    kernel: &KernelBtfs,
     fd_array: &[i32],
 ) -> Result<OwnedFd, bpfload_syscall::ProgLoadError> {
     let pr = p.obj.program(prog_name).unwrap();
@@ -163,7 +163,7 @@ fn kconfig_values_match_the_kernels_kconfig() {
     if !require_root("kconfig externs load") {
         return;
     }
-    let kernel = KernelBtfs::new(None).unwrap();
+    let kernel = KernelBtfs::new().unwrap();
     let inputs = inputs();
     let p = prepare(open("ext_kconfig"), &kernel, &inputs).unwrap();
     let kcfg = kconfig_map(&p);
@@ -207,7 +207,7 @@ fn kconfig_values_match_the_kernels_kconfig() {
 
 #[test]
 fn user_kconfig_text_comes_first_and_strong_missing_is_an_error() {
-    let kernel = KernelBtfs::new(None).unwrap();
+    let kernel = KernelBtfs::new().unwrap();
     let mut inputs = inputs();
     let user = "CONFIG_BPF=m\nCONFIG_HZ=123\nCONFIG_BPF_SYSCALL=n\nCONFIG_LOCALVERSION=\"-x\"\n";
     inputs.kconfig = Some(user);
@@ -239,7 +239,7 @@ fn user_kconfig_text_comes_first_and_strong_missing_is_an_error() {
 #[test]
 fn kconfig_layout_matches_libbpf_sorting() {
     // cmp_externs: alignment descending, then size ascending, then name; offsets aligned.
-    let kernel = KernelBtfs::new(None).unwrap();
+    let kernel = KernelBtfs::new().unwrap();
     let p = prepare(open("ext_kconfig"), &kernel, &inputs()).unwrap();
     let mut rows: Vec<(usize, String, u32)> = p
         .table
@@ -279,7 +279,7 @@ fn ksyms_resolve_through_btf_and_kallsyms() {
     if !require_root("ksym externs load") {
         return;
     }
-    let kernel = KernelBtfs::new(None).unwrap();
+    let kernel = KernelBtfs::new().unwrap();
     let p = prepare(open("ext_ksym"), &kernel, &inputs()).unwrap();
     // The typed ksym's id is the VAR in vmlinux.
     let idx = |name: &str| p.obj.externs().iter().position(|e| e.name == name).unwrap();
@@ -346,7 +346,7 @@ fn kfuncs_tp_btf_and_iter_load() {
     if !require_root("kfunc, tp_btf and iter loads") {
         return;
     }
-    let kernel = KernelBtfs::new(None).unwrap();
+    let kernel = KernelBtfs::new().unwrap();
     let p = prepare(open("ext_kfunc"), &kernel, &inputs()).unwrap();
     let v = kernel.vmlinux();
     let idx = |name: &str| p.obj.externs().iter().position(|e| e.name == name).unwrap();
@@ -407,7 +407,7 @@ fn trampoline_targets_resolve_and_eperm_is_reported() {
     if !require_root("fentry/fexit/fmod_ret/lsm loads") {
         return;
     }
-    let kernel = KernelBtfs::new(None).unwrap();
+    let kernel = KernelBtfs::new().unwrap();
     let obj = open("ext_trampoline");
     let v = kernel.vmlinux();
     for (name, want) in [
@@ -726,7 +726,7 @@ fn struct_ops_tcp_congestion_ops_loads() {
         .keep_going(true)
         .load(&obj)
         .unwrap_or_else(|e| panic!("{e}"));
-    let kernel = KernelBtfs::new(None).unwrap();
+    let kernel = KernelBtfs::new().unwrap();
     let v = kernel.vmlinux();
     let kt = v
         .find_by_name_kind("tcp_congestion_ops", Kind::Struct)

@@ -54,15 +54,14 @@ pub enum BtfSource {
 }
 
 /// vmlinux plus lazily loaded module BTFs, for one load.
-pub struct KernelBtfs<'t> {
+pub struct KernelBtfs {
     vmlinux: Arc<BtfData>,
-    token: Option<BorrowedFd<'t>>,
     modules: OnceCell<Result<Vec<ModuleBtf>, ExternError>>,
     /// vmlinux FUNC ids looked up together ([`KernelBtfs::prefetch_funcs`]), by name.
     funcs: OnceCell<hashbrown::HashMap<String, Option<u32>>>,
 }
 
-impl std::fmt::Debug for KernelBtfs<'_> {
+impl std::fmt::Debug for KernelBtfs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KernelBtfs")
             .field(
@@ -73,21 +72,22 @@ impl std::fmt::Debug for KernelBtfs<'_> {
     }
 }
 
-impl<'t> KernelBtfs<'t> {
-    /// The running kernel's vmlinux BTF; modules are enumerated on first need, with `token` for
-    /// `BPF_BTF_GET_FD_BY_ID`.
-    pub fn new(token: Option<BorrowedFd<'t>>) -> Result<Self, ExternError> {
+impl KernelBtfs {
+    /// The running kernel's vmlinux BTF; modules are enumerated on first need. No token takes
+    /// part, as in libbpf's `load_module_btfs`: enumerating BTF objects needs `CAP_SYS_ADMIN` in
+    /// the initial namespace, which no token grants, and kernels 6.9 to 6.14 refuse
+    /// `BPF_F_TOKEN_FD` on `BPF_BTF_GET_FD_BY_ID` (EINVAL), which would fail the load.
+    pub fn new() -> Result<Self, ExternError> {
         let vmlinux = kernel::vmlinux().map_err(|e| {
             ExternError::KernelBtf(format!("reading {}: {e}", kernel::VMLINUX_PATH))
         })?;
-        Ok(Self::with_vmlinux(vmlinux, token))
+        Ok(Self::with_vmlinux(vmlinux))
     }
 
     /// Uses a given vmlinux BTF.
-    pub fn with_vmlinux(vmlinux: Arc<BtfData>, token: Option<BorrowedFd<'t>>) -> Self {
+    pub fn with_vmlinux(vmlinux: Arc<BtfData>) -> Self {
         KernelBtfs {
             vmlinux,
-            token,
             modules: OnceCell::new(),
             funcs: OnceCell::new(),
         }
@@ -122,10 +122,7 @@ impl<'t> KernelBtfs<'t> {
     /// Module BTFs in kernel id order (libbpf's `load_module_btfs`). Without the privilege to
     /// enumerate BTF objects (EPERM) there are none, as in libbpf.
     pub fn modules(&self) -> Result<&[ModuleBtf], ExternError> {
-        match self
-            .modules
-            .get_or_init(|| load_modules(&self.vmlinux, self.token))
-        {
+        match self.modules.get_or_init(|| load_modules(&self.vmlinux)) {
             Ok(v) => Ok(v),
             Err(e) => Err(e.clone()),
         }
@@ -191,10 +188,7 @@ pub(crate) fn find_own(b: &Btf<'_>, name: &str, kind: Kind) -> Option<u32> {
         .find(|&id| b.name(id).is_ok_and(|n| n == name))
 }
 
-fn load_modules(
-    vmlinux: &Arc<BtfData>,
-    token: Option<BorrowedFd<'_>>,
-) -> Result<Vec<ModuleBtf>, ExternError> {
+fn load_modules(vmlinux: &Arc<BtfData>) -> Result<Vec<ModuleBtf>, ExternError> {
     use bpfload_syscall::{btf, info};
     let mut out = Vec::new();
     let mut id = 0;
@@ -212,7 +206,7 @@ fn load_modules(
                 )))
             }
         };
-        let fd = match btf::get_fd_by_id(id, token) {
+        let fd = match btf::get_fd_by_id(id, None) {
             Ok(fd) => fd,
             // The object went away between the two calls.
             Err(e) if e.errno() == Errno::ENOENT => continue,

@@ -21,7 +21,7 @@ fn type_desc(btf: &Btf<'_>, id: u32) -> String {
 pub fn resolve_typed(
     d: &ExternDesc,
     local: &Btf<'_>,
-    kernel: &KernelBtfs<'_>,
+    kernel: &KernelBtfs,
     fd_array_modules: &mut Vec<BtfSource>,
 ) -> Result<ExternValue, ExternError> {
     let ExternKind::Ksym {

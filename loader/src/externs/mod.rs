@@ -490,7 +490,7 @@ pub struct Resolution {
 impl Resolution {
     /// The `fd_array` to pass with `BPF_PROG_LOAD`: `[0, module fds...]`, or empty when no module
     /// kfunc is called.
-    pub fn fd_array(&self, kernel: &KernelBtfs<'_>) -> Vec<RawFd> {
+    pub fn fd_array(&self, kernel: &KernelBtfs) -> Vec<RawFd> {
         if self.fd_array_modules.is_empty() {
             return Vec::new();
         }
@@ -514,7 +514,7 @@ pub fn resolve(
     table: &ExternTable,
     local_btf: Option<&Btf<'_>>,
     inputs: &ResolveInputs<'_>,
-    kernel: Option<&KernelBtfs<'_>>,
+    kernel: Option<&KernelBtfs>,
 ) -> Result<Resolution, ExternError> {
     if table.kconfig_size > MAX_MAP_VALUE_SIZE {
         return Err(ExternError::Kconfig(format!(
@@ -717,7 +717,7 @@ pub fn relocate<'r>(
     table: &ExternTable,
     res: &Resolution,
     kconfig_map_fd: Option<RawFd>,
-    kernel: Option<&KernelBtfs<'_>>,
+    kernel: Option<&KernelBtfs>,
 ) -> Result<(), ExternError> {
     for (idx, r) in relos {
         let (ext, call) = match r.kind {

@@ -42,7 +42,7 @@ pub struct ObjExterns<'t> {
     pub kconfig_map: Option<usize>,
     /// Per function: the struct_ops attach target decided at prepare.
     pub struct_ops_attach: Vec<Option<crate::struct_ops::ProgAttach>>,
-    kernel: OnceCell<Result<KernelBtfs<'t>, ExternError>>,
+    kernel: OnceCell<Result<KernelBtfs, ExternError>>,
     token: Option<BorrowedFd<'t>>,
     targets: &'t [AttachTargetOpt],
 }
@@ -209,8 +209,8 @@ impl<'t> ObjExterns<'t> {
     }
 
     /// The kernel BTFs (vmlinux, modules on demand), read on first use.
-    pub fn kernel(&self) -> Result<&KernelBtfs<'t>, ExternError> {
-        match self.kernel.get_or_init(|| KernelBtfs::new(self.token)) {
+    pub fn kernel(&self) -> Result<&KernelBtfs, ExternError> {
+        match self.kernel.get_or_init(KernelBtfs::new) {
             Ok(k) => Ok(k),
             Err(e) => Err(e.clone()),
         }

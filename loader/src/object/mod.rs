@@ -72,6 +72,9 @@ pub struct Object {
     pub(crate) struct_ops: Vec<crate::struct_ops::StructOps>,
     /// `.addr_space.1` and the arena map (see `crate::arena`).
     pub(crate) arena: crate::arena::ObjArena,
+    /// `LIBBPF_BPF_TOKEN_PATH` as it was when the object was opened: libbpf reads the variable
+    /// in `bpf_object_open`, and its load uses that value even if the environment changed.
+    pub(crate) token_path_env: Option<std::ffi::OsString>,
 }
 
 /// libbpf's object name: the file's base name up to the first '.', at most 15 bytes.
@@ -126,6 +129,7 @@ impl Object {
             var_sym_vals: Vec::new(),
             struct_ops: Vec::new(),
             arena: Default::default(),
+            token_path_env: std::env::var_os(crate::token::TOKEN_PATH_ENV),
         };
         for s in &elf.sections {
             obj.sec_sizes.entry(s.name.to_string()).or_insert(s.size);
