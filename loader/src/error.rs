@@ -178,6 +178,17 @@ pub enum LoadError {
         /// What failed.
         msg: String,
     },
+    /// The object has struct_ops, which need its BTF in the kernel (libbpf's
+    /// `kernel_needs_btf`), and the kernel lacks BTF support or refused the object's BTF.
+    #[error("object '{object}': BTF is mandatory for struct_ops, can't proceed: {reason}")]
+    BtfMandatory {
+        /// The object name.
+        object: String,
+        /// EOPNOTSUPP (no BTF support) or BPF_BTF_LOAD's errno.
+        errno: Errno,
+        /// What failed (with the verifier's BTF log tail when there is one).
+        reason: String,
+    },
     /// The token does not delegate what the object needs, and the kernel has no privilege to
     /// fall back to: the load stops before any syscall.
     #[error(transparent)]
@@ -287,6 +298,7 @@ impl LoadError {
                 Errno::EINVAL
             }
             LoadError::Token(t) => t.errno(),
+            LoadError::BtfMandatory { errno, .. } => *errno,
             LoadError::Unsupported { .. } => Errno::EOPNOTSUPP,
             LoadError::Extern { source, .. } => source.errno(),
             LoadError::StructOps { source, .. } => source.errno(),

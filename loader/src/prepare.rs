@@ -740,8 +740,9 @@ fn included_core_error(l: &Linked, errors: &HashMap<usize, String>) -> Option<St
     l.funcs.iter().find_map(|f| errors.get(f).cloned())
 }
 
-/// `bpf_object__sanitize_and_load_btf`: fix-up, mark hidden functions static, sanitize for the
-/// kernel, load. A failure only means loading without BTF (nothing this loader supports needs it).
+/// `bpf_object__sanitize_and_load_btf`: fix-up, mark hidden subprograms static, sanitize for
+/// the kernel, load. A failure means loading without BTF, except for an object with struct_ops
+/// (libbpf's `kernel_needs_btf`): its maps need the BTF, so the load stops before any map.
 // Kept out of the load pipeline's one big function: smaller code there (issue 8).
 #[inline(never)]
 fn load_btf(
@@ -752,7 +753,20 @@ fn load_btf(
     ext: &ObjExterns<'_>,
 ) -> Result<Option<std::os::fd::OwnedFd>, LoadError> {
     let Some(local) = local else { return Ok(None) };
+    use bpfload_syscall::Errno;
+    let mandatory = |errno: Errno, reason: String| LoadError::BtfMandatory {
+        object: obj.name.clone(),
+        errno,
+        reason,
+    };
+    let needs_btf = !obj.struct_ops.is_empty();
     if !features.has(Feature::Btf) {
+        if needs_btf {
+            return Err(mandatory(
+                Errno::EOPNOTSUPP,
+                "the kernel does not support BTF".into(),
+            ));
+        }
         log::info!(
             "object '{}': kernel doesn't support BTF, skipping uploading it",
             obj.name
@@ -775,7 +789,13 @@ fn load_btf(
         },
     )
     .map_err(|e| btf_err(e.to_string()))?;
-    for p in obj.programs.iter().filter(|p| p.mark_btf_static) {
+    // Only subprograms, as libbpf (`!prog->mark_btf_static || !prog_is_subprog(obj, prog)`): a
+    // hidden entry program keeps its global FUNC (an freplace may target it).
+    for p in obj
+        .programs
+        .iter()
+        .filter(|p| p.mark_btf_static && p.is_subprog)
+    {
         mark_func_static(&mut model, &p.name);
     }
     let sanitized =
@@ -783,6 +803,7 @@ fn load_btf(
     let bytes = sanitized.to_bytes().map_err(|e| btf_err(e.to_string()))?;
     match bpfload_syscall::btf::load(&bytes, token, &LogOptions::default()) {
         Ok(fd) => Ok(Some(fd)),
+        Err(e) if needs_btf => Err(mandatory(e.errno(), format!("loading BTF: {e}"))),
         Err(e) => {
             log::warn!(
                 "object '{}': error loading BTF ({e}); continuing without it",

@@ -176,8 +176,8 @@ pub(crate) fn init_maps(
         };
         for vsi in ds.vars() {
             let var_name = btf.name(vsi.type_id).unwrap_or("").to_string();
-            let target = match btf.type_by_id(vsi.type_id) {
-                Ok(Type::Var { target, .. }) => target,
+            let (target, linkage) = match btf.type_by_id(vsi.type_id) {
+                Ok(Type::Var { target, linkage }) => (target, linkage),
                 _ => {
                     return Err(obj_err(
                         sec.name,
@@ -192,10 +192,23 @@ pub(crate) fn init_maps(
                     format!("DATASEC {}: var {var_name} is not a struct", sec.name),
                 ));
             };
-            let off = vsi.offset as usize;
+            // The variable's offset after libbpf's DATASEC fix-up, which runs before libbpf
+            // reads struct_ops maps: a global variable's symbol value (clang leaves every
+            // `vsi.offset` at 0, so with two variables in one section the raw offset would give
+            // both the first one's image and relocations). Static variables keep theirs.
+            let off = match linkage {
+                bpfload_btf::VarLinkage::Static | bpfload_btf::VarLinkage::GlobalExtern => {
+                    vsi.offset as usize
+                }
+                _ => obj
+                    .var_syms
+                    .get(var_name.as_str())
+                    .and_then(|&i| obj.var_sym_vals.get(i as usize))
+                    .map_or(vsi.offset as usize, |&(value, _)| value as usize),
+            };
             let data = sec
                 .data
-                .get(off..off + st.size as usize)
+                .get(off..off.saturating_add(st.size as usize))
                 .ok_or_else(|| obj_err(&var_name, "variable lies outside its section"))?
                 .to_vec();
             let map_idx = obj.maps.len();

@@ -805,6 +805,65 @@ fn struct_ops_tcp_congestion_ops_loads() {
     }
 }
 
+/// Two struct_ops variables in one section: each map's image and member programs come from its
+/// own variable (its symbol's offset, as after libbpf's DATASEC fix-up; clang leaves the BTF
+/// offsets at 0).
+#[test]
+fn struct_ops_variables_sharing_a_section_keep_their_own_values() {
+    if !require_root("struct_ops load") {
+        return;
+    }
+    let obj = open("struct_ops_pair");
+    let l = Loader::new()
+        .keep_going(true)
+        .load(&obj)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let kernel = KernelBtfs::new().unwrap();
+    let v = kernel.vmlinux();
+    let kt = v
+        .find_by_name_kind("tcp_congestion_ops", Kind::Struct)
+        .unwrap();
+    let kvt = v
+        .find_by_name_kind("bpf_struct_ops_tcp_congestion_ops", Kind::Struct)
+        .unwrap();
+    let (Ok(bpfload_btf::Type::Struct(c)), Ok(bpfload_btf::Type::Struct(vt))) =
+        (v.type_by_id(kt), v.type_by_id(kvt))
+    else {
+        panic!()
+    };
+    let data = vt.members().find(|m| m.type_id == kt).unwrap();
+    let member_off = |name: &str| {
+        let m = c
+            .members()
+            .find(|m| v.str_at(m.name_off).ok() == Some(name))
+            .unwrap();
+        (data.bit_offset / 8 + m.bit_offset / 8) as usize
+    };
+    let prog_fd = |name: &str| l.program(name).unwrap().fd().as_raw_fd() as u64;
+    for (map, name, ssthresh, undo) in [
+        ("pair_first", &b"bpfload_pa\0"[..], "pair_a_ssthresh", None),
+        (
+            "pair_second",
+            &b"bpfload_pb\0"[..],
+            "pair_b_ssthresh",
+            Some("pair_b_undo_cwnd"),
+        ),
+    ] {
+        let value = l
+            .struct_ops_value(map)
+            .unwrap_or_else(|| panic!("{map} value"));
+        let at = |member: &str| {
+            let off = member_off(member);
+            u64::from_ne_bytes(value[off..off + 8].try_into().unwrap())
+        };
+        let n = member_off("name");
+        assert_eq!(&value[n..n + name.len()], name, "{map}");
+        assert_eq!(at("ssthresh"), prog_fd(ssthresh), "{map}");
+        assert_eq!(at("cong_avoid"), prog_fd("pair_cong_avoid"), "{map}");
+        assert_eq!(at("undo_cwnd"), undo.map_or(0, prog_fd), "{map}");
+    }
+}
+
 #[test]
 fn freplace_resolves_the_function_in_the_target_programs_btf() {
     if !require_root("freplace load") {

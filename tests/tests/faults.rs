@@ -340,3 +340,38 @@ fn an_explicit_token_that_fails_never_falls_back() {
         assert!(msg.contains(errno.name()), "{msg}");
     }
 }
+
+/// An object with struct_ops needs its BTF in the kernel (libbpf's `kernel_needs_btf`): when
+/// BPF_BTF_LOAD fails, the load stops there with that errno, before any map exists, instead of
+/// going on without BTF and failing later at the struct_ops map with a misleading error (found
+/// by review: the map was created with btf_fd 0 and the kernel answered EINVAL).
+#[test]
+fn struct_ops_objects_fail_when_their_btf_does_not_load() {
+    if !require_root("struct_ops BTF fault") {
+        return;
+    }
+    let _serial = serial();
+    // Feature probes answered first, so the injected failure hits the object's own BTF load.
+    Probes::global().check_all();
+    let obj = Object::open_file(fixture("ext_struct_ops.bpf.o")).unwrap();
+    let fds = FdSnapshot::take();
+    let snap = CallSnapshot::thread();
+    let plan = FaultPlan::nth_of(bpf_cmd::BPF_BTF_LOAD, 1, Errno::ENOMEM).times(u64::MAX);
+    let r = with_fault_plan(plan, || Loader::new().token_path("").load(&obj)).0;
+    let e = r.map(|_| ()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            bpfload::LoadError::BtfMandatory {
+                errno: Errno::ENOMEM,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("BTF is mandatory"), "{e}");
+    for cmd in [bpf_cmd::BPF_MAP_CREATE, bpf_cmd::BPF_PROG_LOAD] {
+        assert_eq!(snap.since(cmd), 0, "{} after the BTF failed", cmd_name(cmd));
+    }
+    fds.assert_none_leaked("struct_ops load without BTF");
+}

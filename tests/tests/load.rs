@@ -435,3 +435,32 @@ fn dropping_a_loaded_object_closes_every_fd() {
         before.assert_none_leaked(format_args!("{name}: after drop"));
     }
 }
+
+/// The object's BTF as the kernel holds it: a hidden global subprogram is static (libbpf marks
+/// it so the verifier checks it in its caller's context), a plain global subprogram and a
+/// hidden *entry* program stay global (libbpf marks only subprograms).
+#[test]
+fn hidden_subprograms_become_static_entry_programs_do_not() {
+    if !require_root("BTF linkage in the kernel") {
+        return;
+    }
+    let _serial = serial();
+    let l = load("btf_linkage");
+    assert!(l.all_loaded());
+    let fd = l.btf_fd().expect("the object's BTF is loaded");
+    let bytes = info::btf_data(fd).unwrap();
+    let btf = bpfload_btf::Btf::parse(&bytes).unwrap();
+    for (func, want) in [
+        ("hidden_sub", bpfload_btf::FuncLinkage::Static),
+        ("global_sub", bpfload_btf::FuncLinkage::Global),
+        ("hidden_main", bpfload_btf::FuncLinkage::Global),
+    ] {
+        let id = btf
+            .find_by_name_kind(func, bpfload_btf::Kind::Func)
+            .unwrap_or_else(|| panic!("FUNC {func}"));
+        let Ok(bpfload_btf::Type::Func { linkage, .. }) = btf.type_by_id(id) else {
+            panic!("{func} is not a FUNC")
+        };
+        assert_eq!(linkage, want, "{func}");
+    }
+}
