@@ -241,6 +241,16 @@ fn reuse_pinned(m: &Map, path: &Path) -> Result<Option<OwnedFd>, LoadError> {
     Ok(Some(fd))
 }
 
+/// libbpf's `pathname_concat(root, name)` ("%s/%s"): the pin stays under the root whatever the
+/// name (`Path::join` would replace the root with a name that starts with '/', and a hostile
+/// object could then reuse a map pinned anywhere).
+fn pin_path_of(root: &Path, name: &str) -> PathBuf {
+    let mut p = root.as_os_str().to_owned();
+    p.push("/");
+    p.push(name);
+    PathBuf::from(p)
+}
+
 /// `bpf_map__pin`: the parent directory is created if missing (mode 0700, as libbpf's
 /// `make_parent_dir`) and must be on a BPF filesystem (libbpf's `check_path`).
 fn pin(m: &Map, fd: BorrowedFd<'_>, path: &Path) -> Result<(), LoadError> {
@@ -251,11 +261,12 @@ fn pin(m: &Map, fd: BorrowedFd<'_>, path: &Path) -> Result<(), LoadError> {
         msg,
     };
     if let Some(parent) = path.parent() {
-        if !parent.exists() {
-            std::fs::DirBuilder::new()
-                .mode(0o700)
-                .create(parent)
-                .map_err(|e| pin_err(format!("cannot create {}: {e}", parent.display())))?;
+        // Another loader may create it at the same moment: EEXIST is fine (as libbpf's
+        // `make_parent_dir`).
+        match std::fs::DirBuilder::new().mode(0o700).create(parent) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(pin_err(format!("cannot create {}: {e}", parent.display()))),
         }
         if !sysobj::is_bpffs(parent).unwrap_or(false) {
             return Err(pin_err(format!(
@@ -323,7 +334,9 @@ pub(crate) fn create_all(
         && features.has(Feature::ArrayMmap);
     let arena_off = crate::arena::data_offset(obj, features.has(Feature::Ldimm64FullRangeOff));
     let mut out: Vec<Option<LoadedMap>> = Vec::with_capacity(obj.maps.len());
-    for m in obj.maps.iter_mut() {
+    // For the map-in-map slot errors (the maps are borrowed mutably below).
+    let names: Vec<String> = obj.maps.iter().map(|m| m.name.clone()).collect();
+    for (i, m) in obj.maps.iter_mut().enumerate() {
         if m.kind.is_internal() {
             // bpf_object__sanitize_maps and the GLOBAL_DATA fallback of bpf_object__create_maps.
             if !mmap_ok {
@@ -338,7 +351,7 @@ pub(crate) fn create_all(
             continue;
         }
         set_def_max_entries(m)?;
-        let pin_path = (m.def.pinning == Pinning::ByName).then(|| root.join(&m.name));
+        let pin_path = (m.def.pinning == Pinning::ByName).then(|| pin_path_of(&root, &m.name));
         let mut reused = None;
         if let Some(p) = &pin_path {
             reused = reuse_pinned(m, p)?;
@@ -356,6 +369,12 @@ pub(crate) fn create_all(
                 (fd, false)
             }
         };
+        // Slots are filled before the map is pinned, as in libbpf: once pinned, another loader
+        // may reuse it, and a reused map's slots are never filled. Only maps created before
+        // this one (declared earlier) can be targets.
+        if !was_reused {
+            init_map_in_map_slots(m, i, &names, fd.as_fd(), &out)?;
+        }
         let mut fd = fd;
         let mut was_reused = was_reused;
         if let (Some(p), false) = (&pin_path, was_reused) {
@@ -391,35 +410,43 @@ pub(crate) fn create_all(
             arena,
         }));
     }
-    init_map_in_map_slots(obj, &out)?;
     Ok(out)
 }
 
-/// `init_map_in_map_slots`: static `values` of ARRAY_OF_MAPS / HASH_OF_MAPS.
-fn init_map_in_map_slots(obj: &Object, maps: &[Option<LoadedMap>]) -> Result<(), LoadError> {
-    for (i, m) in obj.maps.iter().enumerate() {
-        if m.init_slots.is_empty() || m.def.map_type == mt::BPF_MAP_TYPE_PROG_ARRAY as u32 {
-            continue;
-        }
-        let Some(outer) = &maps[i] else { continue };
-        if outer.reused {
-            continue;
-        }
+/// `init_map_in_map_slots`: static `values` of the ARRAY_OF_MAPS / HASH_OF_MAPS `m` (map `i`,
+/// just created as `outer`); `maps` holds the maps created before it, `names` every map's name.
+fn init_map_in_map_slots(
+    m: &Map,
+    i: usize,
+    names: &[String],
+    outer: BorrowedFd<'_>,
+    maps: &[Option<LoadedMap>],
+) -> Result<(), LoadError> {
+    if m.init_slots.is_empty() || m.def.map_type == mt::BPF_MAP_TYPE_PROG_ARRAY as u32 {
+        return Ok(());
+    }
+    {
         for (slot, target) in m.init_slots.iter().enumerate() {
             let Some(Slot::Map(t)) = target else { continue };
             let slot_err = |msg: String, errno| LoadError::Slot {
                 map: m.name.clone(),
                 slot,
-                target: obj.maps[*t].name.clone(),
+                target: names.get(*t).cloned().unwrap_or_default(),
                 msg,
                 errno,
             };
-            // libbpf passes the fd of a map it did not create (-1): the kernel's EBADF.
-            let inner = maps[*t]
-                .as_ref()
-                .ok_or_else(|| slot_err("the map was not created".into(), Errno::EBADF))?;
+            // libbpf passes the fd of a map it did not create, or not yet (declared after the
+            // outer map): the kernel refuses it (EBADF).
+            let inner = maps.get(*t).and_then(Option::as_ref).ok_or_else(|| {
+                let why = if *t > i {
+                    "it is declared after the outer map, which is filled when created"
+                } else {
+                    "the map was not created"
+                };
+                slot_err(why.into(), Errno::EBADF)
+            })?;
             let val = (std::os::fd::AsRawFd::as_raw_fd(&inner.fd) as u32).to_ne_bytes();
-            map::update_elem(outer.fd.as_fd(), &(slot as u32).to_ne_bytes(), &val, 0)
+            map::update_elem(outer, &(slot as u32).to_ne_bytes(), &val, 0)
                 .map_err(|e| slot_err(e.to_string(), e.errno()))?;
         }
     }
@@ -481,4 +508,22 @@ pub(crate) fn init_prog_arrays(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// A map name cannot move its pin out of the pin root (found by review: `Path::join` with a
+    /// name starting with '/' gave that name alone, so a hostile object could reuse any
+    /// compatible map pinned anywhere). libbpf concatenates "%s/%s".
+    #[test]
+    fn pins_stay_under_the_root() {
+        let root = Path::new("/sys/fs/bpf/app");
+        for name in ["counts", "/etc/x", "/sys/fs/bpf/other"] {
+            let p = super::pin_path_of(root, name);
+            assert!(p.starts_with(root), "{name}: {}", p.display());
+            assert_eq!(p.as_os_str(), format!("/sys/fs/bpf/app/{name}").as_str());
+        }
+    }
 }
