@@ -43,8 +43,10 @@ pub const fn kernel_version_code(a: u32, b: u32, c: u32) -> u32 {
     (a << 16) + (b << 8) + if c > 255 { 255 } else { c }
 }
 
-/// The running kernel's version from `uname -r` as `KERNEL_VERSION(a, b, c)` (what libbpf puts into
-/// `kern_version` when the object has no `version` section). Distribution quirks are not applied.
+/// The running kernel's version as libbpf's `get_kernel_version` computes it (what it puts into
+/// `kern_version` when the object has no `version` section, and into `LINUX_KERNEL_VERSION`):
+/// Ubuntu's `/proc/version_signature` first, then the version Debian writes into `uname -v`,
+/// then `uname -r`, which must start with three numbers.
 pub fn kernel_version() -> io::Result<u32> {
     let mut uts = std::mem::MaybeUninit::<libc::utsname>::zeroed();
     // SAFETY: `uts` is a writable utsname buffer; uname fills it and returns 0 on success.
@@ -53,19 +55,66 @@ pub fn kernel_version() -> io::Result<u32> {
     }
     // SAFETY: uname succeeded, so the struct is initialised (it was zeroed before as well).
     let uts = unsafe { uts.assume_init() };
-    let release: Vec<u8> = uts
-        .release
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect();
-    let release = String::from_utf8_lossy(&release);
-    parse_release(&release).ok_or_else(|| {
+    let field = |f: &[libc::c_char]| -> String {
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let (release, version) = (field(&uts.release), field(&uts.version));
+    let signature = std::fs::read_to_string("/proc/version_signature").ok();
+    version_of(signature.as_deref(), &release, &version).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("bad kernel release {release:?}"),
+            format!("failed to get kernel version from release {release:?}"),
         )
     })
+}
+
+/// libbpf's `get_kernel_version` on the given sources (`None`: no readable
+/// `/proc/version_signature`).
+pub fn version_of(signature: Option<&str>, release: &str, version: &str) -> Option<u32> {
+    // Ubuntu: "Ubuntu 5.15.0-91.101-generic 5.15.131" (`fscanf("%*s %*s %u.%u.%u")`).
+    if let Some(v) = signature
+        .and_then(|s| s.split_whitespace().nth(2))
+        .and_then(three_numbers)
+    {
+        return Some(v);
+    }
+    // Debian: "#1 SMP Debian 4.19.260-1 (2022-09-29)" (`sscanf(strstr(..), "Debian %u.%u.%u")`).
+    if let Some(v) = version
+        .find("Debian ")
+        .and_then(|at| three_numbers(version[at + 7..].trim_start()))
+    {
+        return Some(v);
+    }
+    three_numbers(release.trim_start())
+}
+
+/// `sscanf(s, "%u.%u.%u")` == 3, as `KERNEL_VERSION`.
+fn three_numbers(s: &str) -> Option<u32> {
+    let mut rest = s;
+    let mut num = || -> Option<u32> {
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let n = rest[..end].parse().ok()?;
+        rest = &rest[end..];
+        Some(n)
+    };
+    let a = num()?;
+    let mut dot_num = |r: &mut &str| -> Option<u32> {
+        *r = r.strip_prefix('.')?;
+        let end = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
+        let n = r[..end].parse().ok()?;
+        *r = &r[end..];
+        Some(n)
+    };
+    let b = dot_num(&mut rest)?;
+    let c = dot_num(&mut rest)?;
+    Some(kernel_version_code(a, b, c))
 }
 
 /// Parses `"6.18.0-1-amd64"` into `KERNEL_VERSION(6, 18, 0)`; a missing patch level counts as 0.
@@ -99,5 +148,39 @@ mod tests {
         assert_eq!(parse_release("6.1"), Some((6 << 16) + (1 << 8)));
         assert_eq!(parse_release("garbage"), None);
         assert!(kernel_version().unwrap() >= kernel_version_code(4, 0, 0));
+    }
+
+    /// libbpf's order: Ubuntu's signature, then Debian's `uname -v`, then `uname -r` with three
+    /// numbers (found by review: only `uname -r` was read, so Ubuntu and Debian kernels got the
+    /// wrong `LINUX_KERNEL_VERSION`, and "6.18-foo" was accepted where libbpf fails).
+    #[test]
+    fn kernel_version_follows_libbpf() {
+        let v = kernel_version_code;
+        let deb = "#1 SMP Debian 4.19.260-1 (2022-09-29)";
+        let plain = "#1 SMP PREEMPT_DYNAMIC";
+        assert_eq!(
+            version_of(
+                Some("Ubuntu 5.15.0-91.101-generic 5.15.131\n"),
+                "5.15.0-91-generic",
+                plain
+            ),
+            Some(v(5, 15, 131))
+        );
+        // A signature that does not parse falls through.
+        assert_eq!(
+            version_of(Some("Ubuntu junk"), "6.1.2", plain),
+            Some(v(6, 1, 2))
+        );
+        assert_eq!(
+            version_of(None, "4.19.0-22-amd64", deb),
+            Some(v(4, 19, 255))
+        );
+        assert_eq!(
+            version_of(None, "6.18.44-fc-v857", plain),
+            Some(v(6, 18, 44))
+        );
+        assert_eq!(version_of(None, "6.18-foo", plain), None);
+        assert_eq!(version_of(None, "6.18", plain), None);
+        assert_eq!(version_of(None, "garbage", plain), None);
     }
 }

@@ -40,6 +40,43 @@ pub fn gunzip(bytes: &[u8], limit: u64) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Every member of a gzip stream, one after another, as zlib's `gzopen`/`gzgets` read a file
+/// (libbpf reads the kernel config that way): after each member, bytes that start another gzip
+/// header are the next member; anything else ends the stream and is ignored. Output of more than
+/// `limit` bytes is an error, never a silent cut (a value cut mid-line would be read as another
+/// value).
+pub fn gunzip_all(bytes: &[u8], limit: u64) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    loop {
+        let member = &bytes[pos..];
+        let body = header_len(member)?;
+        let room = limit.saturating_sub(out.len() as u64);
+        // One byte of slack tells a member that ends exactly at the limit from a longer one.
+        let (part, end) = super::inflate::inflate(&member[body..], room.saturating_add(1))?;
+        let (Some(end), false) = (end, part.len() as u64 > room) else {
+            return Err(io::Error::new(
+                ErrorKind::InvalidData,
+                format!("more than {limit} bytes of decompressed data"),
+            ));
+        };
+        let trailer = member
+            .get(body + end..)
+            .and_then(|t| t.get(..8))
+            .ok_or_else(|| io::Error::from(ErrorKind::UnexpectedEof))?;
+        let crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+        let isize = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
+        if crc != crc32(&part) || isize != part.len() as u32 {
+            return Err(corrupt());
+        }
+        out.extend_from_slice(&part);
+        pos += body + end + 8;
+        if !bytes[pos..].starts_with(&[0x1f, 0x8b]) {
+            return Ok(out);
+        }
+    }
+}
+
 /// Length of the member header: the offset of the deflate body.
 fn header_len(b: &[u8]) -> io::Result<usize> {
     let eof = || io::Error::from(ErrorKind::UnexpectedEof);
@@ -207,6 +244,33 @@ mod tests {
             // A limit cuts the output, as `take` does.
             assert_eq!(gunzip(&z, 1000).unwrap(), flate2_gunzip(&z, 1000).unwrap());
         }
+    }
+
+    /// Concatenated members are all read, as zlib reads them (found by review: only the first
+    /// was, so the CONFIG_ lines of later members were missing); trailing non-gzip bytes end the
+    /// stream; more output than the limit is an error, not a cut.
+    #[test]
+    fn every_member_is_read_and_the_limit_is_an_error() {
+        use std::io::Read;
+        let a = gz(flate2::GzBuilder::new(), b"CONFIG_A=y\n");
+        let b = gz(flate2::GzBuilder::new().filename("b"), b"CONFIG_B=\"x\"\n");
+        let mut z = [a.clone(), b, a].concat();
+        let mut want = Vec::new();
+        flate2::read::MultiGzDecoder::new(&z[..])
+            .read_to_end(&mut want)
+            .unwrap();
+        assert_eq!(want, b"CONFIG_A=y\nCONFIG_B=\"x\"\nCONFIG_A=y\n");
+        assert_eq!(gunzip_all(&z, u64::MAX).unwrap(), want);
+        z.extend_from_slice(b"trailing garbage");
+        assert_eq!(gunzip_all(&z, u64::MAX).unwrap(), want);
+        let e = gunzip_all(&z, want.len() as u64 - 1).unwrap_err();
+        assert!(e.to_string().contains("more than"), "{e}");
+        assert_eq!(gunzip_all(&z, want.len() as u64).unwrap(), want);
+        // A damaged second member is an error, not a silent end.
+        let mut bad = z.clone();
+        let second = gz(flate2::GzBuilder::new(), b"CONFIG_A=y\n").len();
+        bad[second + 3] = 0xff;
+        assert!(gunzip_all(&bad, u64::MAX).is_err());
     }
 
     #[test]

@@ -45,12 +45,18 @@ pub fn read_system_kconfig() -> Result<String, ExternError> {
 pub fn decode(path: &str, bytes: &[u8]) -> Result<String, ExternError> {
     let text = if bytes.starts_with(&[0x1f, 0x8b]) {
         // The kernel's config is a few hundred KiB; cap what a hostile file can make us allocate.
-        super::gzip::gunzip(bytes, 64 << 20)
+        super::gzip::gunzip_all(bytes, 64 << 20)
             .map_err(|e| ExternError::Kconfig(format!("{path}: bad gzip data: {e}")))?
     } else {
         bytes.to_vec()
     };
-    String::from_utf8(text).map_err(|_| ExternError::Kconfig(format!("{path}: not UTF-8 text")))
+    // libbpf reads the file as bytes: a non-UTF-8 byte (a Latin-1 CONFIG_CMDLINE, a comment)
+    // must not fail the load. Such bytes become U+FFFD here; only a string value holding one
+    // differs from libbpf's copy.
+    Ok(match String::from_utf8(text) {
+        Ok(t) => t,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
 }
 
 fn uname_release() -> String {
@@ -261,6 +267,14 @@ mod tests {
             ty,
             signed,
         }
+    }
+
+    /// A byte that is not UTF-8 (a Latin-1 comment or CONFIG_CMDLINE) does not fail the load;
+    /// libbpf reads the file as bytes (found by review: "not UTF-8 text" was an error).
+    #[test]
+    fn non_utf8_config_text_is_read() {
+        let text = decode("config", b"# Comment \xe9\nCONFIG_A=y\n").unwrap();
+        assert!(text.ends_with("\nCONFIG_A=y\n"), "{text:?}");
     }
 
     #[test]
