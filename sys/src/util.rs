@@ -93,27 +93,21 @@ pub fn version_of(signature: Option<&str>, release: &str, version: &str) -> Opti
     three_numbers(release.trim_start())
 }
 
-/// `sscanf(s, "%u.%u.%u")` == 3, as `KERNEL_VERSION`.
+/// `sscanf(s, "%u.%u.%u")` == 3, as `KERNEL_VERSION`: two numbers each followed by '.', then a
+/// number that may be followed by anything.
 fn three_numbers(s: &str) -> Option<u32> {
-    let mut rest = s;
-    let mut num = || -> Option<u32> {
-        let end = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let n = rest[..end].parse().ok()?;
-        rest = &rest[end..];
-        Some(n)
+    let mut parts = s.splitn(3, '.');
+    let whole = |p: &str| -> Option<u32> {
+        p.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| p.parse().ok())?
     };
-    let a = num()?;
-    let mut dot_num = |r: &mut &str| -> Option<u32> {
-        *r = r.strip_prefix('.')?;
-        let end = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
-        let n = r[..end].parse().ok()?;
-        *r = &r[end..];
-        Some(n)
-    };
-    let b = dot_num(&mut rest)?;
-    let c = dot_num(&mut rest)?;
+    let a = whole(parts.next()?)?;
+    let b = whole(parts.next()?)?;
+    let c = parts.next()?;
+    let c = c[..c.find(|ch: char| !ch.is_ascii_digit()).unwrap_or(c.len())]
+        .parse()
+        .ok()?;
     Some(kernel_version_code(a, b, c))
 }
 
@@ -182,5 +176,7 @@ mod tests {
         assert_eq!(version_of(None, "6.18-foo", plain), None);
         assert_eq!(version_of(None, "6.18", plain), None);
         assert_eq!(version_of(None, "garbage", plain), None);
+        assert_eq!(version_of(None, "6a.18.1", plain), None);
+        assert_eq!(version_of(None, "6.18.x", plain), None);
     }
 }
