@@ -45,6 +45,9 @@ pub(crate) struct Layout {
     /// For the kernel's BTF: FUNC lookups answered by walking the type section so far (see
     /// [`FUNC_SCANS_BEFORE_INDEX`]). `None` for other BTF, whose FUNC index is built at once.
     pub(crate) func_scans: Option<AtomicU32>,
+    /// The size of `long` in this BTF (libbpf's `determine_ptr_size`), found on first use by
+    /// [`Btf::long_size`]; `None` inside when the BTF has no 4- or 8-byte `long`.
+    pub(crate) long_size: OnceLock<Option<u32>>,
 }
 
 /// FUNC lookups of the kernel's BTF (attach targets of fentry/fexit/fmod_ret/lsm/iter programs,
@@ -655,6 +658,49 @@ impl<'a> Btf<'a> {
         }
     }
 
+    /// The size of `long` in this BTF, which libbpf takes as the pointer size (`btf_ptr_sz`:
+    /// 4 in the BTF of a 32-bit kernel): the size of the lowest-id INT of size 4 or 8 named
+    /// `long`, `unsigned long` or another spelling of them (libbpf's `determine_ptr_size`).
+    /// `None` if there is none (libbpf then uses the host's pointer size). Found once per blob.
+    pub(crate) fn long_size(&self) -> Option<u32> {
+        const LONG_ALIASES: [&str; 11] = [
+            "long",
+            "long int",
+            "int long",
+            "unsigned long",
+            "long unsigned",
+            "unsigned long int",
+            "unsigned int long",
+            "long unsigned int",
+            "long int unsigned",
+            "int unsigned long",
+            "int long unsigned",
+        ];
+        *self.layout.long_size.get_or_init(|| {
+            // libbpf scans all ids from 1, base types first, unless the base already knows
+            // its size: the base's answer if it has one is the same as the scan's
+            if let Some(sz) = self.base.as_ref().and_then(|b| b.long_size()) {
+                return Some(sz);
+            }
+            self.own_ids().find_map(|id| {
+                // a type or name that cannot be read is skipped, as libbpf skips names it
+                // cannot read: the scan is a guess, never an error. The kind first: decoding
+                // every type of a BTF without `long` would cost more.
+                if !matches!(self.kind(id), Ok(Kind::Int)) {
+                    return None;
+                }
+                let Ok(Type::Int(i)) = self.type_by_id(id) else {
+                    return None;
+                };
+                if i.size != 4 && i.size != 8 {
+                    return None;
+                }
+                let name = self.name(id).ok()?;
+                LONG_ALIASES.contains(&name).then_some(i.size)
+            })
+        })
+    }
+
     /// The kernel's keys while no index is built (CO-RE passes scan them).
     pub(crate) fn pending_keys(&self) -> Option<Arc<Keys>> {
         lock(&self.layout.keys).clone()
@@ -850,6 +896,7 @@ impl Layout {
             keys: Mutex::new(Some(Arc::new(keys))),
             scans: AtomicU32::new(0),
             func_scans: Some(AtomicU32::new(0)),
+            long_size: OnceLock::new(),
         });
         Ok(layout)
     }
@@ -889,6 +936,7 @@ impl Layout {
             keys: Mutex::new(None),
             scans: AtomicU32::new(0),
             func_scans: None,
+            long_size: OnceLock::new(),
         })
     }
 }

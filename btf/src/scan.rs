@@ -587,6 +587,7 @@ mod tests {
                 keys: Mutex::new(Some(Arc::new(k))),
                 scans: AtomicU32::new(0),
                 func_scans: Some(AtomicU32::new(0)),
+                long_size: OnceLock::new(),
             };
             Btf::from_parts(bytes, Arc::new(layout), None)
         };

@@ -134,6 +134,12 @@ impl View for Btf<'_> {
         }
     }
 
+    fn ptr_size(&self) -> u32 {
+        // libbpf: `btf->ptr_sz < 0 ? sizeof(void *) : btf->ptr_sz`
+        self.long_size()
+            .unwrap_or(std::mem::size_of::<*const u8>() as u32)
+    }
+
     fn own_ids(&self) -> std::ops::Range<u32> {
         Btf::own_ids(self)
     }
@@ -299,6 +305,10 @@ impl View for ModuleBtf {
     }
     fn param_type(&self, id: u32, index: u32) -> Result<u32, ViewError> {
         View::param_type(&self.data.btf(), id, index)
+    }
+    fn ptr_size(&self) -> u32 {
+        // cached in the blob's layout, which every view of it shares
+        View::ptr_size(&self.data.btf())
     }
     fn own_ids(&self) -> std::ops::Range<u32> {
         self.data.btf().own_ids()

@@ -63,7 +63,7 @@ fn calc_field(v: &dyn View, kind: CoreReloKind, spec: Option<&Spec>) -> Result<F
         return Err(CalcError::Btf(ViewError::NoType(0)));
     };
     // libbpf keeps bit offsets in a __u32
-    let bit_off = spec.bit_offset as u32;
+    let bit_off = spec.bit_offset;
 
     if acc.name.is_none() {
         // an array element a[n]
@@ -98,8 +98,15 @@ fn calc_field(v: &dyn View, kind: CoreReloKind, spec: Option<&Spec>) -> Result<F
             return Err(CalcError::ZeroSizeBitfield);
         }
         let mut boff = bit_off / 8 / bsz * bsz;
-        // smallest load that covers the whole bitfield
-        while (bit_off as u64 + bit_sz as u64 - boff as u64 * 8) > bsz as u64 * 8 {
+        // smallest load that covers the whole bitfield, in libbpf's __u32
+        // arithmetic: for a base type of 2^29 bytes or more `bsz * 8` wraps,
+        // and where it wraps below the field's end libbpf reports a bitfield
+        // no load can read (-E2BIG)
+        while bit_off
+            .wrapping_add(bit_sz)
+            .wrapping_sub(boff.wrapping_mul(8))
+            > bsz.wrapping_mul(8)
+        {
             if bsz >= 8 {
                 return Err(CalcError::Bitfield);
             }
@@ -138,11 +145,14 @@ fn calc_field(v: &dyn View, kind: CoreReloKind, spec: Option<&Spec>) -> Result<F
             fv.validate = true;
         }
         CoreReloKind::FieldLShiftU64 => {
-            // little-endian target; libbpf computes this in 32-bit unsigned
-            fv.val = 64u32.wrapping_sub(
-                bit_off
-                    .wrapping_add(bit_sz)
-                    .wrapping_sub(byte_off.wrapping_mul(8)),
+            // libbpf picks the formula by the byte order it was built for
+            // (`__BYTE_ORDER`), not by the target's
+            fv.val = lshift_u64(
+                cfg!(target_endian = "big"),
+                bit_off,
+                bit_sz,
+                byte_off,
+                byte_sz,
             ) as u64;
         }
         CoreReloKind::FieldRShiftU64 => {
@@ -152,6 +162,28 @@ fn calc_field(v: &dyn View, kind: CoreReloKind, spec: Option<&Spec>) -> Result<F
         _ => unreachable!("field kinds only"),
     }
     Ok(Field::Val(fv))
+}
+
+/// FIELD_LSHIFT_U64: the left shift that puts the bitfield's top bit at bit
+/// 63 of the `byte_sz`-byte load at `byte_off` (then RSHIFT_U64 moves it
+/// down). In libbpf's __u32 arithmetic, which wraps on hostile input.
+fn lshift_u64(big_endian: bool, bit_off: u32, bit_sz: u32, byte_off: u32, byte_sz: u32) -> u32 {
+    if big_endian {
+        // the loaded bytes end up in the low bytes of the register, first
+        // byte most significant: skip the unused high bytes, then the bits
+        // before the field
+        8u32.wrapping_sub(byte_sz)
+            .wrapping_mul(8)
+            .wrapping_add(bit_off.wrapping_sub(byte_off.wrapping_mul(8)))
+    } else {
+        // the field's last bit is bit (bit_off + bit_sz - byte_off * 8) - 1
+        // of the load
+        64u32.wrapping_sub(
+            bit_off
+                .wrapping_add(bit_sz)
+                .wrapping_sub(byte_off.wrapping_mul(8)),
+        )
+    }
 }
 
 fn calc_type(
@@ -262,4 +294,28 @@ pub(crate) fn calc_relo(
         }
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lshift_u64;
+
+    #[test]
+    fn lshift_formula_follows_byte_order() {
+        // a 4-bit field at bit 32, read with a 1-byte load at byte 4: on
+        // little-endian it is the byte's low nibble (shift 60 puts its top
+        // bit at 63), on big-endian its high nibble (shift 56)
+        assert_eq!(lshift_u64(false, 32, 4, 4, 1), 60);
+        assert_eq!(lshift_u64(true, 32, 4, 4, 1), 56);
+        // a 10-bit field at bit 6, 2-byte load at 0: 64 - 16 = 48 on LE,
+        // (8 - 2) * 8 + 6 = 54 on BE
+        assert_eq!(lshift_u64(false, 6, 10, 0, 2), 48);
+        assert_eq!(lshift_u64(true, 6, 10, 0, 2), 54);
+        // a whole u64 (not a bitfield: bit_sz = 64): no shift either way
+        assert_eq!(lshift_u64(false, 64, 64, 8, 8), 0);
+        assert_eq!(lshift_u64(true, 64, 64, 8, 8), 0);
+        // libbpf's __u32 arithmetic wraps on hostile sizes
+        assert_eq!(lshift_u64(false, 0, 65, 0, 8), u32::MAX);
+        assert_eq!(lshift_u64(true, 0, 4, 0, 9), u32::MAX - 7);
+    }
 }

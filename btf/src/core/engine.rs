@@ -57,11 +57,11 @@ impl CandCache {
     }
 
     /// Stores `cands` as the list of `id` (which has none yet).
-    fn put(&mut self, id: u32, cands: Vec<Cand>) -> &mut Vec<Cand> {
+    fn put(&mut self, id: u32, cands: Vec<Cand>) -> usize {
         let i = self.lists.len();
         self.map.insert(id, i as u32);
         self.lists.push(cands);
-        &mut self.lists[i]
+        i
     }
 }
 
@@ -209,6 +209,9 @@ struct Resolved {
     local_spec: Spec,
     targ: Option<(usize, Spec)>,
     candidates: usize,
+    /// The pruned candidate list (index in `CandCache::lists`, list) to
+    /// store once the relocation has been applied: see [`resolve`].
+    pruned: Option<(usize, Vec<Cand>)>,
 }
 
 /// `bpf_core_calc_relo_insn` (with the cache handling of
@@ -260,6 +263,7 @@ fn resolve(
             local_spec,
             targ: None,
             candidates: 0,
+            pruned: None,
         });
     }
     if local_name.is_empty() {
@@ -269,8 +273,8 @@ fn resolve(
         });
     }
 
-    let cands = match cache.map.get(&local_id) {
-        Some(&i) => &mut cache.lists[i as usize],
+    let list = match cache.map.get(&local_id) {
+        Some(&i) => i as usize,
         None => {
             let c =
                 find_cands(local, local_id, targets).map_err(|source| CoreError::Candidates {
@@ -282,12 +286,18 @@ fn resolve(
             cache.put(local_id, c)
         }
     };
+    let cands = &cache.lists[list];
     let candidates = cands.len();
 
-    let mut kept = 0usize;
+    // The candidates that match, collected apart: the caller replaces the
+    // cached list only once the whole relocation (patching included)
+    // succeeded. libbpf compacts its list in place and may leave it
+    // half-compacted on an error, but it then aborts the load; our loader
+    // records the error and keeps relocating other functions with the same
+    // cache, and they must see the list as it was.
+    let mut kept: Vec<Cand> = Vec::new();
     let mut best: Option<(ReloRes, usize, Spec)> = None;
-    for i in 0..cands.len() {
-        let cand = cands[i];
+    for (i, &cand) in cands.iter().enumerate() {
         let (_, tv) = target_view(targets, cand.target);
         let cand_spec = match spec_match(local, &local_spec, tv, cand.id) {
             Ok(Some(s)) => s,
@@ -310,11 +320,12 @@ fn resolve(
         match &best {
             None => best = Some((cand_res, cand.target, cand_spec)),
             Some((bres, _, bspec)) => {
+                // both are libbpf's __u32 bit offsets (`Spec::bit_offset`)
                 if cand_spec.bit_offset != bspec.bit_offset {
                     return Err(CoreError::OffsetAmbiguity {
                         relo: relo_idx,
-                        a: cand_spec.bit_offset,
-                        b: bspec.bit_offset,
+                        a: cand_spec.bit_offset as u64,
+                        b: bspec.bit_offset as u64,
                     });
                 }
                 if cand_res.poison != bres.poison || cand_res.new_val != bres.new_val {
@@ -326,20 +337,18 @@ fn resolve(
                 }
             }
         }
-        cands[kept] = cand;
-        kept += 1;
+        kept.push(cand);
     }
     // candidates that did not match this relocation are dropped for the
     // next relocations of the same local type, unless none matched
-    if kept > 0 {
-        cands.truncate(kept);
-    }
+    let pruned = (!kept.is_empty() && kept.len() != candidates).then_some((list, kept));
     match best {
         Some((res, t, spec)) => Ok(Resolved {
             res,
             local_spec,
             targ: Some((t, spec)),
             candidates,
+            pruned,
         }),
         None => {
             let res = calc_relo(local, &local_spec, None).map_err(|source| CoreError::Calc {
@@ -351,6 +360,7 @@ fn resolve(
                 local_spec,
                 targ: None,
                 candidates,
+                pruned,
             })
         }
     }
@@ -394,11 +404,16 @@ pub(crate) fn relocate<I: CoreInsn>(
             relo: relo_idx,
             kind: relo.kind,
         })?;
-        let r = resolve(local, &relo, relo_idx, kind, targets, cache)?;
+        let mut r = resolve(local, &relo, relo_idx, kind, targets, cache)?;
         let patched = patch_insn(insns, insn_idx, &r.res).map_err(|source| CoreError::Patch {
             relo: relo_idx,
             source,
         })?;
+        // only an applied relocation prunes (libbpf's pruning happens within
+        // a pass that then succeeds, or the load fails)
+        if let Some((i, list)) = r.pruned.take() {
+            cache.lists[i] = list;
+        }
         let outcome = match patched {
             Patched::Value { mem_size } => Outcome::Patched { mem_size },
             Patched::Poisoned => Outcome::Poisoned(PoisonReason::NoTarget),
@@ -410,7 +425,7 @@ pub(crate) fn relocate<I: CoreInsn>(
                 btf: name.to_owned(),
                 type_id: spec.root_type_id,
                 spec: format_spec(tv, spec),
-                bit_offset: spec.bit_offset,
+                bit_offset: spec.bit_offset as u64,
             }
         });
         let lt = local.ty(relo.type_id).ok();

@@ -75,6 +75,7 @@ pub struct TargetMatch {
     pub type_id: u32,
     /// libbpf-style spec text, e.g. `<byte_off> [114] struct task_struct.pid (0:37 @ offset 2496)`.
     pub spec: String,
+    /// libbpf's `__u32` bit offset (wrapped at 32 bits on hostile sizes).
     pub bit_offset: u64,
 }
 

@@ -35,7 +35,10 @@ pub(crate) struct Spec {
     pub kind: CoreReloKind,
     pub raw: Vec<u32>,
     pub acc: Vec<Accessor>,
-    pub bit_offset: u64,
+    /// libbpf's `__u32 bit_offset`: all arithmetic on it wraps at 32 bits,
+    /// so hostile BTF gives libbpf's answers (offsets that agree modulo
+    /// 2^32 are not ambiguous there either).
+    pub bit_offset: u32,
 }
 
 /// Why a local spec cannot be parsed (libbpf: "parsing ... failed").
@@ -146,8 +149,9 @@ pub(crate) fn parse_spec(
     }
 
     let sz = resolve_size(v, id)?;
-    // libbpf does this in (overflowing) 64-bit arithmetic; never panic
-    spec.bit_offset = (first as u64).wrapping_mul(sz).wrapping_mul(8);
+    // libbpf computes this in (overflowing) 64-bit arithmetic and stores it
+    // in a __u32: the truncation keeps the low 32 bits; never panic
+    spec.bit_offset = (first as u64).wrapping_mul(sz).wrapping_mul(8) as u32;
 
     for step in 1..spec.raw.len() {
         let idx = spec.raw[step];
@@ -158,7 +162,7 @@ pub(crate) fn parse_spec(
                 return Err(SpecError::MemberIndex { type_id: id, idx });
             }
             let m = v.member(id, idx)?;
-            spec.bit_offset = spec.bit_offset.wrapping_add(m.bit_offset as u64);
+            spec.bit_offset = spec.bit_offset.wrapping_add(m.bit_offset);
             if !m.name.is_empty() {
                 spec.acc.push(Accessor {
                     type_id: id,
@@ -183,7 +187,7 @@ pub(crate) fn parse_spec(
             let sz = resolve_size(v, id)?;
             spec.bit_offset = spec
                 .bit_offset
-                .wrapping_add((idx as u64).wrapping_mul(sz).wrapping_mul(8));
+                .wrapping_add((idx as u64).wrapping_mul(sz).wrapping_mul(8) as u32);
         } else {
             return Err(SpecError::UnexpectedKind {
                 step,
@@ -221,7 +225,7 @@ fn match_member(
         if spec.raw.len() == SPEC_MAX_LEN {
             return Err(MatchError::TooDeep);
         }
-        spec.bit_offset = spec.bit_offset.wrapping_add(m.bit_offset as u64);
+        spec.bit_offset = spec.bit_offset.wrapping_add(m.bit_offset);
         spec.raw.push(i);
         if m.name.is_empty() {
             // embedded anonymous struct/union: go deeper
@@ -237,13 +241,16 @@ fn match_member(
             if fields_are_compat(local, local_member.type_id, targ, m.type_id)? {
                 return Ok(Some(m.type_id));
             }
+            // libbpf stops at the first member with the right name, popping
+            // only the accessor: the member's bit offset and raw index stay.
+            // At the top level the candidate is dropped anyway; inside an
+            // anonymous member the enclosing loop goes on searching with
+            // them still added (reachable only with duplicate member names,
+            // which C cannot produce), and libbpf's answer is what we give.
             spec.acc.pop();
-            // libbpf stops at the first member with the right name
-            spec.bit_offset = spec.bit_offset.wrapping_sub(m.bit_offset as u64);
-            spec.raw.pop();
             return Ok(None);
         }
-        spec.bit_offset = spec.bit_offset.wrapping_sub(m.bit_offset as u64);
+        spec.bit_offset = spec.bit_offset.wrapping_sub(m.bit_offset);
         spec.raw.pop();
     }
     Ok(None)
@@ -342,7 +349,7 @@ pub(crate) fn spec_match(
             let sz = resolve_size(targ, targ_id)?;
             ts.bit_offset = ts
                 .bit_offset
-                .wrapping_add((la.idx as u64).wrapping_mul(sz).wrapping_mul(8));
+                .wrapping_add((la.idx as u64).wrapping_mul(sz).wrapping_mul(8) as u32);
         }
     }
     Ok(Some(ts))

@@ -29,6 +29,21 @@ impl B {
         self.m
             .add_int(name, size, if signed { INT_SIGNED } else { 0 })
     }
+    /// An unsigned INT of any `size` (BTF_INT_BITS capped at 8, as
+    /// `add_int` would overflow computing `size * 8` for hostile sizes).
+    pub fn int_any_size(&mut self, name: &str, size: u32) -> u32 {
+        let name_off = self.m.add_string(name);
+        self.m.add_type(BtfType {
+            name_off,
+            kind_flag: false,
+            body: TypeBody::Int {
+                size,
+                encoding: 0,
+                offset: 0,
+                bits: 8,
+            },
+        })
+    }
     pub fn ptr(&mut self, target: u32) -> u32 {
         self.m.add_ptr(target)
     }
@@ -150,6 +165,13 @@ impl Split {
         self.w(1 << 24);
         self.w(size);
         self.w((1 << 24) | (size * 8));
+        self.next += 1;
+        self.next - 1
+    }
+    pub fn ptr(&mut self, target: u32) -> u32 {
+        self.w(0);
+        self.w(2 << 24);
+        self.w(target);
         self.next += 1;
         self.next - 1
     }

@@ -1173,3 +1173,327 @@ fn kernel_key_scan_equals_the_index() {
         "ENUM64 asks find the ENUM pid_type"
     );
 }
+
+/// The reviewer's case: a relocation that fails (offset ambiguity) after
+/// one candidate matched must not leave the shared candidate list damaged
+/// for the next relocations of the same relocator.
+#[test]
+fn failed_relocation_leaves_candidates_intact() {
+    // local: struct s { int a; int b; }
+    let mut l = B::new();
+    let int = l.int("int", 4, true);
+    let s = l.st("s", 8, &[("a", int, 0, 0), ("b", int, 32, 0)]);
+    let b_access = l.s("0:1");
+    let a_access = l.s("0:0");
+    // target: s { a }, s___b { b@0, c@4 }, s___c { c@0, b@4 }
+    let mut t = B::new();
+    let tint = t.int("int", 4, true);
+    let ts = t.st("s", 4, &[("a", tint, 0, 0)]);
+    t.st("s___b", 8, &[("b", tint, 0, 0), ("c", tint, 32, 0)]);
+    t.st("s___c", 8, &[("c", tint, 0, 0), ("b", tint, 32, 0)]);
+    let (lb, tb) = (l.finish(), t.finish());
+    let local = Btf::parse(&lb).unwrap();
+    let targets = Targets::new("target", Btf::parse(&tb).unwrap());
+    let rec = |access_str_off| CoreRelo {
+        insn_off: 0,
+        type_id: s,
+        access_str_off,
+        kind: CoreReloKind::FieldByteOffset as u32,
+    };
+    let mut r = CoreRelocator::new(&local, &targets);
+    // b: s___b says 0, s___c says 4
+    let err = r.relocate([rec(b_access)], &mut [mov(4)]).unwrap_err();
+    assert!(
+        matches!(err, CoreError::OffsetAmbiguity { a: 32, b: 0, .. }),
+        "{err}"
+    );
+    // a: the failed relocation pruned nothing, so s is still a candidate
+    let mut insns = [mov(0)];
+    let res = r.relocate([rec(a_access)], &mut insns).unwrap();
+    assert_eq!(res[0].candidates, 3);
+    assert_eq!(res[0].target.as_ref().map(|t| t.type_id), Some(ts));
+    assert_eq!(insns[0].imm, 0);
+    assert_eq!(res[0].outcome, Outcome::Patched { mem_size: None });
+
+    // A relocation that resolves but cannot be patched (the instruction
+    // does not hold the local value) fails too, and must not prune either.
+    // target: s { a } and s___2 { x, b }: a matches only s, which would hide
+    // b (only in s___2) from the next relocation
+    let mut t = B::new();
+    let tint = t.int("int", 4, true);
+    t.st("s", 4, &[("a", tint, 0, 0)]);
+    t.st("s___2", 8, &[("x", tint, 0, 0), ("b", tint, 32, 0)]);
+    let tb = t.finish();
+    let targets = Targets::new("target", Btf::parse(&tb).unwrap());
+    let mut r = CoreRelocator::new(&local, &targets);
+    let err = r.relocate([rec(a_access)], &mut [mov(99)]).unwrap_err();
+    assert!(matches!(err, CoreError::Patch { .. }), "{err}");
+    let exists = CoreRelo {
+        kind: CoreReloKind::FieldExists as u32,
+        ..rec(b_access)
+    };
+    let mut insns = [mov(1)];
+    let res = r.relocate([exists], &mut insns).unwrap();
+    assert_eq!((res[0].candidates, insns[0].imm), (2, 1));
+    // ... while a successful one prunes, as libbpf's does
+    let mut r = CoreRelocator::new(&local, &targets);
+    r.relocate([rec(a_access)], &mut [mov(0)]).unwrap();
+    let mut insns = [mov(1)];
+    let res = r.relocate([exists], &mut insns).unwrap();
+    assert_eq!((res[0].candidates, insns[0].imm), (1, 0));
+}
+
+/// A target built for a 32-bit kernel: `long` is 4 bytes, so pointers are
+/// (libbpf's `btf_ptr_sz`), unlike the 64-bit local BTF.
+#[test]
+fn pointer_size_comes_from_the_targets_long() {
+    // local (64-bit): [1] long (8), [2] int, [3] int *, [4] int *[4],
+    // [5] struct s { int *p; int x; int *arr[4]; } (p@0, x@8, arr@16),
+    // [6] typedef intptr -> int *
+    let mut l = B::new();
+    l.int("long", 8, true);
+    let int = l.int("int", 4, true);
+    let ip = l.ptr(int);
+    let arr = l.array(ip, int, 4);
+    let s = l.st(
+        "s",
+        48,
+        &[("p", ip, 0, 0), ("x", int, 64, 0), ("arr", arr, 128, 0)],
+    );
+    let intptr = l.typedef("intptr", ip);
+    // target (32-bit): same types with 4-byte pointers: p@0, x@4, arr@8
+    let mut t = B::new();
+    t.int("long int", 4, true);
+    let tint = t.int("int", 4, true);
+    let tip = t.ptr(tint);
+    let tarr = t.array(tip, tint, 4);
+    t.st(
+        "s",
+        24,
+        &[("p", tip, 0, 0), ("x", tint, 32, 0), ("arr", tarr, 64, 0)],
+    );
+    t.typedef("intptr", tip);
+    let mut c = Case::new(l);
+    c.relo(0, s, "0:0", CoreReloKind::FieldByteSize);
+    c.relo(1, s, "0:0", CoreReloKind::FieldByteOffset);
+    c.relo(2, s, "0:1", CoreReloKind::FieldByteOffset);
+    c.relo(3, s, "0:2:3", CoreReloKind::FieldByteOffset);
+    c.relo(4, s, "0:2:3", CoreReloKind::FieldByteSize);
+    c.relo(5, intptr, "0", CoreReloKind::TypeSize);
+    let mut insns = [
+        mov(8),
+        // a 64-bit load of the pointer becomes a 32-bit one
+        insn(LDX_DW, 1, 2, 0, 0),
+        insn(LDX_W, 1, 2, 8, 0),
+        // arr[3]: 16 + 3 * 8 locally, 8 + 3 * 4 in the target
+        insn(LDX_DW, 1, 2, 40, 0),
+        mov(8),
+        mov(8),
+    ];
+    let res = c.run(&t, &mut insns).unwrap();
+    assert_eq!(insns[0].imm, 4);
+    assert_eq!((insns[1].code, insns[1].off), (LDX_W, 0));
+    assert_eq!(
+        res[1].outcome,
+        Outcome::Patched {
+            mem_size: Some((8, 4))
+        }
+    );
+    assert_eq!((insns[2].code, insns[2].off), (LDX_W, 4));
+    assert_eq!((insns[3].code, insns[3].off), (LDX_W, 20));
+    assert_eq!(insns[4].imm, 4);
+    assert_eq!(insns[5].imm, 4);
+}
+
+/// libbpf's `determine_ptr_size`: the first INT of size 4 or 8 with one of
+/// the spellings of `long`; the host's pointer size without one; for split
+/// BTF, the base's answer first.
+#[test]
+fn pointer_size_rules() {
+    use super::testbtf::Split;
+    use super::view::View;
+    let ptr_size = |b: &B| {
+        let bytes = b.finish();
+        View::ptr_size(&Btf::parse(&bytes).unwrap())
+    };
+    // no long at all: the host's pointer size
+    let mut b = B::new();
+    b.int("int", 4, true);
+    assert_eq!(ptr_size(&b), std::mem::size_of::<usize>() as u32);
+    // a 2-byte "long" and a "longer" name are skipped; the first fitting
+    // alias decides, even if a later one disagrees
+    let mut b = B::new();
+    b.int("long", 2, true);
+    b.int("longer", 4, true);
+    b.int("int unsigned long", 4, false);
+    b.int("long", 8, true);
+    assert_eq!(ptr_size(&b), 4);
+    for alias in [
+        "long",
+        "long int",
+        "int long",
+        "unsigned long",
+        "long unsigned",
+        "unsigned long int",
+        "unsigned int long",
+        "long unsigned int",
+        "long int unsigned",
+        "int unsigned long",
+        "int long unsigned",
+    ] {
+        let mut b = B::new();
+        b.int("int", 8, true);
+        b.int(alias, 4, true);
+        assert_eq!(ptr_size(&b), 4, "{alias}");
+    }
+
+    // split BTF: the base's long wins over the module's
+    let mut base = B::new();
+    let bint = base.int("int", 4, true);
+    base.int("long", 4, true);
+    let bb = base.finish();
+    let bbtf = Btf::parse(&bb).unwrap();
+    let mut m = Split::new(&bbtf);
+    m.int("long", 8);
+    let mb = m.finish();
+    assert_eq!(View::ptr_size(&Btf::parse_split(&mb, &bbtf).unwrap()), 4);
+    // a base without long: the module's own
+    let mut base = B::new();
+    base.int("int", 4, true);
+    let bb2 = base.finish();
+    let bbtf2 = Btf::parse(&bb2).unwrap();
+    let mut m = Split::new(&bbtf2);
+    m.int("unsigned long", 4);
+    let mb2 = m.finish();
+    assert_eq!(View::ptr_size(&Btf::parse_split(&mb2, &bbtf2).unwrap()), 4);
+
+    // through a module target (the view the engine uses for modules): a
+    // pointer member of a module struct on a 32-bit base is 4 bytes
+    let mut l = B::new();
+    let int = l.int("int", 4, true);
+    let ip = l.ptr(int);
+    let ls = l.st("modstruct", 16, &[("p", ip, 0, 0), ("x", int, 64, 0)]);
+    let mut m = Split::new(&bbtf);
+    let mp = m.ptr(bint);
+    m.st("modstruct", 8, &[("p", mp, 0), ("x", bint, 32)]);
+    let (vb, mods) = module_targets(&base_32(), &[("m", m.finish())]);
+    let targets = Targets::with_modules("vmlinux", vb.btf(), &mods);
+    let mut c = Case::new(l);
+    c.relo(0, ls, "0:0", CoreReloKind::FieldByteSize);
+    c.relo(1, ls, "0:1", CoreReloKind::FieldByteOffset);
+    let lb = c.local.finish();
+    let local = Btf::parse(&lb).unwrap();
+    let mut insns = [mov(8), mov(8)];
+    let res = relocate_program(&local, c.relos.iter().copied(), &mut insns, &targets).unwrap();
+    assert_eq!(res[0].target.as_ref().unwrap().btf, "m");
+    assert_eq!((insns[0].imm, insns[1].imm), (4, 4));
+
+    // the running kernel (64-bit here): 8, as its `long` says
+    if let Ok(v) = crate::kernel::vmlinux() {
+        assert_eq!(View::ptr_size(&v.btf()), 8);
+    }
+}
+
+/// [1] int, [2] long (4 bytes): the base of the module in
+/// [`pointer_size_rules`].
+fn base_32() -> B {
+    let mut base = B::new();
+    base.int("int", 4, true);
+    base.int("long", 4, true);
+    base
+}
+
+/// libbpf compares candidate offsets as its __u32 `bit_offset`: offsets
+/// that differ only above bit 31 (hostile sizes) are not ambiguous.
+#[test]
+fn offset_ambiguity_is_compared_in_32_bits() {
+    // local: struct s { int a; } accessed as (&s)[1].a: bit offset 32
+    let mut l = B::new();
+    let int = l.int("int", 4, true);
+    let s = l.st("s", 4, &[("a", int, 0, 0)]);
+    // target: s of 2^29 bytes and s___x of 2^30 bytes: (&s)[1] is at bit
+    // 2^32 in one and 2^33 in the other, both 0 in 32 bits
+    let mut t = B::new();
+    let tint = t.int("int", 4, true);
+    t.st("s", 1 << 29, &[("a", tint, 0, 0)]);
+    t.st("s___x", 1 << 30, &[("a", tint, 0, 0)]);
+    let mut c = Case::new(l);
+    c.relo(0, s, "1:0", CoreReloKind::FieldByteOffset);
+    let mut insns = [mov(4)];
+    let res = c.run(&t, &mut insns).unwrap();
+    assert_eq!(insns[0].imm, 0);
+    assert_eq!(res[0].target.as_ref().unwrap().bit_offset, 0);
+}
+
+/// A bitfield whose base type is 2^29 bytes or more: libbpf's __u32
+/// `byte_sz * 8` wraps, and it reports the bitfield as unreadable.
+#[test]
+fn huge_bitfield_base_type_is_an_error() {
+    // local: struct bits { u8 a:4; }
+    let local = || {
+        let mut l = B::new();
+        let u8_ = l.int("u8", 1, false);
+        let bits = l.st("bits", 1, &[("a", u8_, 0, 4)]);
+        (l, bits)
+    };
+    // `size * 8` wraps to 0 for the first three (a 4-bit field then looks
+    // wider than the load: -E2BIG), to a large value for the others (fine)
+    for (size, ok) in [
+        (1u32 << 29, false),
+        (1 << 30, false),
+        (3 << 29, false),
+        ((1 << 29) + 1, true),
+        (u32::MAX, true),
+    ] {
+        // target: struct bits { huge a:4; } with an INT of `size` bytes
+        let mut t = B::new();
+        let huge = t.int_any_size("huge", size);
+        t.st("bits", 8, &[("a", huge, 0, 4)]);
+        let (l, bits) = local();
+        let mut c = Case::new(l);
+        c.relo(0, bits, "0:0", CoreReloKind::FieldByteSize);
+        let r = c.run(&t, &mut [mov(1)]);
+        if ok {
+            // no wider load needed: libbpf keeps the base type's size
+            assert_eq!(r.unwrap()[0].new_val, size as u64, "size {size}");
+        } else {
+            assert!(
+                matches!(
+                    r,
+                    Err(CoreError::Calc {
+                        source: CalcError::Bitfield,
+                        ..
+                    })
+                ),
+                "size {size}: {r:?}"
+            );
+        }
+    }
+}
+
+/// libbpf's `bpf_core_match_member` on a named member of the right name but
+/// an incompatible type inside an anonymous member: it pops the accessor
+/// only, so that member's offset and raw index stay in the spec while the
+/// enclosing struct is searched further (duplicate member names: hostile
+/// BTF only).
+#[test]
+fn match_member_keeps_libbpf_offsets_after_an_incompatible_name() {
+    // local: struct s { int a; }
+    let mut l = B::new();
+    let int = l.int("int", 4, true);
+    let s = l.st("s", 4, &[("a", int, 0, 0)]);
+    // target: struct s { struct { int *a @32 } @0; int a @64 }
+    let mut t = B::new();
+    let tint = t.int("int", 4, true);
+    let tip = t.ptr(tint);
+    let anon = t.st("", 16, &[("pad", tint, 0, 0), ("a", tip, 32, 0)]);
+    t.st("s", 16, &[("", anon, 0, 0), ("a", tint, 64, 0)]);
+    let mut c = Case::new(l);
+    c.relo(0, s, "0:0", CoreReloKind::FieldByteOffset);
+    let mut insns = [mov(0)];
+    let res = c.run(&t, &mut insns).unwrap();
+    // libbpf: 32 (left over from the anonymous member's a) + 64 bits
+    assert_eq!(insns[0].imm, 12);
+    let spec = &res[0].target.as_ref().unwrap().spec;
+    assert!(spec.ends_with("(0:0:1 @ offset 12)"), "{spec}");
+}

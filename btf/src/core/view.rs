@@ -151,10 +151,10 @@ pub(crate) trait View {
     fn enumerator(&self, id: u32, index: u32) -> Result<(&str, u64), ViewError>;
     /// Type of a FUNC_PROTO parameter.
     fn param_type(&self, id: u32, index: u32) -> Result<u32, ViewError>;
-    /// Size of a pointer in this BTF.
-    fn ptr_size(&self) -> u32 {
-        8
-    }
+    /// Size of a pointer in this BTF (libbpf's `btf_ptr_sz`): the size of
+    /// its `long`, else the host's pointer size. No default: a fixed 8 would
+    /// be wrong for the BTF of a 32-bit kernel.
+    fn ptr_size(&self) -> u32;
     /// The ids this BTF itself holds (for split BTF: not its base's).
     fn own_ids(&self) -> std::ops::Range<u32>;
     /// Whether [`find_candidates`](Self::find_candidates) is cheap (a
