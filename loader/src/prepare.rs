@@ -39,7 +39,7 @@ use crate::object::btf_maps::adjust_max_entries;
 use crate::object::elf::Endianness;
 use crate::object::maps::MapKind;
 use crate::object::Object;
-use crate::reloc::calls::{self, FuncIndex};
+use crate::reloc::calls::{self, CorePatched, FuncIndex};
 use crate::reloc::ext_info::ExtInfoIndex;
 use crate::reloc::{self, data, Linked};
 use crate::token::TokenReport;
@@ -131,9 +131,10 @@ fn load_inner(
     // Shared with the object; only functions that CO-RE patches get their own copy.
     let mut funcs: Vec<std::sync::Arc<[Insn]>> =
         obj.programs.iter().map(|p| p.insns.clone()).collect();
-    // CO-RE-patched main programs: the instructions CO-RE changed, applied to a copy when the
-    // program is linked (main programs are never appended to other programs, unlike
-    // subprograms, which stay shared in `funcs`).
+    // CO-RE-patched main programs: the instructions CO-RE changed, applied to a copy wherever
+    // the program's code is placed: as the linked program itself, and in every program it is
+    // appended to (a static program outside `.text` called from its own section, which only
+    // bpfload's extension mode links). Subprograms are patched in place in `funcs`.
     let mut main_code: Vec<Option<CorePatched>> = vec![None; obj.programs.len()];
     let core_errors = relocate_core(
         &obj,
@@ -373,7 +374,8 @@ enum Stage {
 struct Linker<'a> {
     /// Shared with the object; only functions that CO-RE patched have their own copy.
     funcs: Vec<std::sync::Arc<[Insn]>>,
-    /// CO-RE-patched main programs, applied when they are linked.
+    /// CO-RE-patched main programs, applied wherever their code is placed (kept until the
+    /// linker goes: a later program may append one).
     main_code: Vec<Option<CorePatched>>,
     core_errors: HashMap<usize, String>,
     funcs_index: FuncIndex,
@@ -391,15 +393,14 @@ impl Linker<'_> {
             .cloned()
             .transpose()
             .map_err(ProgramError::Reloc)?;
-        let own = self.main_code[m].take().map(|p| p.apply(&self.funcs[m]));
         let l = calls::link(
             obj,
             &self.funcs,
+            &self.main_code,
             &self.funcs_index,
             self.ext_index.as_ref(),
             m,
             cb,
-            own,
         )
         .map_err(|e| ProgramError::Reloc(e.to_string()))?;
         match included_core_error(&l, &self.core_errors) {
@@ -546,12 +547,7 @@ fn relocate_core(
     if ext.core_relos.is_empty() {
         return Ok(errors);
     }
-    let sec_by_name: HashMap<&str, usize> = obj
-        .section_names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), i))
-        .collect();
+    let sec_by_name = obj.sections_by_name();
     // Group the records per function, in file order.
     let mut groups: Vec<(usize, Vec<bpfload_btf::CoreRelo>)> = Vec::new();
     for sec in ext.core_relos.sections() {
@@ -610,34 +606,6 @@ fn relocate_core(
         }
     }
     Ok(errors)
-}
-
-/// A main program after CO-RE: the instructions that changed, (index, new instruction), not a
-/// copy of them all. A CO-RE record patches one or two instructions in place (through a slice: the
-/// length never changes), so for an object of a thousand programs this keeps kilobytes where
-/// whole copies kept ~440 KB until every program was linked.
-#[derive(Clone)]
-struct CorePatched(Vec<(u32, Insn)>);
-
-impl CorePatched {
-    fn new(orig: &[Insn], code: &[Insn]) -> CorePatched {
-        CorePatched(
-            (0u32..)
-                .zip(orig.iter().zip(code))
-                .filter(|(_, (a, b))| a != b)
-                .map(|(i, (_, b))| (i, *b))
-                .collect(),
-        )
-    }
-
-    /// The patched code of the function whose original code is `orig`.
-    fn apply(self, orig: &[Insn]) -> Vec<Insn> {
-        let mut code = orig.to_vec();
-        for (i, insn) in self.0 {
-            code[i as usize] = insn;
-        }
-        code
-    }
 }
 
 /// The outcome of applying one CO-RE record: what the (at most two) instructions it may patch

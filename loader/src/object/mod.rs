@@ -328,6 +328,16 @@ impl Object {
         }
     }
 
+    /// Section index by name, for `.BTF.ext` records (which name their section). With several
+    /// sections of one name, the first: libbpf's `elf_sec_by_name` returns the first match.
+    pub(crate) fn sections_by_name(&self) -> HashMap<&str, usize> {
+        let mut by_name = HashMap::new();
+        for (i, n) in self.section_names.iter().enumerate() {
+            by_name.entry(n.as_str()).or_insert(i);
+        }
+        by_name
+    }
+
     pub(crate) fn is_maps_section(&self, shndx: usize) -> bool {
         Some(shndx) == self.btf_maps_shndx || Some(shndx) == self.legacy_maps_shndx
     }

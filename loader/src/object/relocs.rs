@@ -72,7 +72,9 @@ fn sym_is_subprog(s: &Symbol<'_>, text_shndx: Option<usize>) -> bool {
     if s.bind == sym::STB_LOCAL && s.typ == sym::STT_SECTION {
         return true;
     }
-    s.bind == sym::STB_GLOBAL && s.typ == sym::STT_FUNC
+    // Weak functions too: a weak (often hidden) callback's address is an ld_imm64 of its own
+    // symbol, and libbpf 1.7 accepts STB_WEAK here just as STB_GLOBAL.
+    matches!(s.bind, sym::STB_GLOBAL | sym::STB_WEAK) && s.typ == sym::STT_FUNC
 }
 
 /// Indexes built once for the whole collection.
@@ -90,12 +92,13 @@ struct Index {
 }
 
 impl Index {
-    /// The map defined at `off` in section `sec` (the last one, if several are).
+    /// The map defined at `off` in section `sec`; if several are, the first in map order, as
+    /// libbpf's loop over the maps takes (entries with one offset are sorted by map index).
     fn find_map(&self, sec: usize, off: u64) -> Option<usize> {
         let off = usize::try_from(off).ok()?;
         let v = self.maps_by_def.get(&sec)?;
-        let end = v.partition_point(|&(o, _, _)| o <= off);
-        let &(o, _, i) = v.get(end.checked_sub(1)?)?;
+        let first = v.partition_point(|&(o, _, _)| o < off);
+        let &(o, _, i) = v.get(first)?;
         (o == off).then_some(i)
     }
 
@@ -168,6 +171,16 @@ pub(crate) fn collect(obj: &mut Object, elf: &ElfFile<'_>) -> Result<(), OpenErr
                 return Err(sec_err(format!(
                     "relocation at offset {} is not instruction-aligned",
                     rel.offset
+                )));
+            }
+            // Past the section's end the file is corrupt (libbpf: "invalid offset", the object
+            // is refused); only an offset inside the section may be a gap between programs
+            // (an overridden weak function), skipped below.
+            if rel.offset >= target.data.len() as u64 {
+                return Err(sec_err(format!(
+                    "relocation at offset {} is past the section's end ({} bytes)",
+                    rel.offset,
+                    target.data.len()
                 )));
             }
             let sec_insn = (rel.offset / Insn::SIZE as u64) as usize;
@@ -311,4 +324,93 @@ fn record(
     Err(err(format!(
         "bad relocation against '{sym_name}' in section '{sec_name}'"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two maps at one offset of a maps section (aliases): the first, as libbpf finds it.
+    #[test]
+    fn find_map_takes_the_first_at_an_offset() {
+        let mut maps_by_def = HashMap::new();
+        maps_by_def.insert(5, vec![(0, 0, 0), (8, 0, 1), (8, 0, 2), (16, 0, 3)]);
+        let index = Index {
+            progs_by_sec: HashMap::new(),
+            maps_by_def,
+            data_by_sec: HashMap::new(),
+            extern_by_sym: HashMap::new(),
+        };
+        assert_eq!(index.find_map(5, 8), Some(1));
+        assert_eq!(index.find_map(5, 16), Some(3));
+        assert_eq!(index.find_map(5, 0), Some(0));
+        assert_eq!(index.find_map(5, 4), None);
+        assert_eq!(index.find_map(5, 24), None);
+        assert_eq!(index.find_map(6, 0), None);
+    }
+
+    /// Sections sharing a name: `.BTF.ext` records naming it go to the first, as libbpf's
+    /// `elf_sec_by_name` finds it.
+    #[test]
+    fn sections_by_name_takes_the_first() {
+        let path =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/bpf/weak_cb.bpf.o");
+        let mut obj = Object::open_file(path).unwrap();
+        let socket = obj
+            .section_names
+            .iter()
+            .position(|n| n == "socket")
+            .unwrap();
+        obj.section_names.push("socket".into());
+        obj.section_names.push(".text".into());
+        let by_name = obj.sections_by_name();
+        assert_eq!(by_name["socket"], socket);
+        assert_eq!(by_name[".text"], obj.text_shndx.unwrap());
+    }
+
+    /// `data` with the first relocation of `.rel<sec>` moved to `r_offset` `off`.
+    fn with_rel_offset(data: &[u8], sec: &str, off: u64) -> Vec<u8> {
+        let elf = goblin::elf::Elf::parse(data).unwrap();
+        let rel = elf
+            .section_headers
+            .iter()
+            .find(|s| elf.shdr_strtab.get_at(s.sh_name) == Some(&format!(".rel{sec}")))
+            .unwrap();
+        let mut out = data.to_vec();
+        // Elf64_Rel: r_offset first.
+        let at = rel.sh_offset as usize;
+        out[at..at + 8].copy_from_slice(&off.to_le_bytes());
+        out
+    }
+
+    /// A relocation past the end of its section is a corrupt object, which libbpf refuses
+    /// ("invalid offset"), not a gap between programs to skip; at the last instruction it is
+    /// still inside (and still skipped when no program is there).
+    #[test]
+    fn relocation_past_section_end_is_refused() {
+        let path =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/bpf/weak_cb.bpf.o");
+        let raw = std::fs::read(path).unwrap();
+        let obj = Object::open_bytes("weak_cb", &raw).unwrap();
+        let size = obj
+            .programs
+            .iter()
+            .filter(|p| p.section == "socket")
+            .map(|p| (p.sec_insn_off + p.insns.len()) * Insn::SIZE)
+            .max()
+            .unwrap() as u64;
+        for off in [size, size + 8, u64::MAX - 7] {
+            let e =
+                Object::open_bytes("weak_cb", &with_rel_offset(&raw, "socket", off)).unwrap_err();
+            assert!(
+                e.to_string().contains("past the section's end"),
+                "{off}: {e}"
+            );
+        }
+        // The last instruction (`exit`, not a call or ld_imm64): inside, so it is the program's
+        // and refused as a bad relocation target, as libbpf does.
+        let e =
+            Object::open_bytes("weak_cb", &with_rel_offset(&raw, "socket", size - 8)).unwrap_err();
+        assert!(e.to_string().contains("invalid relocation"), "{e}");
+    }
 }

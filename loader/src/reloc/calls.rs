@@ -43,6 +43,34 @@ impl FuncIndex {
     }
 }
 
+/// A main program after CO-RE: the instructions that changed, (index, new instruction), not a
+/// copy of them all. A CO-RE record patches one or two instructions in place (through a slice: the
+/// length never changes), so for an object of a thousand programs this keeps kilobytes where
+/// whole copies kept ~440 KB until every program was linked.
+#[derive(Clone)]
+pub(crate) struct CorePatched(Vec<(u32, Insn)>);
+
+impl CorePatched {
+    pub(crate) fn new(orig: &[Insn], code: &[Insn]) -> CorePatched {
+        CorePatched(
+            (0u32..)
+                .zip(orig.iter().zip(code))
+                .filter(|(_, (a, b))| a != b)
+                .map(|(i, (_, b))| (i, *b))
+                .collect(),
+        )
+    }
+
+    /// The patched code of the function whose original code is `orig`.
+    pub(crate) fn apply(&self, orig: &[Insn]) -> Vec<Insn> {
+        let mut code = orig.to_vec();
+        for &(i, insn) in &self.0 {
+            code[i as usize] = insn;
+        }
+        code
+    }
+}
+
 /// `find_prog_insn_relo`: relocations are sorted by instruction index.
 fn find_relo(relocs: &[Reloc], insn_idx: usize) -> Option<&Reloc> {
     relocs
@@ -52,9 +80,21 @@ fn find_relo(relocs: &[Reloc], insn_idx: usize) -> Option<&Reloc> {
 }
 
 /// A function's instructions as libbpf sees them after `bpf_object__relocate` marked callback loads
-/// (`RELO_SUBPROG_ADDR`) with `BPF_PSEUDO_FUNC`.
-fn marked_insns(obj: &Object, funcs: &[std::sync::Arc<[Insn]>], f: usize) -> Vec<Insn> {
-    mark(obj, f, funcs[f].to_vec())
+/// (`RELO_SUBPROG_ADDR`) with `BPF_PSEUDO_FUNC`, with its CO-RE patches. A main program's patches
+/// are kept apart (`core`); they apply to every copy of its code, the one it is linked as and the
+/// ones appended to its callers in its section, as libbpf relocates a function's one copy before
+/// appending it.
+fn marked_insns(
+    obj: &Object,
+    funcs: &[std::sync::Arc<[Insn]>],
+    core: &[Option<CorePatched>],
+    f: usize,
+) -> Vec<Insn> {
+    let code = match core.get(f).and_then(Option::as_ref) {
+        Some(p) => p.apply(&funcs[f]),
+        None => funcs[f].to_vec(),
+    };
+    mark(obj, f, code)
 }
 
 fn mark(obj: &Object, f: usize, mut insns: Vec<Insn>) -> Vec<Insn> {
@@ -73,6 +113,7 @@ fn mark(obj: &Object, f: usize, mut insns: Vec<Insn>) -> Vec<Insn> {
 fn append(
     obj: &Object,
     code: &[std::sync::Arc<[Insn]>],
+    core: &[Option<CorePatched>],
     ext: Option<&ExtInfoIndex<'_>>,
     infos: &mut Option<super::ext_info::ExtState>,
     placed: &mut HashMap<usize, usize>,
@@ -82,7 +123,7 @@ fn append(
     off: usize,
 ) -> Result<(), LinkError> {
     placed.insert(sub, off);
-    insns.extend(marked_insns(obj, code, sub));
+    insns.extend(marked_insns(obj, code, core, sub));
     let sp = &obj.programs[sub];
     if let (Some(e), Some(st)) = (ext, infos.as_mut()) {
         e.append(st, sp, off, false).map_err(|m| LinkError {
@@ -103,22 +144,18 @@ fn append(
 pub(crate) fn link(
     obj: &Object,
     code: &[std::sync::Arc<[Insn]>],
+    core: &[Option<CorePatched>],
     funcs: &FuncIndex,
     ext: Option<&ExtInfoIndex<'_>>,
     main: usize,
     exception_cb: Option<usize>,
-    main_code: Option<Vec<Insn>>,
 ) -> Result<Linked, LinkError> {
     let main_prog = &obj.programs[main];
     let err = |msg: String| LinkError {
         program: main_prog.name.clone(),
         msg,
     };
-    // The main program's own CO-RE-patched copy, when it has one, becomes the linked program.
-    let mut insns = match main_code {
-        Some(own) => mark(obj, main, own),
-        None => marked_insns(obj, code, main),
-    };
+    let mut insns = marked_insns(obj, code, core, main);
     // Function index → position of its first instruction in `insns` (libbpf's `sub_insn_off`).
     let mut placed: HashMap<usize, usize> = HashMap::from([(main, 0)]);
     let mut relos: Vec<(usize, Reloc)> = Vec::new();
@@ -144,6 +181,7 @@ pub(crate) fn link(
                     append(
                         obj,
                         code,
+                        core,
                         ext,
                         &mut infos,
                         &mut placed,
@@ -173,12 +211,21 @@ pub(crate) fn link(
         let relo = find_relo(&prog.relocs, insn_idx);
         let (sec, sub_insn_idx) = match relo {
             Some(r) if matches!(r.kind, RelocKind::ExternCall { .. }) => continue,
+            // The symbol's value is not bounds-checked at open (a section symbol's st_value is
+            // whatever the file says): checked arithmetic, so a value near the top of the range
+            // is a call to nowhere (the link error below), not an overflow.
             Some(r) if r.kind == RelocKind::Call => {
-                let target = (r.sym_off / 8) as i64 + i64::from(insn.imm) + 1;
+                let target = i64::try_from(r.sym_off / 8)
+                    .ok()
+                    .and_then(|s| s.checked_add(i64::from(insn.imm)))
+                    .and_then(|t| t.checked_add(1));
                 (r.sym_shndx, target)
             }
             Some(r) if r.kind == RelocKind::SubprogAddr => {
-                let target = (r.sym_off as i64 + i64::from(insn.imm)) / 8;
+                let target = i64::try_from(r.sym_off)
+                    .ok()
+                    .and_then(|s| s.checked_add(i64::from(insn.imm)))
+                    .map(|t| t / 8);
                 (r.sym_shndx, target)
             }
             Some(r) => {
@@ -197,13 +244,26 @@ pub(crate) fn link(
             // relative to the call's own position in the section.
             None => (
                 prog.sec_idx,
-                (prog.sec_insn_off + insn_idx) as i64 + i64::from(insn.imm) + 1,
+                i64::try_from(prog.sec_insn_off + insn_idx)
+                    .ok()
+                    .and_then(|p| p.checked_add(i64::from(insn.imm)))
+                    .and_then(|t| t.checked_add(1)),
             ),
         };
-        let sub = usize::try_from(sub_insn_idx).ok().and_then(|i| funcs.find(sec, i)).ok_or_else(|| LinkError {
-            program: prog.name.clone(),
-            msg: format!("call at insn #{insn_idx} targets section instruction {sub_insn_idx}, where no function exists"),
-        })?;
+        let sub = sub_insn_idx
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| funcs.find(sec, i))
+            .ok_or_else(|| {
+                let target = sub_insn_idx.map_or("an offset out of range".to_string(), |t| {
+                    format!("section instruction {t}")
+                });
+                LinkError {
+                    program: prog.name.clone(),
+                    msg: format!(
+                        "call at insn #{insn_idx} targets {target}, where no function exists"
+                    ),
+                }
+            })?;
         let sub_off = match placed.get(&sub) {
             Some(&off) => off,
             None => {
@@ -212,6 +272,7 @@ pub(crate) fn link(
                 append(
                     obj,
                     code,
+                    core,
                     ext,
                     &mut infos,
                     &mut placed,
@@ -251,4 +312,69 @@ pub(crate) fn link(
         line_info,
         funcs: funcs_in.into_iter().map(|(_, _, f)| f).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `data` with the `st_value` of every STT_SECTION symbol of `.text` set to `value`.
+    fn with_text_section_symbol(data: &[u8], value: u64) -> Vec<u8> {
+        use goblin::elf::{section_header::SHT_SYMTAB, sym::STT_SECTION, Elf};
+        let elf = Elf::parse(data).unwrap();
+        let text = elf
+            .section_headers
+            .iter()
+            .position(|s| elf.shdr_strtab.get_at(s.sh_name) == Some(".text"))
+            .unwrap();
+        let symtab = elf
+            .section_headers
+            .iter()
+            .find(|s| s.sh_type == SHT_SYMTAB)
+            .unwrap();
+        let mut out = data.to_vec();
+        let mut patched = 0;
+        for (k, sym) in elf.syms.iter().enumerate() {
+            if sym.st_type() == STT_SECTION && sym.st_shndx == text {
+                // Elf64_Sym: st_name (4), st_info, st_other, st_shndx (2), then st_value.
+                let off = symtab.sh_offset as usize + k * symtab.sh_entsize as usize + 8;
+                out[off..off + 8].copy_from_slice(&value.to_le_bytes());
+                patched += 1;
+            }
+        }
+        assert_eq!(patched, 1);
+        out
+    }
+
+    fn link_program(obj: &Object, name: &str) -> Result<Linked, LinkError> {
+        let code: Vec<std::sync::Arc<[Insn]>> =
+            obj.programs.iter().map(|p| p.insns.clone()).collect();
+        let core = vec![None; obj.programs.len()];
+        let m = obj.programs.iter().position(|p| p.name == name).unwrap();
+        link(obj, &code, &core, &FuncIndex::new(obj), None, m, None)
+    }
+
+    /// A static callback's ld_imm64 is relocated against the `.text` section symbol with the
+    /// callback's offset in imm (`tests/bpf/weak_cb.bpf.c`, `uses_static_cb`: imm 40). The
+    /// symbol's value is the file's word: near the top of the range, value + imm overflows,
+    /// which must be the ordinary link error (it panicked in debug builds); a value that wraps
+    /// negative must not land on a function either.
+    #[test]
+    fn hostile_section_symbol_value_is_a_link_error() {
+        let path =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/bpf/weak_cb.bpf.o");
+        let raw = std::fs::read(path).unwrap();
+        let obj = Object::open_bytes("weak_cb", &raw).unwrap();
+        let l = link_program(&obj, "uses_static_cb").unwrap();
+        assert_eq!(l.insns.len(), 17, "unpatched: links as libbpf does");
+        for value in [i64::MAX as u64 - 7, u64::MAX - 7, 1 << 63] {
+            let obj =
+                Object::open_bytes("weak_cb", &with_text_section_symbol(&raw, value)).unwrap();
+            let e = link_program(&obj, "uses_static_cb").unwrap_err();
+            assert!(
+                e.msg.contains("where no function exists"),
+                "{value:#x}: {e}"
+            );
+        }
+    }
 }

@@ -40,21 +40,20 @@ impl<'a> Records<'a> {
         if info.is_empty() {
             return None;
         }
-        let sec_by_name: HashMap<&str, usize> = obj
-            .section_names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.as_str(), i))
-            .collect();
+        let sec_by_name = obj.sections_by_name();
         let mut by_sec = HashMap::new();
         let mut raws = Vec::new();
         for s in info.sections() {
             let Ok(name) = btf.str_at(s.sec_name_off) else {
                 continue;
             };
+            // Several `.BTF.ext` sections for one ELF section: libbpf
+            // (`reloc_prog_func_and_line_info`) uses the first.
             if let Some(&idx) = sec_by_name.get(name) {
-                by_sec.insert(idx, raws.len());
-                raws.push(s.raw());
+                if let std::collections::hash_map::Entry::Vacant(v) = by_sec.entry(idx) {
+                    v.insert(raws.len());
+                    raws.push(s.raw());
+                }
             }
         }
         Some(Records {

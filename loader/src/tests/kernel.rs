@@ -401,3 +401,61 @@ fn exception_callback_is_appended() {
         "callback appended last"
     );
 }
+
+/// bpf_loop callbacks (`tests/bpf/weak_cb.bpf.c`). A weak, hidden function's address is an
+/// ld_imm64 relocated against its STB_WEAK symbol, a subprogram for libbpf 1.7, which appends it
+/// and passes 16 instructions to BPF_PROG_LOAD (libbpf-dump); the loop sums 0 + 1 + 2. The static
+/// callback beside it (17 instructions, 2 * (0 + 1 + 2)) is the control.
+#[test]
+fn weak_hidden_callback_is_a_subprogram() {
+    if !require_root("weak callback") {
+        return;
+    }
+    let _g = KERNEL_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let obj = Object::open_file(fixture("weak_cb.bpf.o")).unwrap();
+    let l = Loader::new().load(&obj).unwrap();
+    for (prog, cb, count, retval) in [
+        ("uses_weak_cb", "cb_weak", 16, 3),
+        ("uses_static_cb", "cb_static", 17, 6),
+    ] {
+        let cb = obj.subprograms().find(|p| p.name() == cb).unwrap();
+        let p = l.program(prog).unwrap();
+        assert_eq!(p.insn_count(), count, "{prog}");
+        let insns = l.program_insns(prog).unwrap();
+        assert_eq!(
+            &insns[insns.len() - cb.insn_count()..],
+            cb.insns(),
+            "{prog}: callback appended"
+        );
+        let r = prog::test_run(p.fd(), &PACKET, 1).unwrap();
+        assert_eq!(r.retval, retval, "{prog}");
+    }
+}
+
+/// A static function outside `.text` is a program of its own here, and is appended to the
+/// programs of its section that call it (`tests/bpf/static_core.bpf.c`). Its CO-RE relocation
+/// (the `tgid` offset, local 4) must be in every copy, as libbpf relocates a function's one copy
+/// before appending it: `caller`'s appended `helper` equals `helper` as loaded.
+#[test]
+fn appended_static_program_keeps_its_core_relocation() {
+    if !require_root("static program CO-RE") {
+        return;
+    }
+    let _g = KERNEL_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let obj = Object::open_file(fixture("static_core.bpf.o")).unwrap();
+    let helper = obj.programs().find(|p| p.name() == "helper").unwrap();
+    assert!(helper.is_static());
+    let l = Loader::new().load(&obj).unwrap();
+    let own = l.program_insns("helper").unwrap();
+    // helper's insn 3 is `r1 = 4`, the field offset CO-RE rewrites (tgid is not at 4 in the
+    // kernel's task_struct).
+    assert_eq!(helper.insns()[3].imm, 4);
+    assert_ne!(own[3].imm, 4, "helper's own code is CO-RE-relocated");
+    let caller = l.program_insns("caller").unwrap();
+    assert_eq!(caller.len(), 4 + own.len());
+    assert_eq!(
+        &caller[4..],
+        own,
+        "the appended copy carries the same patches"
+    );
+}
