@@ -5,6 +5,18 @@
 //! zeroed byte buffer that is *viewed* as aya-obj's per-command structs. Wrappers only ever write individual
 //! fields, so every byte stays initialised and everything the wrapper did not set stays zero, which is what the
 //! kernel requires of unused fields (`CHECK_ATTR`) and of bytes past its own `sizeof(union bpf_attr)`.
+//!
+//! Field-wise writes are a soundness rule, not style: assigning a whole struct (or union) value through a view,
+//! `l.uprobe_multi = Struct { .. }`, copies the value's padding bytes too, and padding is uninitialised memory.
+//! The buffer would then hold uninitialised bytes that `bytes()`, `Clone`, `Debug` and the typed views read from
+//! safe code, and the kernel would see junk where it demands zeros. That is why the mutable views are
+//! crate-private: outside code reads the views and writes bytes (`set_u32_at`), which cannot create padding.
+//!
+//! ```compile_fail
+//! // Outside this crate there is no `&mut` to a padded struct inside the attr.
+//! let mut attr = bpfload_syscall::Attr::zeroed();
+//! attr.link_create_mut().flags = 0;
+//! ```
 
 use crate::uapi::{
     bpf_attr, bpf_attr__bindgen_ty_1, bpf_attr__bindgen_ty_12, bpf_attr__bindgen_ty_14,
@@ -42,25 +54,31 @@ impl std::fmt::Debug for Attr {
 }
 
 macro_rules! views {
-    ($( $(#[$doc:meta])* $get:ident, $get_mut:ident: $ty:ty; )*) => {
+    ($( $(#[$doc:meta])* $get:ident $(, $get_mut:ident)?: $ty:ty; )*) => {
         $(
             $(#[$doc])*
             pub fn $get(&self) -> &$ty {
                 const _: () = assert!(core::mem::size_of::<$ty>() <= ATTR_BUF_SIZE);
                 const _: () = assert!(core::mem::align_of::<$ty>() <= 8);
                 // SAFETY: the buffer is 8-aligned and at least size_of::<$ty>() bytes (checked above); every byte
-                // is initialised (the buffer starts zeroed and is only written through these typed views or
-                // `set_u32_at`); `$ty` is a plain-old-data bindgen struct of integers, for which any bit pattern
-                // is valid. The returned borrow is tied to `self`.
+                // is initialised (the buffer starts zeroed and is only written field by field through the
+                // crate-private mutable views, or bytewise by `set_u32_at`); `$ty` is a plain-old-data bindgen
+                // struct of integers, for which any bit pattern is valid. The returned borrow is tied to `self`.
                 unsafe { &*(self.raw.as_ptr() as *const $ty) }
             }
 
-            $(#[$doc])*
-            pub fn $get_mut(&mut self) -> &mut $ty {
+            $(
+            #[doc = concat!("Mutable [`", stringify!($get), "`](Self::", stringify!($get), ") view.")]
+            ///
+            /// Write one (leaf) field at a time, never a whole struct or union value: see the module docs. Crate-
+            /// private so that only this crate's reviewed wrappers hold such a view.
+            pub(crate) fn $get_mut(&mut self) -> &mut $ty {
                 // SAFETY: as for the shared view; the exclusive borrow of `self` makes the view unique. Writes
-                // through it only touch field bytes, so the buffer stays fully initialised.
+                // through it only touch field bytes (the rule above, which holds because only this crate's code
+                // can obtain the view), so the buffer stays fully initialised.
                 unsafe { &mut *(self.raw.as_mut_ptr() as *mut $ty) }
             }
+            )?
         )*
     };
 }
@@ -74,8 +92,9 @@ impl Attr {
     }
 
     views! {
-        /// The whole `union bpf_attr` as aya-obj defines it.
-        bpf_attr, bpf_attr_mut: bpf_attr;
+        /// The whole `union bpf_attr` as aya-obj defines it (read-only: nothing here writes the union as a
+        /// whole, and a whole-union assignment is exactly what must not happen).
+        bpf_attr: bpf_attr;
         /// `BPF_MAP_CREATE` fields.
         map_create, map_create_mut: bpf_attr__bindgen_ty_1;
         /// `BPF_MAP_*_ELEM` / `GET_NEXT_KEY` fields.

@@ -5,9 +5,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use crate::attr::{attr_end, Attr};
 use crate::errno::Errno;
 use crate::error::{BtfLoadError, SysError};
-use crate::fd::from_ret;
 use crate::log::{drive, Attempt, LogOptions};
-use crate::syscall::bpf;
+use crate::syscall::{bpf, bpf_fd};
 use crate::uapi::{bpf_attr__bindgen_ty_12, bpf_attr__bindgen_ty_8, bpf_cmd, BPF_F_TOKEN_FD};
 use crate::uapi_ext::FD_BY_ID_TOKEN_FD_OFFSET;
 
@@ -67,10 +66,10 @@ pub fn load_with_log(
             b.btf_token_fd = token.as_raw_fd();
             b.btf_flags |= BPF_F_TOKEN_FD;
         }
-        let result = bpf(bpf_cmd::BPF_BTF_LOAD, &mut attr, BTF_LOAD_ATTR_SIZE);
+        let result = bpf_fd(bpf_cmd::BPF_BTF_LOAD, &mut attr, BTF_LOAD_ATTR_SIZE);
         let true_size = attr.btf_load().btf_log_true_size;
         Attempt {
-            result: result.and_then(|r| from_ret("BPF_BTF_LOAD", r).map_err(|e| e.errno())),
+            result: result.map_err(|e| e.errno()),
             true_size,
         }
     };
@@ -90,7 +89,6 @@ pub fn load_with_log(
 /// With a `token`, sets `fd_by_id_token_fd` and adds `BPF_F_TOKEN_FD` to `open_flags` (kernel 6.15+; older
 /// kernels reject the flag with EINVAL). There is no fallback without the token: the caller decides.
 pub fn get_fd_by_id(id: u32, token: Option<BorrowedFd<'_>>) -> Result<OwnedFd, SysError> {
-    const NAME: &str = "BPF_BTF_GET_FD_BY_ID";
     let mut attr = Attr::zeroed();
     let b = attr.by_id_mut();
     b.__bindgen_anon_1.btf_id = id;
@@ -98,13 +96,11 @@ pub fn get_fd_by_id(id: u32, token: Option<BorrowedFd<'_>>) -> Result<OwnedFd, S
         b.open_flags |= BPF_F_TOKEN_FD;
         attr.set_u32_at(FD_BY_ID_TOKEN_FD_OFFSET, token.as_raw_fd() as u32);
     }
-    let ret = bpf(
+    bpf_fd(
         bpf_cmd::BPF_BTF_GET_FD_BY_ID,
         &mut attr,
         BTF_GET_FD_BY_ID_ATTR_SIZE,
     )
-    .map_err(|e| SysError::kernel(NAME, e))?;
-    from_ret(NAME, ret)
 }
 
 /// `BPF_BTF_GET_NEXT_ID`: the id of the next BTF object after `start` (0 for the first), or `None` at the end
@@ -200,7 +196,7 @@ mod tests {
         let r = with_syscall_override(
             |_, attr, _| {
                 attr.by_id_mut().next_id = 9;
-                Ok(0)
+                Ok(crate::syscall::Reply::Value(0))
             },
             || get_next_id(7),
         );

@@ -8,12 +8,16 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-/// Takes ownership of `fd` (just returned by the kernel) and makes sure it is >= 3 and close-on-exec.
+/// Takes ownership of `fd` and makes sure it is >= 3 and close-on-exec.
 ///
 /// On failure the original fd is closed.
-pub(crate) fn own_good_fd(fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: `fd` was just returned by a successful fd-creating call and nothing else owns it; from here on
-    // the OwnedFd closes it exactly once.
+///
+/// # Safety
+/// `fd` must be an open fd that nothing else owns or will close (just created by a syscall, or released with
+/// `into_raw_fd`): the returned `OwnedFd` closes it.
+pub(crate) unsafe fn own_good_fd(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: by this function's contract nothing else owns `fd`; from here on the OwnedFd closes it exactly
+    // once.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
     if fd > 2 {
         return Ok(owned);
@@ -36,8 +40,13 @@ pub fn dup_good(fd: impl AsFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
-/// Converts a bpf(2) return value into an owned, good fd. A value that does not fit an fd is EINVAL.
-pub(crate) fn from_ret(cmd: &'static str, ret: i64) -> Result<OwnedFd, crate::SysError> {
+/// Converts a bpf(2) fd result into an owned, good fd. A value that does not fit an fd is EINVAL.
+///
+/// # Safety
+/// `ret` must be a new fd that nothing else owns: `syscall::bpf`'s successful result for a command that
+/// creates an fd (the kernel's new fd, or the `OwnedFd` a fake handed over). Use `syscall::bpf_fd`, which checks
+/// the command.
+pub(crate) unsafe fn from_ret(cmd: &'static str, ret: i64) -> Result<OwnedFd, crate::SysError> {
     let fd = RawFd::try_from(ret).map_err(|_| {
         crate::SysError::invalid(
             cmd,
@@ -52,7 +61,8 @@ pub(crate) fn from_ret(cmd: &'static str, ret: i64) -> Result<OwnedFd, crate::Sy
             format!("kernel returned {ret}, not an fd"),
         ));
     }
-    own_good_fd(fd).map_err(|e| {
+    // SAFETY: by this function's contract `fd` is a new fd nothing else owns.
+    unsafe { own_good_fd(fd) }.map_err(|e| {
         crate::SysError::kernel(
             cmd,
             crate::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)),
@@ -81,7 +91,8 @@ pub fn placeholder() -> io::Result<OwnedFd> {
     if raw < 0 {
         return Err(io::Error::last_os_error());
     }
-    own_good_fd(raw)
+    // SAFETY: memfd_create just created `raw`; nothing else has it.
+    unsafe { own_good_fd(raw) }
 }
 
 /// Makes `target` refer to the same object as `src` (`dup3(src, target, O_CLOEXEC)`), keeping `target`'s fd

@@ -14,7 +14,7 @@
 //!
 //! ```compile_fail
 //! let mut attr = bpfload_syscall::Attr::zeroed();
-//! attr.prog_load_mut().log_buf = 0x1000; // any address
+//! attr.set_u32_at(32, 0x1000); // prog_load.log_buf: any address
 //! let _ = bpfload_syscall::syscall::bpf(bpfload_syscall::uapi::bpf_cmd::BPF_PROG_LOAD, &mut attr, 128);
 //! ```
 //!
@@ -71,28 +71,55 @@ pub use error::{log_tail, BtfLoadError, ProgLoadError, SysError};
 pub use log::LogOptions;
 pub use map::MapCreateAttr;
 pub use prog::ProgLoadAttr;
-pub use syscall::{with_fault_plan, with_syscall_override, FaultPlan, FaultStats};
+pub use syscall::{with_fault_plan, with_syscall_override, FaultPlan, FaultStats, Reply};
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    /// Fills the next 64 KiB of this thread's stack below the caller's frame with `byte`, so that the frames of
+    /// calls made right after it start out full of junk instead of (often) zeros. Uninitialised bytes a callee
+    /// leaves in its result, such as the padding of a struct copied as a whole, then show up as `byte`.
+    #[inline(never)]
+    pub(crate) fn junk_stack(byte: u8) {
+        let junk = [byte; 64 * 1024];
+        // Keeps the array (and its writes) from being optimised away.
+        std::hint::black_box(&junk);
+    }
+}
 
 #[cfg(test)]
 mod attr_size_tests {
-    //! Every wrapper passes the attr size of its command: `offsetofend` of the last field it can set.
-    use std::cell::RefCell;
+    //! Every wrapper passes the attr size of its command: `offsetofend` of the last field it can set. And every
+    //! byte it passes is written by the wrapper, never left over from the stack.
+    use std::cell::{Cell, RefCell};
     use std::os::fd::AsFd;
     use std::path::Path;
     use std::rc::Rc;
 
+    use crate::syscall::Reply;
+    use crate::test_util::junk_stack;
     use crate::uapi::{bpf_cmd, bpf_cmd::*, bpf_map_info};
     use crate::*;
 
     type Calls = Vec<(bpf_cmd, u32)>;
 
-    /// Runs `f` against a fake kernel that answers map info (key 4, value 8) and records (cmd, size).
+    thread_local! {
+        /// The byte `sizes` fills the stack with before each wrapper runs.
+        static JUNK: Cell<u8> = const { Cell::new(0) };
+        /// Every (cmd, attr bytes up to size) `sizes` saw on this thread.
+        static ATTRS: RefCell<Vec<(bpf_cmd, Vec<u8>)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Runs `f` against a fake kernel that answers map info (key 4, value 8) and records (cmd, size), and the
+    /// attr bytes in `ATTRS`. The stack is filled with `JUNK` right before `f` runs.
     fn sizes(f: impl FnOnce()) -> Calls {
         let seen = Rc::new(RefCell::new(Vec::new()));
         let s2 = seen.clone();
+        let junk = JUNK.with(Cell::get);
         with_syscall_override(
             move |cmd, attr, size| {
                 s2.borrow_mut().push((cmd, size));
+                let used = attr.bytes()[..size as usize].to_vec();
+                ATTRS.with(|a| a.borrow_mut().push((cmd, used)));
                 if cmd == BPF_OBJ_GET_INFO_BY_FD {
                     let i = attr.info();
                     assert!(i.info_len as usize >= size_of::<bpf_map_info>());
@@ -101,14 +128,17 @@ mod attr_size_tests {
                     info.type_ = 2;
                     info.key_size = 4;
                     info.value_size = 8;
-                    return Ok(0);
+                    return Ok(Reply::Value(0));
                 }
                 if cmd == BPF_MAP_GET_NEXT_KEY || cmd == BPF_BTF_GET_NEXT_ID {
                     return Err(Errno::ENOENT);
                 }
                 Err(Errno::EPERM)
             },
-            f,
+            || {
+                junk_stack(junk);
+                f()
+            },
         );
         let v = seen.borrow().clone();
         v
@@ -116,6 +146,38 @@ mod attr_size_tests {
 
     #[test]
     fn every_wrapper_passes_its_size() {
+        for (got, want) in cases() {
+            assert_eq!(got, want);
+        }
+    }
+
+    /// A wrapper that assigned a whole struct into the attr would pass its padding bytes uninitialised: with
+    /// junk on the stack they hold junk (uprobe_multi's 4 trailing bytes did, and the kernel said EINVAL).
+    #[test]
+    fn no_passed_attr_byte_comes_from_the_stack() {
+        JUNK.with(|j| j.set(0xAA));
+        ATTRS.with(|a| a.borrow_mut().clear());
+        drop(cases());
+        let attrs = ATTRS.with(|a| a.take());
+        assert!(attrs.len() > 20, "saw only {} calls", attrs.len());
+        for (cmd, bytes) in attrs {
+            // Padding comes in whole 4-byte gaps (a u32 before a u64); pointers and the fields the cases set
+            // never hold 0xAAAAAAAA.
+            for (i, word) in bytes.chunks(4).enumerate() {
+                assert_ne!(
+                    word,
+                    [0xAA; 4],
+                    "{}: attr bytes {}..{} are junk from the stack",
+                    syscall::cmd_name(cmd),
+                    i * 4,
+                    i * 4 + 4
+                );
+            }
+        }
+    }
+
+    /// Each wrapper, run through `sizes`, with the calls it should make.
+    fn cases() -> Vec<(Calls, Calls)> {
         let dev_null = std::fs::File::open("/dev/null").unwrap();
         let fd = dev_null.as_fd();
         let k = [0u8; 4];
@@ -200,9 +262,11 @@ mod attr_size_tests {
                 sizes(|| drop(token::create(fd, 0))),
                 vec![(BPF_TOKEN_CREATE, 8)],
             ),
+            (
+                sizes(|| drop(link::create_uprobe_multi(fd, c"/", &[0], 7))),
+                vec![(BPF_LINK_CREATE, 64)],
+            ),
         ];
-        for (got, want) in cases {
-            assert_eq!(got, want);
-        }
+        cases
     }
 }

@@ -10,9 +10,9 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use crate::attr::{attr_end, Attr};
 use crate::errno::Errno;
 use crate::error::SysError;
-use crate::fd::{from_ret, raw_or_zero};
+use crate::fd::raw_or_zero;
 use crate::prog::put_name;
-use crate::syscall::bpf;
+use crate::syscall::{bpf, bpf_fd};
 use crate::uapi::{
     bpf_attr__bindgen_ty_1, bpf_attr__bindgen_ty_2, bpf_attr__bindgen_ty_8, bpf_cmd, bpf_map_type,
     BPF_F_TOKEN_FD, BPF_F_VTYPE_BTF_OBJ_FD,
@@ -93,12 +93,9 @@ pub(crate) fn fill_create(attr: &mut Attr, a: &MapCreateAttr<'_>) {
 
 /// Creates a map (`BPF_MAP_CREATE`).
 pub fn create(a: &MapCreateAttr<'_>) -> Result<OwnedFd, SysError> {
-    const NAME: &str = "BPF_MAP_CREATE";
     let mut attr = Attr::zeroed();
     fill_create(&mut attr, a);
-    let ret = bpf(bpf_cmd::BPF_MAP_CREATE, &mut attr, MAP_CREATE_ATTR_SIZE)
-        .map_err(|e| SysError::kernel(NAME, e))?;
-    from_ret(NAME, ret)
+    bpf_fd(bpf_cmd::BPF_MAP_CREATE, &mut attr, MAP_CREATE_ATTR_SIZE)
 }
 
 /// Element-command attr size: `offsetofend(flags)` = 32 (libbpf uses the same for update and lookup).
@@ -334,16 +331,13 @@ pub fn freeze(fd: BorrowedFd<'_>) -> Result<(), SysError> {
 
 /// `BPF_MAP_GET_FD_BY_ID`: a new fd for the map with this id (needs CAP_SYS_ADMIN).
 pub fn get_fd_by_id(id: u32) -> Result<OwnedFd, SysError> {
-    const NAME: &str = "BPF_MAP_GET_FD_BY_ID";
     let mut attr = Attr::zeroed();
     attr.by_id_mut().__bindgen_anon_1.map_id = id;
-    let ret = bpf(
+    bpf_fd(
         bpf_cmd::BPF_MAP_GET_FD_BY_ID,
         &mut attr,
         attr_end!(bpf_attr__bindgen_ty_8, open_flags),
     )
-    .map_err(|e| SysError::kernel(NAME, e))?;
-    from_ret(NAME, ret)
 }
 
 /// `BPF_MAP_GET_NEXT_ID`: the id of the next map after `start` (0 for the first), `None` at the end.

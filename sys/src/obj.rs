@@ -8,8 +8,7 @@ use std::path::Path;
 use crate::attr::{attr_end, Attr};
 use crate::errno::Errno;
 use crate::error::SysError;
-use crate::fd::from_ret;
-use crate::syscall::bpf;
+use crate::syscall::{bpf, bpf_fd};
 use crate::uapi::{bpf_attr__bindgen_ty_5, bpf_cmd, BPF_F_PATH_FD};
 
 /// `statfs` magic of bpffs (`BPF_FS_MAGIC` in `linux/magic.h`).
@@ -52,9 +51,7 @@ pub fn get(path: &Path, flags: u32) -> Result<OwnedFd, SysError> {
     let o = attr.obj_mut();
     o.pathname = c.as_ptr() as u64;
     o.file_flags = flags;
-    let ret = bpf(bpf_cmd::BPF_OBJ_GET, &mut attr, OBJ_ATTR_SIZE)
-        .map_err(|e| SysError::kernel(NAME, e))?;
-    from_ret(NAME, ret)
+    bpf_fd(bpf_cmd::BPF_OBJ_GET, &mut attr, OBJ_ATTR_SIZE)
 }
 
 /// `BPF_OBJ_GET` relative to a directory fd (`BPF_F_PATH_FD`, kernel 6.5+): opens `dir/name`.
@@ -82,13 +79,11 @@ pub fn get_in(
     o.pathname = c.as_ptr() as u64;
     o.file_flags = flags | BPF_F_PATH_FD;
     o.path_fd = dir.as_raw_fd();
-    let ret = bpf(
+    bpf_fd(
         bpf_cmd::BPF_OBJ_GET,
         &mut attr,
         attr_end!(bpf_attr__bindgen_ty_5, path_fd),
     )
-    .map_err(|e| SysError::kernel(NAME, e))?;
-    from_ret(NAME, ret)
 }
 
 /// Whether the file behind `fd` (e.g. a directory opened with `O_PATH`) is on a bpffs (`fstatfs`).

@@ -6,9 +6,9 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use crate::attr::{attr_end, Attr};
 use crate::errno::Errno;
 use crate::error::{ProgLoadError, SysError};
-use crate::fd::{from_ret, raw_or_zero};
+use crate::fd::raw_or_zero;
 use crate::log::{drive, Attempt, LogOptions};
-use crate::syscall::bpf;
+use crate::syscall::{bpf, bpf_fd};
 use crate::uapi::{
     bpf_attr__bindgen_ty_19, bpf_attr__bindgen_ty_4, bpf_attr__bindgen_ty_7,
     bpf_attr__bindgen_ty_8, bpf_cmd, bpf_func_info, bpf_insn, bpf_line_info, BPF_F_TOKEN_FD,
@@ -20,7 +20,6 @@ use crate::uapi_ext::FD_ARRAY_CNT_OFFSET;
 pub const PROG_LOAD_ATTR_SIZE: u32 = (FD_ARRAY_CNT_OFFSET + 4) as u32;
 /// Attempts on EAGAIN, like libbpf's `PROG_LOAD_ATTEMPTS`.
 pub const PROG_LOAD_ATTEMPTS: u32 = 5;
-const CMD: &str = "BPF_PROG_LOAD";
 
 /// Arguments of `BPF_PROG_LOAD`. Types are raw `u32`s so values newer than aya-obj's enums can be passed
 /// (`bpf_prog_type::BPF_PROG_TYPE_XDP as u32`).
@@ -236,13 +235,14 @@ pub fn load_with_log(a: &ProgLoadAttr<'_>, log: &LogOptions) -> Result<LoadedPro
                 (linfo, linfo_cnt),
                 lb,
             );
-            let result = bpf(bpf_cmd::BPF_PROG_LOAD, &mut attr, PROG_LOAD_ATTR_SIZE);
+            let result = bpf_fd(bpf_cmd::BPF_PROG_LOAD, &mut attr, PROG_LOAD_ATTR_SIZE)
+                .map_err(|e| e.errno());
             let p = attr.prog_load();
             let true_size = p.log_true_size;
             match result {
-                Ok(ret) => {
+                Ok(fd) => {
                     return Attempt {
-                        result: from_ret(CMD, ret).map_err(|e| e.errno()),
+                        result: Ok(fd),
                         true_size,
                     }
                 }
@@ -318,16 +318,13 @@ pub fn bind_map(prog: BorrowedFd<'_>, map: BorrowedFd<'_>) -> Result<(), SysErro
 
 /// `BPF_PROG_GET_FD_BY_ID`: a new fd for the program with this id (needs CAP_SYS_ADMIN).
 pub fn get_fd_by_id(id: u32) -> Result<OwnedFd, SysError> {
-    const NAME: &str = "BPF_PROG_GET_FD_BY_ID";
     let mut attr = Attr::zeroed();
     attr.by_id_mut().__bindgen_anon_1.prog_id = id;
-    let ret = bpf(
+    bpf_fd(
         bpf_cmd::BPF_PROG_GET_FD_BY_ID,
         &mut attr,
         attr_end!(bpf_attr__bindgen_ty_8, open_flags),
     )
-    .map_err(|e| SysError::kernel(NAME, e))?;
-    from_ret(NAME, ret)
 }
 
 /// `BPF_PROG_GET_NEXT_ID`: the id of the next program after `start` (0 for the first), `None` at the end.
@@ -405,7 +402,7 @@ pub fn test_run_syscall(prog: BorrowedFd<'_>, ctx: &[u8]) -> Result<u32, SysErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syscall::{with_syscall_override, CallSnapshot};
+    use crate::syscall::{with_syscall_override, CallSnapshot, Reply};
     use std::cell::RefCell;
     use std::os::fd::AsFd;
     use std::rc::Rc;
@@ -430,12 +427,9 @@ mod tests {
         [mov, exit]
     }
 
-    /// An fd the fakes can hand out: a dup of /dev/null the caller then owns.
-    fn fake_fd() -> i64 {
-        let f = std::fs::File::open("/dev/null").unwrap();
-        crate::fd::dup_good(f.as_fd())
-            .map(|o| std::os::fd::IntoRawFd::into_raw_fd(o) as i64)
-            .unwrap()
+    /// An fd the fakes can hand out: /dev/null, owned by the reply and then by the wrapper.
+    fn fake_fd() -> Reply {
+        std::fs::File::open("/dev/null").unwrap().into()
     }
 
     #[test]

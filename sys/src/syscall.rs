@@ -9,23 +9,53 @@
 //!    the Nth matching call fails with the planned errno without reaching the kernel. When no process-wide plan
 //!    is installed this costs one relaxed atomic load, plus a thread-local check.
 //! 3. hand the call to this thread's override ([`with_syscall_override`]) if one is set (unit tests use it to
-//!    fake the kernel: retries, log growth, attr contents);
+//!    fake the kernel: retries, log growth, attr contents). A fake answers with a [`Reply`]: the new fd of an
+//!    fd-creating command is an `OwnedFd` the fake hands over, never a bare number, so a fake cannot make a
+//!    wrapper take ownership of (and later close) an fd that belongs to someone else;
 //! 4. otherwise issue `syscall(SYS_bpf, cmd, attr, size)`.
 
 use std::cell::{Cell, RefCell};
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::attr::{Attr, ATTR_BUF_SIZE};
 use crate::errno::Errno;
+use crate::error::SysError;
 use crate::uapi::bpf_cmd;
 
 /// Number of per-command counter slots. `enum bpf_cmd` values are below this (36 is TOKEN_CREATE); a larger
 /// value is counted in the last slot.
 pub const CMD_SLOTS: usize = 64;
 
-/// Signature of a syscall override: `(cmd, attr, size) -> Ok(return value) | Err(errno)`.
-pub type SyscallFn = dyn FnMut(bpf_cmd, &mut Attr, u32) -> Result<i64, Errno>;
+/// A successful bpf(2) answer, as a fake kernel gives it (and as [`passthrough`] returns it).
+///
+/// The commands that create an fd ([`creates_fd`]) answer [`Reply::Fd`], every other command
+/// [`Reply::Value`]. The fd is owned: the wrapper that receives it returns it to its caller or closes it. A
+/// bare number is never taken as an fd, because taking ownership of a number that another `File`/`OwnedFd`
+/// holds would close that object's fd behind its back (a double close, and I/O on whatever reuses the number).
+#[derive(Debug)]
+pub enum Reply {
+    /// The return value of a command that does not create an fd (0 for most; ignored by the wrappers).
+    Value(i64),
+    /// The new fd of an fd-creating command, handed over to the wrapper.
+    Fd(OwnedFd),
+}
+
+impl From<OwnedFd> for Reply {
+    fn from(fd: OwnedFd) -> Reply {
+        Reply::Fd(fd)
+    }
+}
+
+impl From<std::fs::File> for Reply {
+    fn from(f: std::fs::File) -> Reply {
+        Reply::Fd(f.into())
+    }
+}
+
+/// Signature of a syscall override: `(cmd, attr, size) -> Ok(reply) | Err(errno)`.
+pub type SyscallFn = dyn FnMut(bpf_cmd, &mut Attr, u32) -> Result<Reply, Errno>;
 
 thread_local! {
     static OVERRIDE: RefCell<Option<Box<SyscallFn>>> = const { RefCell::new(None) };
@@ -88,7 +118,34 @@ pub fn cmd_name(cmd: bpf_cmd) -> &'static str {
     }
 }
 
+/// Whether a successful `cmd` returns a new fd (kernel/bpf/syscall.c: every command whose handler ends in
+/// `anon_inode_getfd`, `bpf_*_new_fd`, `bpf_link_settle` or `bpf_obj_get_user`). For these a fake must answer
+/// [`Reply::Fd`], and only for these may a wrapper turn the result into an `OwnedFd`.
+pub fn creates_fd(cmd: bpf_cmd) -> bool {
+    use bpf_cmd::*;
+    matches!(
+        cmd,
+        BPF_MAP_CREATE
+            | BPF_PROG_LOAD
+            | BPF_OBJ_GET
+            | BPF_PROG_GET_FD_BY_ID
+            | BPF_MAP_GET_FD_BY_ID
+            | BPF_RAW_TRACEPOINT_OPEN
+            | BPF_BTF_LOAD
+            | BPF_BTF_GET_FD_BY_ID
+            | BPF_LINK_CREATE
+            | BPF_LINK_GET_FD_BY_ID
+            | BPF_ENABLE_STATS
+            | BPF_ITER_CREATE
+            | BPF_TOKEN_CREATE
+    )
+}
+
 /// Issues bpf(2): `cmd` with the first `size` bytes of `attr`. Returns the non-negative result or the errno.
+///
+/// For a command that [`creates_fd`], the result is a new fd that the caller now owns (the kernel's, or the
+/// `OwnedFd` a fake handed over in [`Reply::Fd`]); `fd::from_ret` takes it over. For other commands it is a
+/// plain number. Wrappers of fd-creating commands call [`bpf_fd`] instead.
 ///
 /// This is the only function in the project that calls `libc::syscall(SYS_bpf, ..)`; see the module docs for the
 /// counting, fault and override steps that come first.
@@ -128,15 +185,57 @@ pub(crate) fn bpf(cmd: bpf_cmd, attr: &mut Attr, size: u32) -> Result<i64, Errno
                 *slot = Some(f);
             }
         });
-        return result;
+        return result.map(|reply| reply_to_ret(cmd, reply));
     }
     // SAFETY: only this crate's wrappers call `bpf`, and they uphold `passthrough`'s contract (see above).
-    unsafe { passthrough(cmd, attr, size) }
+    unsafe { raw_bpf(cmd, attr, size) }
+}
+
+/// [`bpf`] for a command that [`creates_fd`]: the new fd, owned, >= 3 and close-on-exec. Errors carry the
+/// command's name.
+///
+/// The only way this crate turns a bpf(2) result into an `OwnedFd`: the command is checked here, so a number
+/// `bpf` returned for any other command (which a fake may set to anything) is never owned.
+///
+/// # Panics
+/// If `cmd` does not create an fd (a bug in a wrapper).
+pub(crate) fn bpf_fd(cmd: bpf_cmd, attr: &mut Attr, size: u32) -> Result<OwnedFd, SysError> {
+    assert!(
+        creates_fd(cmd),
+        "bpf_fd with {}, which does not create an fd",
+        cmd_name(cmd)
+    );
+    let ret = bpf(cmd, attr, size).map_err(|e| SysError::kernel(cmd_name(cmd), e))?;
+    // SAFETY: `ret` is `bpf`'s successful result for an fd-creating command (checked above), which is a new fd
+    // the caller owns: the kernel's, or the `OwnedFd` a fake handed over (`reply_to_ret` refuses bare numbers).
+    unsafe { crate::fd::from_ret(cmd_name(cmd), ret) }
+}
+
+/// Turns a fake's reply into what the kernel would have returned. An fd-creating command's fd leaves its
+/// `OwnedFd` here and is owned by `bpf`'s caller from now on (see [`bpf`]).
+///
+/// # Panics
+/// If the kind of reply does not match the command (a bug in the fake): a bare number for an fd-creating
+/// command cannot be handed on as an fd without taking an fd nobody gave us.
+fn reply_to_ret(cmd: bpf_cmd, reply: Reply) -> i64 {
+    match (creates_fd(cmd), reply) {
+        (true, Reply::Fd(fd)) => i64::from(fd.into_raw_fd()),
+        (false, Reply::Value(v)) => v,
+        (true, Reply::Value(v)) => panic!(
+            "syscall override answered {} with the number {v}; fd-creating commands need Reply::Fd(OwnedFd)",
+            cmd_name(cmd)
+        ),
+        (false, Reply::Fd(fd)) => panic!(
+            "syscall override answered {} with {fd:?}, but it does not create an fd; use Reply::Value",
+            cmd_name(cmd)
+        ),
+    }
 }
 
 /// Issues the real bpf(2) without counting, faults or override. For overrides that forward some calls to the
 /// kernel (the attr an override receives came from one of this crate's wrappers); everything else goes through
-/// the wrappers.
+/// the wrappers. The answer is already in the form an override returns: the new fd of an fd-creating command
+/// as an `OwnedFd` ([`Reply::Fd`]).
 ///
 /// # Safety
 /// Every pointer field of `attr` that `cmd` uses (key, value, log buffer, insns, info, ...) must be 0 or point to
@@ -145,7 +244,24 @@ pub(crate) fn bpf(cmd: bpf_cmd, attr: &mut Attr, size: u32) -> Result<i64, Errno
 ///
 /// # Panics
 /// If `size` exceeds the attr buffer.
-pub unsafe fn passthrough(cmd: bpf_cmd, attr: &mut Attr, size: u32) -> Result<i64, Errno> {
+pub unsafe fn passthrough(cmd: bpf_cmd, attr: &mut Attr, size: u32) -> Result<Reply, Errno> {
+    // SAFETY: the caller upholds this function's contract, which is `raw_bpf`'s.
+    let ret = unsafe { raw_bpf(cmd, attr, size) }?;
+    if !creates_fd(cmd) {
+        return Ok(Reply::Value(ret));
+    }
+    // The kernel's fds are ints; anything else cannot be an fd (and there is nothing to close).
+    let fd = RawFd::try_from(ret).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: the kernel just created this fd for the successful fd-creating `cmd` (non-negative: `raw_bpf`
+    // returns errors as Err); no other object holds the number, so the OwnedFd is its only owner.
+    Ok(Reply::Fd(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// The syscall itself, shared by [`bpf`] and [`passthrough`].
+///
+/// # Safety
+/// As [`passthrough`].
+unsafe fn raw_bpf(cmd: bpf_cmd, attr: &mut Attr, size: u32) -> Result<i64, Errno> {
     assert!(size as usize <= ATTR_BUF_SIZE, "attr size {size} too large");
     // SAFETY: `attr` points to ATTR_BUF_SIZE initialised, writable bytes that outlive the call, and `size` does
     // not exceed that, so the kernel reads and writes only inside the buffer. Pointers stored *inside* the attr
@@ -185,10 +301,24 @@ impl Drop for OverrideReset {
 
 /// Runs `body` with bpf(2) on **this thread** answered by `fake` instead of the kernel. Other threads are not
 /// affected, so parallel tests do not interfere. Overrides nest; the previous one is restored afterwards (also on
-/// panic). `fake` returns the syscall's return value (an fd for fd-returning commands) or an errno.
+/// panic). `fake` returns a [`Reply`] or an errno: for a command that [`creates_fd`], an `OwnedFd` it hands over
+/// (`Reply::Fd`, e.g. a dup of `/dev/null`, or what [`passthrough`] returned); for any other command a number
+/// (`Reply::Value`). A mismatch panics in the wrapper's call.
+///
+/// Safe because a fake can only hand over fds it owns: a bare number is never taken as an fd.
+///
+/// ```compile_fail
+/// // A fake cannot answer an fd-creating command with some other object's fd number.
+/// use std::os::fd::AsRawFd;
+/// let f = std::fs::File::open("/dev/null").unwrap();
+/// let n = f.as_raw_fd() as i64;
+/// let _ = bpfload_syscall::with_syscall_override(move |_, _, _| Ok(n), || {
+///     bpfload_syscall::map::create(&Default::default())
+/// });
+/// ```
 pub fn with_syscall_override<F, R>(fake: F, body: impl FnOnce() -> R) -> R
 where
-    F: FnMut(bpf_cmd, &mut Attr, u32) -> Result<i64, Errno> + 'static,
+    F: FnMut(bpf_cmd, &mut Attr, u32) -> Result<Reply, Errno> + 'static,
 {
     let previous = OVERRIDE.with(|o| o.borrow_mut().replace(Box::new(fake)));
     let _reset = OverrideReset(previous);
@@ -393,7 +523,7 @@ mod tests {
         let r = with_syscall_override(
             |cmd, _attr, size| {
                 assert_eq!(cmd, BPF_MAP_FREEZE);
-                Ok(size as i64)
+                Ok(Reply::Value(size.into()))
             },
             || bpf(BPF_MAP_FREEZE, &mut Attr::zeroed(), 4),
         );
@@ -407,10 +537,10 @@ mod tests {
     #[test]
     fn nested_override_restores_outer() {
         with_syscall_override(
-            |_, _, _| Ok(1),
+            |_, _, _| Ok(Reply::Value(1)),
             || {
                 with_syscall_override(
-                    |_, _, _| Ok(2),
+                    |_, _, _| Ok(Reply::Value(2)),
                     || assert_eq!(bpf(BPF_MAP_FREEZE, &mut Attr::zeroed(), 4), Ok(2)),
                 );
                 assert_eq!(bpf(BPF_MAP_FREEZE, &mut Attr::zeroed(), 4), Ok(1));
@@ -421,17 +551,17 @@ mod tests {
     #[test]
     fn thread_fault_plan_hits_nth_matching_call() {
         let ((), stats) = with_fault_plan(
-            FaultPlan::nth_of(BPF_PROG_LOAD, 2, Errno::EPERM).times(2),
+            FaultPlan::nth_of(BPF_PROG_TEST_RUN, 2, Errno::EPERM).times(2),
             || {
                 with_syscall_override(
-                    |_, _, _| Ok(0),
+                    |_, _, _| Ok(Reply::Value(0)),
                     || {
                         let mut a = Attr::zeroed();
                         assert_eq!(bpf(BPF_MAP_FREEZE, &mut a, 4), Ok(0));
-                        assert_eq!(bpf(BPF_PROG_LOAD, &mut a, 4), Ok(0));
-                        assert_eq!(bpf(BPF_PROG_LOAD, &mut a, 4), Err(Errno::EPERM));
-                        assert_eq!(bpf(BPF_PROG_LOAD, &mut a, 4), Err(Errno::EPERM));
-                        assert_eq!(bpf(BPF_PROG_LOAD, &mut a, 4), Ok(0));
+                        assert_eq!(bpf(BPF_PROG_TEST_RUN, &mut a, 4), Ok(0));
+                        assert_eq!(bpf(BPF_PROG_TEST_RUN, &mut a, 4), Err(Errno::EPERM));
+                        assert_eq!(bpf(BPF_PROG_TEST_RUN, &mut a, 4), Err(Errno::EPERM));
+                        assert_eq!(bpf(BPF_PROG_TEST_RUN, &mut a, 4), Ok(0));
                     },
                 )
             },
@@ -443,6 +573,80 @@ mod tests {
                 injected: 2
             }
         );
+    }
+
+    /// A fake cannot make a wrapper own an fd it was not given: a bare number for an fd-creating command is
+    /// refused (the wrapper's call panics) and the object that owns that number keeps it open. Before `Reply`,
+    /// a fake answering `Ok(file.as_raw_fd())` made `map::create` return an OwnedFd of that number, whose drop
+    /// closed the File's fd.
+    #[test]
+    fn a_bare_number_is_never_taken_as_an_fd() {
+        use std::os::fd::{AsFd, AsRawFd};
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let ino = std::os::unix::fs::MetadataExt::ino(&file.metadata().unwrap());
+        let n = i64::from(file.as_raw_fd());
+        let r = std::panic::catch_unwind(|| {
+            with_syscall_override(
+                move |_, _, _| Ok(Reply::Value(n)),
+                || crate::map::create(&Default::default()).map(drop),
+            )
+        });
+        let msg = r.expect_err("a number answered for MAP_CREATE must not become an fd");
+        let msg = msg
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .unwrap_or("");
+        assert!(msg.contains("BPF_MAP_CREATE"), "panic message: {msg}");
+        // Still open, still the same file.
+        assert!(crate::fd::is_cloexec(file.as_fd()).is_ok());
+        let meta = file.metadata().expect("the File's fd was closed");
+        assert_eq!(std::os::unix::fs::MetadataExt::ino(&meta), ino);
+
+        // The other mismatch: an fd for a command that creates none would be dropped unnoticed.
+        let r = std::panic::catch_unwind(|| {
+            with_syscall_override(
+                |_, _, _| Ok(std::fs::File::open("/dev/null").unwrap().into()),
+                || crate::map::freeze(file.as_fd()),
+            )
+        });
+        assert!(r.is_err());
+    }
+
+    /// An fd a fake hands over is what the wrapper returns (moved above 2 if needed), and nothing else.
+    #[test]
+    fn a_handed_over_fd_is_returned() {
+        use std::os::fd::{AsFd, AsRawFd};
+        let fd = with_syscall_override(
+            |_, _, _| Ok(crate::fd::placeholder().unwrap().into()),
+            || crate::map::create(&Default::default()).unwrap(),
+        );
+        assert!(fd.as_raw_fd() > 2);
+        assert!(
+            matches!(crate::fd::kind(fd.as_fd()).unwrap(), crate::fd::ObjKind::Other(s) if s.contains("bpfload-placeholder-fd"))
+        );
+    }
+
+    #[test]
+    fn fd_commands() {
+        for cmd in [
+            BPF_MAP_CREATE,
+            BPF_PROG_LOAD,
+            BPF_BTF_LOAD,
+            BPF_OBJ_GET,
+            BPF_LINK_CREATE,
+            BPF_TOKEN_CREATE,
+        ] {
+            assert!(creates_fd(cmd), "{}", cmd_name(cmd));
+        }
+        for cmd in [
+            BPF_MAP_FREEZE,
+            BPF_OBJ_PIN,
+            BPF_PROG_BIND_MAP,
+            BPF_BTF_GET_NEXT_ID,
+            BPF_OBJ_GET_INFO_BY_FD,
+        ] {
+            assert!(!creates_fd(cmd), "{}", cmd_name(cmd));
+        }
     }
 
     #[test]

@@ -21,10 +21,7 @@ fn process_plan_fails_nth_call_on_any_thread() {
     let guard = install_fault_plan(FaultPlan::nth_of(bpf_cmd::BPF_MAP_CREATE, 2, Errno::ENOMEM));
     let results = std::thread::spawn(|| {
         let r = with_syscall_override(
-            |_, _, _| {
-                let f = std::fs::File::open("/dev/null").unwrap();
-                Ok(std::os::fd::IntoRawFd::into_raw_fd(f) as i64)
-            },
+            |_, _, _| Ok(std::fs::File::open("/dev/null").unwrap().into()),
             || {
                 (0..3)
                     .map(|_| map::create(&attr()).map(drop).map_err(|e| e.errno()))
@@ -51,10 +48,7 @@ fn process_plan_fails_nth_call_on_any_thread() {
 
     // Uninstalled: nothing is failed any more.
     let ok = with_syscall_override(
-        |_, _, _| {
-            let f = std::fs::File::open("/dev/null").unwrap();
-            Ok(std::os::fd::IntoRawFd::into_raw_fd(f) as i64)
-        },
+        |_, _, _| Ok(std::fs::File::open("/dev/null").unwrap().into()),
         || map::create(&attr()).is_ok(),
     );
     assert!(ok);

@@ -2,7 +2,7 @@
 //!
 //! This binary has a single test because it closes fd 0 for a moment, which would disturb parallel tests.
 
-use std::os::fd::{AsFd, AsRawFd, IntoRawFd};
+use std::os::fd::{AsFd, AsRawFd};
 
 use bpfload_syscall::uapi::bpf_map_type;
 use bpfload_syscall::{fd, map, with_syscall_override, MapCreateAttr};
@@ -43,7 +43,7 @@ fn low_fds_are_moved_above_two() {
     let got = with_syscall_override(
         |_, _, _| {
             let f = std::fs::File::open("/dev/null").unwrap();
-            Ok(f.into_raw_fd() as i64)
+            Ok(f.into())
         },
         || map::create(&attr()).unwrap(),
     );

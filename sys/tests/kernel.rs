@@ -12,7 +12,7 @@ use bpfload_syscall::uapi::{
     bpf_attach_type, bpf_cmd, bpf_insn, bpf_map_type, bpf_prog_type, BPF_ANY, BPF_F_RDONLY_PROG,
 };
 use bpfload_syscall::{
-    btf, fd, info, map, obj, prog, token, Errno, LogOptions, MapCreateAttr, ProgLoadAttr,
+    btf, fd, info, link, map, obj, prog, token, Errno, LogOptions, MapCreateAttr, ProgLoadAttr,
 };
 use common::*;
 
@@ -479,6 +479,34 @@ fn token_create_in_init_userns_is_refused() {
         "{e}"
     );
     assert_eq!(e.cmd(), "BPF_TOKEN_CREATE");
+    assert_eq!(fd::count_open_fds().unwrap(), before);
+}
+
+/// libbpf's UPROBE_MULTI_LINK probe: a uprobe_multi link on "/" (a directory) fails with EBADF. The kernel
+/// answers EINVAL instead when any attr byte after `uprobe_multi.pid` is not zero, which is what junk in the
+/// struct's padding (attr bytes 60..64) caused; the stack is filled with junk to make that show.
+#[test]
+fn uprobe_multi_link_on_a_directory_is_ebadf() {
+    let Some(_serial) = setup("uprobe_multi_link_on_a_directory_is_ebadf") else {
+        return;
+    };
+    let insns = ret_imm(0);
+    let prog = prog::load(
+        &ProgLoadAttr {
+            prog_type: bpf_prog_type::BPF_PROG_TYPE_KPROBE as u32,
+            expected_attach_type: bpf_attach_type::BPF_TRACE_UPROBE_MULTI as u32,
+            insns: &insns,
+            license: c"GPL",
+            ..Default::default()
+        },
+        &LogOptions::default(),
+    )
+    .expect("load a uprobe_multi kprobe program");
+    let before = fd::count_open_fds().unwrap();
+    junk_stack(0xAA);
+    let e = link::create_uprobe_multi(prog.as_fd(), c"/", &[0], 0).unwrap_err();
+    assert_eq!(e.errno(), Errno::EBADF, "{e}");
+    assert_eq!(e.cmd(), "BPF_LINK_CREATE");
     assert_eq!(fd::count_open_fds().unwrap(), before);
 }
 

@@ -92,3 +92,13 @@ pub fn func_btf() -> Vec<u8> {
         b"\0int\0prog\0",
     )
 }
+
+/// Fills the next 64 KiB of this thread's stack below the caller's frame with `byte`. Called right before a
+/// wrapper, it makes bytes the wrapper leaves uninitialised (padding of a struct assigned as a whole) hold
+/// `byte` instead of whatever zeros happened to be there.
+#[inline(never)]
+pub fn junk_stack(byte: u8) {
+    let junk = [byte; 64 * 1024];
+    // Keeps the array (and its writes) from being optimised away.
+    std::hint::black_box(&junk);
+}
