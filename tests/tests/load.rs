@@ -464,3 +464,51 @@ fn hidden_subprograms_become_static_entry_programs_do_not() {
         assert_eq!(linkage, want, "{func}");
     }
 }
+
+/// A USDT program loads with `BPF_TRACE_UPROBE_MULTI` as its expected attach type where the
+/// kernel has multi-uprobe links (libbpf's `libbpf_prepare_prog_load`), so it can be attached
+/// through a uprobe_multi link. Found by review: the feature was always taken as missing, so
+/// USDT programs loaded with 0. Read from the PROG_LOAD attr itself (the kernel does not report
+/// the expected attach type back).
+#[test]
+fn usdt_programs_load_for_uprobe_multi_links() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use bpfload_syscall::syscall::passthrough;
+    use bpfload_syscall::uapi::{bpf_attach_type, bpf_cmd};
+    use bpfload_syscall::with_syscall_override;
+
+    if !require_root("USDT program load") {
+        return;
+    }
+    let _g = serial();
+    let multi = bpfload_probe::Probes::global().supported(bpfload_probe::Feature::UprobeMultiLink);
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let rec = seen.clone();
+    let obj = open("usdt");
+    let l = with_syscall_override(
+        move |cmd, attr, size| {
+            if cmd == bpf_cmd::BPF_PROG_LOAD {
+                rec.borrow_mut().push(attr.prog_load().expected_attach_type);
+            }
+            // SAFETY: `attr` was filled by a bpfload_syscall wrapper, whose borrowed buffers
+            // outlive this call.
+            unsafe { passthrough(cmd, attr, size) }
+        },
+        || Loader::new().token_path("").load(&obj),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(l.all_loaded());
+    let want = if multi {
+        bpf_attach_type::BPF_TRACE_UPROBE_MULTI as u32
+    } else {
+        0
+    };
+    // The program's own load is the last PROG_LOAD (probes may come first).
+    assert_eq!(
+        seen.borrow().last(),
+        Some(&want),
+        "multi-uprobe links: {multi}"
+    );
+}
