@@ -117,8 +117,12 @@ pub(crate) fn vmlinux_func_target(
     (kind == Kind::Func).then(|| format!("{prefix}{func}"))
 }
 
-/// libbpf's `find_kernel_btf_id`: `target` is `function` or `module:function` (`vmlinux:` means
-/// vmlinux); vmlinux is searched first, then the module BTFs (only the named one, if named).
+/// libbpf's `find_kernel_btf_id`: `target` is `function` or `module:function`. The module part
+/// is a prefix, as libbpf compares it with `strncmp(.., mod_len)`: vmlinux is searched when there
+/// is none or it is a prefix of "vmlinux" (so `vmlinux:`, `vm:` and `:`), then each module whose
+/// name starts with it. A module's lookup includes its vmlinux base (`btf__find_by_name_kind` on
+/// split BTF): a vmlinux function named with a module gives the vmlinux id with that module's BTF
+/// object, as in libbpf.
 pub fn find_kernel_btf_id(
     prog: &str,
     target: &str,
@@ -131,7 +135,7 @@ pub fn find_kernel_btf_id(
     };
     let (prefix, kind) = prefix_kind(attach_type);
     let lookup = format!("{prefix}{func}");
-    if module.is_none_or(|m| m == "vmlinux") {
+    if module.is_none_or(|m| "vmlinux".starts_with(m)) {
         if let Some(id) = kernel.find_vmlinux(&lookup, kind) {
             return Ok(AttachBtf {
                 btf_id: id,
@@ -144,10 +148,10 @@ pub fn find_kernel_btf_id(
         source,
     })?;
     for (i, m) in modules.iter().enumerate() {
-        if module.is_some_and(|name| name != m.name) {
+        if module.is_some_and(|name| !m.name.starts_with(name)) {
             continue;
         }
-        if let Some(id) = crate::externs::kernel_btf::find_own(&m.btf.btf(), &lookup, kind) {
+        if let Some(id) = m.btf.btf().find_by_name_kind(&lookup, kind) {
             return Ok(AttachBtf {
                 btf_id: id,
                 src: Some(BtfSource::Module(i)),
@@ -309,6 +313,20 @@ mod tests {
             ),
             (
                 "vmlinux:bpf_fentry_test1",
+                at::BPF_TRACE_FENTRY,
+                "bpf_fentry_test1",
+                Kind::Func,
+            ),
+            // The module part is a prefix, as libbpf's strncmp: any prefix of "vmlinux",
+            // the empty one included, searches vmlinux (found by review).
+            (
+                "vm:bpf_fentry_test1",
+                at::BPF_TRACE_FENTRY,
+                "bpf_fentry_test1",
+                Kind::Func,
+            ),
+            (
+                ":bpf_fentry_test1",
                 at::BPF_TRACE_FENTRY,
                 "bpf_fentry_test1",
                 Kind::Func,
