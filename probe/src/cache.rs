@@ -100,10 +100,10 @@ impl Probes {
     /// A cache for a token: checks that the fd is a token (reading its delegation) and keeps a
     /// dup of it.
     fn new_for_token(token: BorrowedFd<'_>, key: TokenKey) -> Result<Probes, CacheError> {
-        let delegation = crate::token_delegation(token).map_err(CacheError::NotAToken)?;
+        let delegation = delegation_of(crate::token_delegation(token))?;
         let dup = bpfload_syscall::fd::dup_good(token).map_err(CacheError::Dup)?;
         Ok(Probes {
-            delegation: Some(delegation),
+            delegation,
             ..Probes::with_token(Some(dup), Some(key))
         })
     }
@@ -216,9 +216,47 @@ impl Probes {
     }
 }
 
+/// What a token's delegation read means for its cache. A token that says what it delegates, or
+/// an fd whose fdinfo shows it is no token (an error: every probe would fail with EINVAL and look
+/// like a missing feature). When the fdinfo cannot be read at all (kernels 6.9 to 6.16 have no
+/// `bpf_token_info`, and `/proc` may be missing in a container), the token is used without
+/// knowing what it delegates: its probes run as libbpf's do (found by review: such a token failed
+/// the load).
+fn delegation_of(
+    read: Result<(Delegation, DelegationSource), DelegationError>,
+) -> Result<Option<(Delegation, DelegationSource)>, CacheError> {
+    match read {
+        Ok(d) => Ok(Some(d)),
+        Err(DelegationError::Io { path, source }) => {
+            log::debug!(
+                "token delegation unknown ({}: {source}); probing as libbpf does",
+                path.display()
+            );
+            Ok(None)
+        }
+        Err(e) => Err(CacheError::NotAToken(e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_delegation_is_unknown_not_an_error() {
+        let io = DelegationError::Io {
+            path: "/proc/self/fdinfo/7".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert!(matches!(delegation_of(Err(io)), Ok(None)));
+        let not_a_token = DelegationError::MissingField("allowed_cmds");
+        assert!(matches!(
+            delegation_of(Err(not_a_token)),
+            Err(CacheError::NotAToken(_))
+        ));
+        let d = (Delegation::default(), DelegationSource::TokenInfo);
+        assert!(matches!(delegation_of(Ok(d)), Ok(Some(_))));
+    }
 
     #[test]
     fn a_file_that_is_not_a_token_is_refused() {

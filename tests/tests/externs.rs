@@ -948,3 +948,19 @@ fn ksyms_btf_is_rewritten_as_libbpf_does() {
     // That the kernel accepts the result (after the loader's DATASEC fix-up) is asserted by
     // loader_ksyms_kfuncs_tp_btf_iter (the object's BTF fd exists).
 }
+
+/// A kernel that lists BTF objects but has no module BTF answers E2BIG to the name field of the
+/// BTF object info; libbpf then has no module BTFs (FEAT_MODULE_BTF missing) and goes on. Found
+/// by review: the load failed with "failed to get BTF object info". Injected on this kernel.
+#[test]
+fn no_module_btf_support_means_no_module_btfs() {
+    use bpfload_syscall::uapi::bpf_cmd;
+    use bpfload_syscall::{with_fault_plan, FaultPlan};
+    if !require_root("BTF object listing") {
+        return;
+    }
+    let kernel = KernelBtfs::new().unwrap();
+    let plan = FaultPlan::nth_of(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, 1, Errno::E2BIG).times(u64::MAX);
+    let (modules, _) = with_fault_plan(plan, || kernel.modules().map(<[_]>::len));
+    assert_eq!(modules.unwrap(), 0);
+}

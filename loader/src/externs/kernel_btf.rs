@@ -216,9 +216,22 @@ fn load_modules(vmlinux: &Arc<BtfData>) -> Result<Vec<ModuleBtf>, ExternError> {
                 )))
             }
         };
-        let inf = info::btf_info(fd.as_fd()).map_err(|e| {
-            ExternError::KernelBtf(format!("failed to get BTF object #{id} info: {e}"))
-        })?;
+        let inf = match info::btf_info(fd.as_fd()) {
+            Ok(inf) => inf,
+            // A kernel that lists BTF objects but has no module BTF refuses the name field of
+            // the info (E2BIG): libbpf's FEAT_MODULE_BTF is missing there, and its
+            // `load_module_btfs` then loads no module BTF at all (found by review: the load
+            // failed instead).
+            Err(e) if e.errno() == Errno::E2BIG => {
+                log::debug!("kernel has no module BTF (BTF object info: {e})");
+                return Ok(Vec::new());
+            }
+            Err(e) => {
+                return Err(ExternError::KernelBtf(format!(
+                    "failed to get BTF object #{id} info: {e}"
+                )))
+            }
+        };
         if !inf.kernel_btf || inf.name == "vmlinux" {
             continue;
         }
