@@ -188,12 +188,22 @@ impl<'a> ElfFile<'a> {
             });
         }
 
+        // Section 0 is not counted: libbpf walks the sections with `elf_nextscn`, which skips it.
         let symtab_count = sections
             .iter()
+            .skip(1)
             .filter(|s| s.sh_type == sh::SHT_SYMTAB)
             .count();
         if symtab_count > 1 {
             return Err(fmt_err("multiple SYMTAB sections"));
+        }
+        // `bpf_object__elf_collect` needs the symbol table for everything after (programs,
+        // relocations, maps) and fails with -ENOENT without one, whatever the object holds,
+        // before looking at any other section; an empty open would hide that it was stripped.
+        if symtab_count == 0 {
+            return Err(fmt_err(
+                "couldn't find symbol table, stripped object file? (BPF objects must keep SYMTAB)",
+            ));
         }
         let mut symbols = Vec::with_capacity(elf.syms.len());
         for s in elf.syms.iter() {
@@ -414,6 +424,37 @@ mod tests {
             compared += 1;
         }
         assert!(compared > 20, "only {compared} objects compared");
+    }
+
+    /// libbpf 1.7 refuses an object without a symbol table ("elf: couldn't find symbol table in
+    /// %s, stripped object file?", -ENOENT) whatever else it holds; bpfload opened it with
+    /// nothing in it. autoload.bpf.o has two programs and only DWARF/BTF relocations (skipped
+    /// unread), so without its SYMTAB nothing else fails first.
+    #[test]
+    fn stripped_object_is_refused() {
+        use crate::tests::elf_edit::*;
+        let good = std::fs::read(crate::tests::fixtures::fixture("autoload.bpf.o")).unwrap();
+        assert!(ElfFile::parse(&good).is_ok());
+        let mut b = good.clone();
+        let st = symtab_header(&b);
+        put_u32(&mut b, st + SH_TYPE, sh::SHT_NULL);
+        match ElfFile::parse(&b) {
+            Err(OpenError::Format(msg)) => assert!(msg.contains("stripped"), "{msg}"),
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(_) => panic!("a stripped object opened"),
+        }
+        assert!(crate::Object::open_bytes("stripped.o", &b).is_err());
+
+        // A SYMTAB type on section 0 does not count (libbpf's `elf_nextscn` never visits section
+        // 0): with the real table as well it is not "multiple symbol tables", and libbpf 1.7
+        // opens both programs; alone it is still a stripped object.
+        let mut sec0 = good.clone();
+        let null_section = section_headers(&sec0)[0];
+        put_u32(&mut sec0, null_section + SH_TYPE, sh::SHT_SYMTAB);
+        let o = crate::Object::open_bytes("sec0.o", &sec0).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(o.programs().count(), 2);
+        put_u32(&mut sec0, st + SH_TYPE, sh::SHT_NULL);
+        assert!(ElfFile::parse(&sec0).is_err());
     }
 
     /// The 64-bit header parser gives `Elf::parse_header`'s result and error for a 64-bit

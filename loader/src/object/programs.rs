@@ -106,12 +106,8 @@ pub(crate) fn add_programs(
         section: sec.name.to_string(),
         msg,
     };
-    if !sec.data.len().is_multiple_of(Insn::SIZE) {
-        return Err(sec_err(format!(
-            "size {} is not a multiple of the instruction size",
-            sec.data.len()
-        )));
-    }
+    // No check that the section is whole instructions: like libbpf, only each function's own
+    // offset and size are checked, so a 17-byte section holding one 16-byte function opens.
     let big_endian = elf.endian == Endianness::Big;
     let (autoload, stripped) = match sec.name.strip_prefix('?') {
         Some(rest) => (false, rest),
@@ -120,13 +116,13 @@ pub(crate) fn add_programs(
     let def = sec_def::find(stripped);
     for s in func_syms.iter().map(|&i| &elf.symbols[i]) {
         let (off, size) = (s.value, s.size);
-        if off % Insn::SIZE as u64 != 0 || size % Insn::SIZE as u64 != 0 {
-            return Err(OpenError::Program {
-                program: s.name.to_string(),
-                msg: format!(
-                    "offset {off} or size {size} is not a multiple of the instruction size"
-                ),
-            });
+        // The checks follow `bpf_object__add_programs` + `bpf_object__init_prog` in order: the
+        // name (libbpf only needs it readable; an empty one is refused here too), the section
+        // bounds, then non-empty whole instructions. Any failure refuses the whole open, as there.
+        if s.name.is_empty() {
+            return Err(sec_err(format!(
+                "function symbol at offset {off} has no name"
+            )));
         }
         let end = off
             .checked_add(size)
@@ -139,10 +135,18 @@ pub(crate) fn add_programs(
                     sec.data.len()
                 ),
             })?;
-        if s.name.is_empty() {
-            return Err(sec_err(format!(
-                "function symbol at offset {off} has no name"
-            )));
+        // A zero-size function would be a program with no instructions; libbpf calls it
+        // corrupted (-EINVAL), as it does a misaligned one.
+        if size == 0 || off % Insn::SIZE as u64 != 0 || size % Insn::SIZE as u64 != 0 {
+            return Err(OpenError::Program {
+                program: s.name.to_string(),
+                msg: format!(
+                    "corrupted program in section '{}': offset {off}, size {size} \
+                     (must be a non-empty, whole number of {}-byte instructions)",
+                    sec.name,
+                    Insn::SIZE
+                ),
+            });
         }
         let (start, end) = ((off / 8) as usize, (end / 8) as usize);
         let hidden = matches!(s.visibility, sym::STV_HIDDEN | sym::STV_INTERNAL);
@@ -164,4 +168,69 @@ pub(crate) fn add_programs(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::error::OpenError;
+    use crate::tests::elf_edit::*;
+    use crate::tests::fixtures::fixture;
+    use crate::Object;
+
+    /// demo.bpf.o: section `xdp` holds exactly one function, `xdp_count`; `.text` holds
+    /// `len_bucket`.
+    fn demo() -> Vec<u8> {
+        std::fs::read(fixture("demo.bpf.o")).unwrap()
+    }
+
+    /// libbpf 1.7 refuses the whole open for a zero-size function symbol ("sec 'xdp': corrupted
+    /// program 'xdp_count', offset 0, size 0", -EINVAL), in a program section or in `.text`;
+    /// bpfload made it a program with no instructions.
+    #[test]
+    fn zero_size_function_refuses_the_open() {
+        for name in ["xdp_count", "len_bucket"] {
+            let mut b = demo();
+            let sym = symbol(&b, name);
+            put_u64(&mut b, sym + ST_SIZE, 0);
+            match Object::open_bytes("zero.o", &b) {
+                Err(OpenError::Program { program, msg }) => {
+                    assert_eq!(program, name);
+                    assert!(msg.contains("corrupted program"), "{msg}");
+                    assert!(msg.contains("offset 0, size 0"), "{msg}");
+                }
+                Err(e) => panic!("{name}: wrong error: {e}"),
+                Ok(o) => panic!(
+                    "{name}: opened with {} programs",
+                    o.programs().count() + o.subprograms().count()
+                ),
+            }
+        }
+    }
+
+    /// libbpf checks each function's offset and size, not the section's size: a section one byte
+    /// longer than its only function opens there (the byte is never used), while a function
+    /// covering that byte is corrupted.
+    #[test]
+    fn section_size_need_not_be_whole_instructions() {
+        let mut b = demo();
+        let xdp = section_header(&b, "xdp");
+        let size = u64_at(&b, xdp + SH_SIZE);
+        put_u64(&mut b, xdp + SH_SIZE, size + 1);
+        let o = Object::open_bytes("odd.o", &b).unwrap_or_else(|e| panic!("{e}"));
+        let p = o.programs().find(|p| p.name() == "xdp_count").unwrap();
+        assert_eq!(p.insn_count() as u64, size / 8);
+
+        let sym = symbol(&b, "xdp_count");
+        put_u64(&mut b, sym + ST_SIZE, size + 1);
+        match Object::open_bytes("odd.o", &b) {
+            Err(OpenError::Program { program, msg }) => {
+                assert_eq!(program, "xdp_count");
+                assert!(
+                    msg.contains(&format!("offset 0, size {}", size + 1)),
+                    "{msg}"
+                );
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
 }

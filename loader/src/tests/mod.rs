@@ -1,5 +1,6 @@
 //! Loader tests against the real kernel: the project's fixtures and the shared corpus.
 
+pub(crate) mod elf_edit;
 pub(crate) mod fixtures;
 mod kernel;
 mod libbpf_compare;
