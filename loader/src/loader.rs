@@ -97,12 +97,23 @@ impl Loader {
     }
 
     /// Turns loading of one program on or off.
+    ///
+    /// struct_ops programs: as in libbpf 1.7 (`bpf_object_adjust_struct_ops_autoload`), a
+    /// program referenced by some struct_ops map loads iff a map referencing it is created
+    /// ([`Loader::set_autocreate`]), whatever is set here; only a struct_ops program no map
+    /// references keeps this setting.
     pub fn set_autoload(mut self, program: &str, autoload: bool) -> Self {
         self.autoload.push((program.to_string(), autoload));
         self
     }
 
     /// Loads only these programs (all others get autoload off).
+    ///
+    /// This is applied as autoload settings, before [`Loader::set_autoload`] and before the
+    /// struct_ops rule described there: a struct_ops program referenced by a map that is created
+    /// still loads when it is not listed, and one referenced only by maps that are not created
+    /// does not load even when listed. Turn such programs off with [`Loader::set_autocreate`] on
+    /// their maps.
     pub fn only_programs<I, S>(mut self, programs: I) -> Self
     where
         I: IntoIterator<Item = S>,

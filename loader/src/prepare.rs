@@ -93,13 +93,11 @@ fn load_inner(
         object: obj.name.clone(),
         source,
     })?;
-    ext.prepare_struct_ops(&mut obj, &|name| {
-        opts.only.is_some() || opts.autoload.iter().any(|(p, _)| p == name)
-    })
-    .map_err(|source| LoadError::StructOps {
-        object: obj.name.clone(),
-        source,
-    })?;
+    ext.prepare_struct_ops(&mut obj)
+        .map_err(|source| LoadError::StructOps {
+            object: obj.name.clone(),
+            source,
+        })?;
     if tok.is_some() {
         // Compare what the object needs with what the token delegates; only gaps the kernel is
         // certain to refuse stop the load here (it falls back to capabilities otherwise). After
@@ -528,8 +526,9 @@ fn parse_local_btf<'a>(object: &str, raw: Option<&'a [u8]>) -> Option<Btf<'a>> {
 }
 
 /// `bpf_object__relocate_core`: patches the functions' own instructions (before linking), for
-/// every `.BTF.ext` CO-RE record of an autoload function, in file order. Returns the error per
-/// function index (libbpf fails the whole load; here only the programs that include it fail).
+/// every `.BTF.ext` CO-RE record of a function whose code is loaded, in file order. Returns the
+/// error per function index (libbpf fails the whole load; here only the programs that include it
+/// fail).
 // Kept out of the load pipeline's one big function: smaller code there (issue 8).
 #[inline(never)]
 fn relocate_core(
@@ -548,6 +547,21 @@ fn relocate_core(
         return Ok(errors);
     }
     let sec_by_name = obj.sections_by_name();
+    // libbpf skips the records of a program that will not be loaded (`!prog->autoload`). A static
+    // function outside `.text` is a program here and is also appended to the callers in its
+    // section, so with its own autoload off its code may still be loaded: found by walking the
+    // calls of the programs that load, only when such a function exists (computed once).
+    let mut appended: Option<Vec<bool>> = None;
+    let mut loaded = |f: usize| {
+        let p = &obj.programs[f];
+        p.autoload
+            || (!p.is_subprog
+                && appended.get_or_insert_with(|| {
+                    let mains = (0..obj.programs.len())
+                        .filter(|&m| !obj.programs[m].is_subprog && obj.programs[m].autoload);
+                    crate::reloc::calls::reachable(obj, funcs_index, mains)
+                })[f])
+    };
     // Group the records per function, in file order.
     let mut groups: Vec<(usize, Vec<bpfload_btf::CoreRelo>)> = Vec::new();
     for sec in ext.core_relos.sections() {
@@ -560,10 +574,10 @@ fn relocate_core(
             let Some(f) = funcs_index.find(sec_idx, insn_idx) else {
                 continue;
             };
-            let p = &obj.programs[f];
-            if !p.autoload {
+            if !loaded(f) {
                 continue;
             }
+            let p = &obj.programs[f];
             rec.insn_off -= (p.sec_insn_off * Insn::SIZE) as u32;
             match groups.last_mut() {
                 Some((g, v)) if *g == f => v.push(rec),

@@ -113,6 +113,11 @@ pub struct StructOps {
 impl StructOps {
     /// The value to register: the kernel image with each member's program fd written in
     /// (`bpf_map_prepare_vdata`). `prog_fd(i)` is the fd of function `i`, if loaded.
+    ///
+    /// A member whose program has no fd (it failed to load under `keep_going`) gets what libbpf
+    /// writes, `bpf_program__fd()` = `-ENOENT` sign-extended into the 8-byte slot, so registering
+    /// the value fails with `EBADF`. Not 0: the kernel skips a slot holding fd 0 as "no program",
+    /// which would register the map without that member (or refuse it for another reason).
     pub fn value_with_fds(&self, prog_fd: impl Fn(usize) -> Option<RawFd>) -> Option<Vec<u8>> {
         let kern = self.kern.as_ref()?;
         let mut v = kern.vdata.clone();
@@ -120,7 +125,8 @@ impl StructOps {
             let (Some(off), Some(Some(p))) = (off, self.progs.get(i)) else {
                 continue;
             };
-            let fd = prog_fd(*p).unwrap_or(0) as i64 as u64;
+            // libbpf: `*(unsigned long *)kern_data = prog_fd;` with an `int` prog_fd.
+            let fd = prog_fd(*p).unwrap_or(-libc::ENOENT) as i64 as u64;
             if let Some(dst) = v.get_mut(*off..off + 8) {
                 dst.copy_from_slice(&fd.to_ne_bytes());
             }
@@ -360,12 +366,13 @@ pub(crate) fn init_kern(
     obj: &mut Object,
     st_ops: &mut [StructOps],
     kernel: &KernelBtfs,
-    user_set_autoload: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<Option<ProgAttach>>, StructOpsError> {
     let mut attach: Vec<Option<ProgAttach>> = vec![None; obj.programs.len()];
     let raw = obj.btf.clone().unwrap_or_default();
     let btf = Btf::parse(&raw).map_err(|e| obj_err("struct_ops", format!("BTF: {e}")))?;
     for st in st_ops.iter_mut() {
+        // Only autocreated maps get a kernel side, as in libbpf
+        // (bpf_object__init_kern_struct_ops_maps).
         if !obj.maps[st.map].autocreate {
             continue;
         }
@@ -374,7 +381,6 @@ pub(crate) fn init_kern(
             map: map_name.clone(),
             msg,
         };
-        // libbpf initializes every map's kernel side, created or not.
         let tname = String::from_utf8_lossy(bpfload_btf::essential_name(st.type_name.as_bytes()))
             .into_owned();
         let found =
@@ -522,28 +528,37 @@ pub(crate) fn init_kern(
             func_off,
         });
     }
-    // bpf_object_adjust_struct_ops_autoload: used by an autocreated map → load; used only by
-    // maps that are not created → don't; unused → unchanged (and refused at load).
-    for (p, prog) in obj.programs.iter_mut().enumerate() {
-        if prog.prog_type()
-            != Some(aya_obj::generated::bpf_prog_type::BPF_PROG_TYPE_STRUCT_OPS as u32)
-            || user_set_autoload(&prog.name)
-        {
-            continue;
-        }
-        let mut used = false;
-        let mut load = false;
-        for st in st_ops.iter() {
-            for slot in &st.progs {
-                if *slot == Some(p) {
-                    used = true;
-                    load |= obj.maps[st.map].autocreate;
-                }
-            }
-        }
-        if used {
-            prog.autoload = load;
+    // bpf_object_adjust_struct_ops_autoload, after the slots above dropped members the kernel
+    // lacks. It overrides whatever autoload the user set (`Loader::set_autoload`,
+    // `Loader::only_programs`): libbpf 1.7 has no exemption for programs the user touched.
+    for p in 0..obj.programs.len() {
+        if let Some(load) = adjusted_autoload(obj, st_ops, p) {
+            obj.programs[p].autoload = load;
         }
     }
     Ok(attach)
+}
+
+/// libbpf 1.7's `bpf_object_adjust_struct_ops_autoload` for function `p`: `Some(load)` for a
+/// struct_ops program referenced by a slot of some struct_ops map (created or not), `load` being
+/// whether any map referencing it is autocreated; `None` (autoload left as it is) for any other
+/// program, including a struct_ops program no map references (whose load then fails, as in
+/// libbpf, for lack of an attach target).
+pub(crate) fn adjusted_autoload(obj: &Object, st_ops: &[StructOps], p: usize) -> Option<bool> {
+    if obj.programs[p].prog_type()
+        != Some(aya_obj::generated::bpf_prog_type::BPF_PROG_TYPE_STRUCT_OPS as u32)
+    {
+        return None;
+    }
+    let mut used = false;
+    let mut load = false;
+    for st in st_ops {
+        for slot in &st.progs {
+            if *slot == Some(p) {
+                used = true;
+                load |= obj.maps[st.map].autocreate;
+            }
+        }
+    }
+    used.then_some(load)
 }

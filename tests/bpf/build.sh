@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Rebuild every BPF fixture object (tests/bpf/*.bpf.c -> *.bpf.o) with clang.
-# tests/bpf/hostile/ holds objects that must fail to open (kept apart so tests that
-# load every tests/bpf/*.bpf.o do not pick them up); they are built the same way.
+# tests/bpf/hostile/ holds objects that must fail to open, tests/bpf/lenient/ objects that
+# load only with `Loader::lenient_externs` (a strong extern no kernel has); both are kept
+# apart so tests that load every tests/bpf/*.bpf.o do not pick them up, and are built the
+# same way.
 #
 # Needs Debian's `clang` and `libbpf-dev` (for <bpf/bpf_helpers.h>); no generated
 # vmlinux.h. Objects are committed, so tests never need clang; CI runs this with
@@ -30,7 +32,7 @@ fi
 # working directory, so the objects are reproducible byte for byte.
 cd "$here"
 status=0
-for src in *.bpf.c hostile/*.bpf.c; do
+for src in *.bpf.c hostile/*.bpf.c lenient/*.bpf.c; do
 	name=${src%.c}
 	mkdir -p "$out/$(dirname "$name")"
 	"$CLANG" -O2 -g -target bpf -D__TARGET_ARCH_x86 \

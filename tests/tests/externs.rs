@@ -864,6 +864,218 @@ fn struct_ops_variables_sharing_a_section_keep_their_own_values() {
     }
 }
 
+/// Byte offset of a `tcp_congestion_ops` member in the kernel's registration value
+/// (`struct bpf_struct_ops_tcp_congestion_ops`).
+fn tcp_ops_value_offset(member: &str) -> usize {
+    let kernel = KernelBtfs::new().unwrap();
+    let v = kernel.vmlinux();
+    let kt = v
+        .find_by_name_kind("tcp_congestion_ops", Kind::Struct)
+        .unwrap();
+    let kvt = v
+        .find_by_name_kind("bpf_struct_ops_tcp_congestion_ops", Kind::Struct)
+        .unwrap();
+    let (Ok(bpfload_btf::Type::Struct(c)), Ok(bpfload_btf::Type::Struct(vt))) =
+        (v.type_by_id(kt), v.type_by_id(kvt))
+    else {
+        panic!()
+    };
+    let data = vt.members().find(|m| m.type_id == kt).unwrap();
+    let m = c
+        .members()
+        .find(|m| v.str_at(m.name_off).ok() == Some(member))
+        .unwrap();
+    (data.bit_offset / 8 + m.bit_offset / 8) as usize
+}
+
+/// libbpf 1.7's `bpf_object_adjust_struct_ops_autoload` decides the autoload of every struct_ops
+/// program a struct_ops map references: on iff a map referencing it is created, whatever
+/// `set_autoload` or `only_programs` said (bpfload used to leave programs the user touched alone,
+/// as an unmerged libbpf patch does). Programs no map references keep their setting.
+#[test]
+fn struct_ops_autoload_follows_the_maps_whatever_the_user_set() {
+    if !require_root("struct_ops load") {
+        return;
+    }
+    let obj = open("struct_ops_pair");
+    let loaded = |l: &bpfload::Loaded, p: &str| l.program(p).is_some_and(|p| p.is_loaded());
+    let slot = |l: &bpfload::Loaded, map: &str, member: &str| {
+        let value = l
+            .struct_ops_value(map)
+            .unwrap_or_else(|| panic!("{map} value"));
+        let off = tcp_ops_value_offset(member);
+        u64::from_ne_bytes(value[off..off + 8].try_into().unwrap())
+    };
+    let fd = |l: &bpfload::Loaded, p: &str| l.program(p).unwrap().fd().as_raw_fd() as u64;
+
+    // (A) Used only by a map that is not created: off, although the user turned it on (it has no
+    // attach target: loading it would fail "not referenced by any struct_ops map").
+    let l = bpfload::Loader::new()
+        .set_autocreate("pair_first", false)
+        .set_autoload("pair_a_ssthresh", true)
+        .load(&obj)
+        .unwrap_or_else(|e| panic!("A: {e}"));
+    assert!(!loaded(&l, "pair_a_ssthresh"), "A");
+    assert!(l.struct_ops_value("pair_first").is_none(), "A");
+    assert_eq!(
+        slot(&l, "pair_second", "ssthresh"),
+        fd(&l, "pair_b_ssthresh")
+    );
+
+    // (B) Used by a created map: on, although the user turned it off, and in the value.
+    let l = bpfload::Loader::new()
+        .set_autoload("pair_a_ssthresh", false)
+        .load(&obj)
+        .unwrap_or_else(|e| panic!("B: {e}"));
+    assert!(loaded(&l, "pair_a_ssthresh"), "B");
+    assert_eq!(
+        slot(&l, "pair_first", "ssthresh"),
+        fd(&l, "pair_a_ssthresh")
+    );
+
+    // (C) `only_programs` is autoload settings applied before the rule: every member of the
+    // created maps loads, listed or not.
+    let l = bpfload::Loader::new()
+        .only_programs(["pair_b_ssthresh"])
+        .load(&obj)
+        .unwrap_or_else(|e| panic!("C: {e}"));
+    for (map, member, p) in [
+        ("pair_first", "ssthresh", "pair_a_ssthresh"),
+        ("pair_first", "cong_avoid", "pair_cong_avoid"),
+        ("pair_second", "ssthresh", "pair_b_ssthresh"),
+        ("pair_second", "undo_cwnd", "pair_b_undo_cwnd"),
+    ] {
+        assert!(loaded(&l, p), "C: {p}");
+        assert_eq!(slot(&l, map, member), fd(&l, p), "C: {map}.{member}");
+    }
+
+    // (D) Listed, but used only by a map that is not created: off.
+    let l = bpfload::Loader::new()
+        .only_programs(["pair_a_ssthresh", "pair_b_ssthresh"])
+        .set_autocreate("pair_first", false)
+        .load(&obj)
+        .unwrap_or_else(|e| panic!("D: {e}"));
+    assert!(!loaded(&l, "pair_a_ssthresh"), "D");
+    assert!(loaded(&l, "pair_b_ssthresh"), "D");
+
+    // A struct_ops program no map references keeps its setting: off, the object loads; on (the
+    // default), it fails for lack of an attach target, as in libbpf.
+    let obj = open("ext_struct_ops");
+    let l = bpfload::Loader::new()
+        .set_autoload("bpfload_unused", false)
+        .load(&obj)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!loaded(&l, "bpfload_unused"));
+    let e = bpfload::Loader::new()
+        .only_programs(["bpfload_unused"])
+        .load(&obj)
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("not referenced by any struct_ops map"),
+        "{e}"
+    );
+}
+
+/// A member program that did not load (refused by the verifier, under `keep_going`) goes into
+/// the value as libbpf's `bpf_map_prepare_vdata` writes it: `bpf_program__fd()` = -ENOENT,
+/// sign-extended into the 8-byte slot. Registering then fails with EBADF; with 0 there the
+/// kernel would take the slot as empty instead.
+#[test]
+fn struct_ops_member_without_fd_is_enoent_in_the_value() {
+    if !require_root("struct_ops load") {
+        return;
+    }
+    let obj = open("struct_ops_bad");
+    let l = bpfload::Loader::new()
+        .keep_going(true)
+        .load(&obj)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bad = l.program("bad_cong_avoid").unwrap();
+    assert!(!bad.is_loaded(), "the verifier refuses bad_cong_avoid");
+    let value = l.struct_ops_value("bad_ops").expect("bad_ops value");
+    let slot = |member: &str| {
+        let off = tcp_ops_value_offset(member);
+        u64::from_ne_bytes(value[off..off + 8].try_into().unwrap())
+    };
+    assert_eq!(slot("cong_avoid"), -(libc::ENOENT as i64) as u64);
+    for (member, p) in [("ssthresh", "bad_ssthresh"), ("undo_cwnd", "bad_undo_cwnd")] {
+        assert_eq!(
+            slot(member),
+            l.program(p).unwrap().fd().as_raw_fd() as u64,
+            "{member}"
+        );
+    }
+    let m = l.map("bad_ops").expect("bad_ops created");
+    match map::update_elem(m.fd(), &0u32.to_ne_bytes(), value, 0) {
+        Ok(()) => {
+            map::delete_elem(m.fd(), &0u32.to_ne_bytes()).expect("unregister");
+            panic!("registered with a member that did not load");
+        }
+        Err(e) => assert_eq!(e.errno(), Errno::EBADF, "{e}"),
+    }
+}
+
+/// `lenient_externs`: externs are resolved before struct_ops are prepared, but a member of a
+/// created struct_ops map loads whatever its autoload was (libbpf's struct_ops autoload rule), so
+/// an extern it uses must resolve. `bpfload_missing_ksym` exists in no kernel.
+#[test]
+fn lenient_externs_count_members_of_created_struct_ops_maps() {
+    if !require_root("struct_ops load") {
+        return;
+    }
+    let obj = open("lenient/struct_ops_extern.bpf.o");
+    let e = bpfload::Loader::new()
+        .lenient_externs(true)
+        .only_programs(["other"])
+        .load(&obj)
+        .unwrap_err();
+    assert!(e.to_string().contains("bpfload_missing_ksym"), "{e}");
+    // Its map not created, the member does not load and the extern is not needed.
+    let l = bpfload::Loader::new()
+        .lenient_externs(true)
+        .only_programs(["other"])
+        .set_autocreate("ext_ops", false)
+        .load(&obj)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(l.program("other").unwrap().is_loaded());
+    assert!(!l.program("ext_ssthresh").is_some_and(|p| p.is_loaded()));
+}
+
+/// `lenient_externs` with a static function outside `.text` (a program of its own in bpfload)
+/// whose own autoload is off: its code is still loaded, appended to the caller in its section,
+/// so the extern it uses must resolve (`tests/bpf/lenient/static_extern.bpf.c`).
+#[test]
+fn lenient_externs_count_static_functions_appended_to_loaded_programs() {
+    if !require_root("extern load") {
+        return;
+    }
+    let obj = open("lenient/static_extern.bpf.o");
+    for (what, loader) in [
+        (
+            "set_autoload(helper, false)",
+            bpfload::Loader::new().set_autoload("helper", false),
+        ),
+        (
+            "only_programs([caller])",
+            bpfload::Loader::new().only_programs(["caller"]),
+        ),
+    ] {
+        let e = loader.lenient_externs(true).load(&obj).unwrap_err();
+        assert!(
+            e.to_string().contains("bpfload_missing_ksym"),
+            "{what}: {e}"
+        );
+    }
+    // Nothing that uses it loads: lenient externs let it go.
+    bpfload::Loader::new()
+        .lenient_externs(true)
+        .set_autoload("helper", false)
+        .set_autoload("caller", false)
+        .load(&obj)
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
 #[test]
 fn freplace_resolves_the_function_in_the_target_programs_btf() {
     if !require_root("freplace load") {

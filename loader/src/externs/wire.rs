@@ -56,8 +56,41 @@ impl std::fmt::Debug for ObjExterns<'_> {
     }
 }
 
-fn uses_extern(obj: &Object, ext: usize) -> bool {
-    obj.programs.iter().filter(|p| p.autoload || p.is_subprog).any(|p| {
+/// Per function: whether its code may be loaded, so whether the externs it uses must resolve
+/// (`Loader::lenient_externs`; an unused extern without BTF is also skipped at classify).
+///
+/// Externs are resolved before struct_ops are prepared (libbpf's order), so a struct_ops program
+/// counts with the autoload `bpf_object_adjust_struct_ops_autoload` will give it, not the one
+/// set now (it overrides the user's). That adjustment also runs after members the kernel lacks
+/// are dropped, which only turns programs off: counting them is at worst stricter.
+/// Subprograms always count; a static function outside `.text` (a program here) also counts
+/// when a loading program calls it, as its code is then appended there.
+fn loaded_functions(obj: &Object) -> Vec<bool> {
+    let will_load: Vec<bool> = obj
+        .programs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            p.is_subprog
+                || crate::struct_ops::adjusted_autoload(obj, &obj.struct_ops, i)
+                    .unwrap_or(p.autoload)
+        })
+        .collect();
+    if will_load.iter().all(|&l| l) {
+        return will_load;
+    }
+    let index = crate::reloc::calls::FuncIndex::new(obj);
+    let mains = (0..obj.programs.len()).filter(|&i| will_load[i] && !obj.programs[i].is_subprog);
+    let appended = crate::reloc::calls::reachable(obj, &index, mains);
+    will_load
+        .iter()
+        .zip(appended)
+        .map(|(&l, a)| l || a)
+        .collect()
+}
+
+fn uses_extern(obj: &Object, loaded: &[bool], ext: usize) -> bool {
+    obj.programs.iter().zip(loaded).filter(|(_, &l)| l).any(|(p, _)| {
         p.relocs.iter().any(|r| matches!(r.kind, RelocKind::ExternLd64 { ext: e } | RelocKind::ExternCall { ext: e } if e == ext))
     })
 }
@@ -98,7 +131,8 @@ impl<'t> ObjExterns<'t> {
         }
         let raw = obj.btf.clone();
         let btf = raw.as_deref().and_then(|r| Btf::parse(r).ok());
-        this.table = classify(&obj.externs, btf.as_ref(), |i| uses_extern(obj, i))?;
+        let loaded = loaded_functions(obj);
+        this.table = classify(&obj.externs, btf.as_ref(), |i| uses_extern(obj, &loaded, i))?;
         if !lenient {
             // libbpf resolves every extern of the object, whatever the loaded programs use, and
             // fails the object on a strong one it cannot resolve (`Loader::lenient_externs`).
@@ -172,13 +206,11 @@ impl<'t> ObjExterns<'t> {
 
     /// struct_ops maps: kernel types, value images, member programs' attach targets and autoload
     /// (`bpf_object__init_kern_struct_ops_maps` + `bpf_object_adjust_struct_ops_autoload`).
-    /// `user_autoload(name)`: the user set this program's autoload explicitly.
     // Kept out of the load pipeline's one big function: smaller code there (issue 8).
     #[inline(never)]
     pub(crate) fn prepare_struct_ops(
         &mut self,
         obj: &mut Object,
-        user_autoload: &dyn Fn(&str) -> bool,
     ) -> Result<(), crate::struct_ops::StructOpsError> {
         if obj.struct_ops.is_empty() {
             return Ok(());
@@ -190,7 +222,7 @@ impl<'t> ObjExterns<'t> {
                     source,
                 })?;
         let mut st = std::mem::take(&mut obj.struct_ops);
-        let r = crate::struct_ops::init_kern(obj, &mut st, kernel, user_autoload);
+        let r = crate::struct_ops::init_kern(obj, &mut st, kernel);
         obj.struct_ops = st;
         self.struct_ops_attach = r?;
         Ok(())

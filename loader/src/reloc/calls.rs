@@ -107,6 +107,118 @@ fn mark(obj: &Object, f: usize, mut insns: Vec<Insn>) -> Vec<Insn> {
     insns
 }
 
+/// The function that the call or callback address at `insn_idx` of function `f` targets (as
+/// `bpf_object__reloc_code` finds it); `Ok(None)` for a call to a kfunc. `insn` is the
+/// instruction as marked (`mark`): a callback's `ld_imm64` has `BPF_PSEUDO_FUNC`.
+fn call_target(
+    obj: &Object,
+    funcs: &FuncIndex,
+    f: usize,
+    insn_idx: usize,
+    insn: Insn,
+) -> Result<Option<usize>, LinkError> {
+    let prog = &obj.programs[f];
+    let relo = find_relo(&prog.relocs, insn_idx);
+    let (sec, sub_insn_idx) = match relo {
+        Some(r) if matches!(r.kind, RelocKind::ExternCall { .. }) => return Ok(None),
+        // The symbol's value is not bounds-checked at open (a section symbol's st_value is
+        // whatever the file says): checked arithmetic, so a value near the top of the range
+        // is a call to nowhere (the link error below), not an overflow.
+        Some(r) if r.kind == RelocKind::Call => {
+            let target = i64::try_from(r.sym_off / 8)
+                .ok()
+                .and_then(|s| s.checked_add(i64::from(insn.imm)))
+                .and_then(|t| t.checked_add(1));
+            (r.sym_shndx, target)
+        }
+        Some(r) if r.kind == RelocKind::SubprogAddr => {
+            let target = i64::try_from(r.sym_off)
+                .ok()
+                .and_then(|s| s.checked_add(i64::from(insn.imm)))
+                .map(|t| t / 8);
+            (r.sym_shndx, target)
+        }
+        Some(r) => {
+            return Err(LinkError {
+                program: prog.name.clone(),
+                msg: format!("unexpected relocation {:?} for insn #{insn_idx}", r.kind),
+            })
+        }
+        None if insn.is_pseudo_func() => {
+            return Err(LinkError {
+                program: prog.name.clone(),
+                msg: format!("missing subprog address relocation for insn #{insn_idx}"),
+            })
+        }
+        // A call to a static function in the same section carries no relocation; imm is
+        // relative to the call's own position in the section.
+        None => (
+            prog.sec_idx,
+            i64::try_from(prog.sec_insn_off + insn_idx)
+                .ok()
+                .and_then(|p| p.checked_add(i64::from(insn.imm)))
+                .and_then(|t| t.checked_add(1)),
+        ),
+    };
+    sub_insn_idx
+        .and_then(|i| usize::try_from(i).ok())
+        .and_then(|i| funcs.find(sec, i))
+        .map(Some)
+        .ok_or_else(|| {
+            let target = sub_insn_idx.map_or("an offset out of range".to_string(), |t| {
+                format!("section instruction {t}")
+            });
+            LinkError {
+                program: prog.name.clone(),
+                msg: format!("call at insn #{insn_idx} targets {target}, where no function exists"),
+            }
+        })
+}
+
+/// Per function: whether its code is placed in a program linked from `roots` (a root itself, or
+/// a function one of them calls or takes the address of, transitively), which is what `link`
+/// appends. Calls `link` refuses are skipped here: linking reports them.
+///
+/// libbpf needs no such walk (only `.text` functions are appended there, and it relocates all of
+/// them); bpfload also appends a static function outside `.text` (a program of its own) to the
+/// callers in its section, so whether its code is loaded does not follow from its own autoload.
+pub(crate) fn reachable(
+    obj: &Object,
+    funcs: &FuncIndex,
+    roots: impl IntoIterator<Item = usize>,
+) -> Vec<bool> {
+    let mut seen = vec![false; obj.programs.len()];
+    let mut stack: Vec<usize> = Vec::new();
+    for r in roots {
+        if !std::mem::replace(&mut seen[r], true) {
+            stack.push(r);
+        }
+    }
+    while let Some(f) = stack.pop() {
+        let p = &obj.programs[f];
+        // The instructions `link` walks as calls, as `mark` leaves them: subprogram calls, and
+        // `ld_imm64`s marked `BPF_PSEUDO_FUNC` (by a callback address relocation, or already).
+        for (i, raw) in p.insns.iter().enumerate() {
+            if !raw.is_subprog_call() && !raw.is_ld_imm64() {
+                continue;
+            }
+            let mut insn = *raw;
+            if find_relo(&p.relocs, i).is_some_and(|r| r.kind == RelocKind::SubprogAddr) {
+                insn.set_src(PSEUDO_FUNC);
+            }
+            if !insn.is_subprog_call() && !insn.is_pseudo_func() {
+                continue;
+            }
+            if let Ok(Some(sub)) = call_target(obj, funcs, f, i, insn) {
+                if !std::mem::replace(&mut seen[sub], true) {
+                    stack.push(sub);
+                }
+            }
+        }
+    }
+    seen
+}
+
 /// `bpf_object__append_subprog_code`: places function `sub` at `off` with its relocations and
 /// `.BTF.ext` records.
 #[allow(clippy::too_many_arguments)]
@@ -208,62 +320,9 @@ pub(crate) fn link(
         if !insn.is_subprog_call() && !insn.is_pseudo_func() {
             continue;
         }
-        let relo = find_relo(&prog.relocs, insn_idx);
-        let (sec, sub_insn_idx) = match relo {
-            Some(r) if matches!(r.kind, RelocKind::ExternCall { .. }) => continue,
-            // The symbol's value is not bounds-checked at open (a section symbol's st_value is
-            // whatever the file says): checked arithmetic, so a value near the top of the range
-            // is a call to nowhere (the link error below), not an overflow.
-            Some(r) if r.kind == RelocKind::Call => {
-                let target = i64::try_from(r.sym_off / 8)
-                    .ok()
-                    .and_then(|s| s.checked_add(i64::from(insn.imm)))
-                    .and_then(|t| t.checked_add(1));
-                (r.sym_shndx, target)
-            }
-            Some(r) if r.kind == RelocKind::SubprogAddr => {
-                let target = i64::try_from(r.sym_off)
-                    .ok()
-                    .and_then(|s| s.checked_add(i64::from(insn.imm)))
-                    .map(|t| t / 8);
-                (r.sym_shndx, target)
-            }
-            Some(r) => {
-                return Err(LinkError {
-                    program: prog.name.clone(),
-                    msg: format!("unexpected relocation {:?} for insn #{insn_idx}", r.kind),
-                })
-            }
-            None if insn.is_pseudo_func() => {
-                return Err(LinkError {
-                    program: prog.name.clone(),
-                    msg: format!("missing subprog address relocation for insn #{insn_idx}"),
-                })
-            }
-            // A call to a static function in the same section carries no relocation; imm is
-            // relative to the call's own position in the section.
-            None => (
-                prog.sec_idx,
-                i64::try_from(prog.sec_insn_off + insn_idx)
-                    .ok()
-                    .and_then(|p| p.checked_add(i64::from(insn.imm)))
-                    .and_then(|t| t.checked_add(1)),
-            ),
+        let Some(sub) = call_target(obj, funcs, f, insn_idx, insn)? else {
+            continue;
         };
-        let sub = sub_insn_idx
-            .and_then(|i| usize::try_from(i).ok())
-            .and_then(|i| funcs.find(sec, i))
-            .ok_or_else(|| {
-                let target = sub_insn_idx.map_or("an offset out of range".to_string(), |t| {
-                    format!("section instruction {t}")
-                });
-                LinkError {
-                    program: prog.name.clone(),
-                    msg: format!(
-                        "call at insn #{insn_idx} targets {target}, where no function exists"
-                    ),
-                }
-            })?;
         let sub_off = match placed.get(&sub) {
             Some(&off) => off,
             None => {

@@ -458,4 +458,24 @@ fn appended_static_program_keeps_its_core_relocation() {
         own,
         "the appended copy carries the same patches"
     );
+    // With `helper`'s own autoload off, its code is still loaded in `caller`: its CO-RE records
+    // are applied all the same (libbpf skips only functions that are not loaded at all).
+    for (what, loader) in [
+        (
+            "set_autoload(helper, false)",
+            Loader::new().set_autoload("helper", false),
+        ),
+        (
+            "only_programs([caller])",
+            Loader::new().only_programs(["caller"]),
+        ),
+    ] {
+        let l = loader.load(&obj).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert!(
+            !l.program("helper").is_some_and(|p| p.is_loaded()),
+            "{what}"
+        );
+        let caller = l.program_insns("caller").unwrap();
+        assert_eq!(&caller[4..], own, "{what}: the appended copy is relocated");
+    }
 }
