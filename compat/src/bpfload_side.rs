@@ -46,7 +46,11 @@ pub fn load_error_errno(e: &bpfload::LoadError) -> i32 {
     e.errno().raw()
 }
 
-/// Loads program `name` of `path` alone (only it autoloaded) and records what bpfload did.
+/// Loads program `name` of `path` alone (only it autoloaded, as libbpf-dump sets autoload) and
+/// records what bpfload did. Keep-going, so that a failed program still has its final
+/// instructions; but the result is libbpf's object-level one: when another program of the same
+/// load failed (a struct_ops member of the same created map, which libbpf's autoload rule loads
+/// too), this program's result is that failure, as libbpf's whole load fails.
 pub fn load_one(obj: &bpfload::Object, name: &str) -> OurProg {
     let loaded = bpfload::Loader::new()
         .only_programs([name])
@@ -62,7 +66,13 @@ pub fn load_one(obj: &bpfload::Object, name: &str) -> OurProg {
             }
         }
     };
-    program_of(&loaded, name)
+    let mut ours = program_of(&loaded, name);
+    if ours.result.is_ok() {
+        if let Some(e) = loaded.programs().iter().find_map(|p| p.result().err()) {
+            ours.result = Err((e.errno().raw(), e.to_string()));
+        }
+    }
+    ours
 }
 
 /// Loads the whole object as libbpf does by default (every autoload program, stop at the first
