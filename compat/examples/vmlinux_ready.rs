@@ -149,7 +149,11 @@ fn main() {
         let mut each = Vec::new();
         let mut peak_first = 0;
         for i in 0..n.max(8) {
-            let name = if i == 0 { "schedule" } else { &names[i % names.len()] };
+            let name = if i == 0 {
+                "schedule"
+            } else {
+                &names[i % names.len()]
+            };
             let t = Instant::now();
             let id = btf.find_by_name_kind(name, bpfload_btf::Kind::Func);
             each.push(t.elapsed().as_secs_f64() * 1e3);
