@@ -385,6 +385,10 @@ impl<'a> BtfExt<'a> {
                 data.len()
             )));
         }
+        // libbpf's btf_ext_parse_hdr: a header alone is no .BTF.ext.
+        if hdr_len == data.len() {
+            return Err(bad("no data after the header".into()));
+        }
         let body = &data[hdr_len..];
         let sub = |off_at: usize, what: &str| -> Result<&'a [u8], BtfError> {
             let off = endian.u32_in(data, off_at) as usize;

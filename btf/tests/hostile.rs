@@ -268,6 +268,8 @@ fn ext_hostile_inputs_are_errors() {
     set_u32(&mut b, 8, 2); // misaligned offset
     assert!(BtfExt::parse(&b).is_err());
     assert!(BtfExt::parse(&good[..10]).is_err());
+    // A header and nothing else: libbpf's "BTF.ext has no data" (found by review).
+    assert!(BtfExt::parse(&ext_blob(&[])).is_err());
 }
 
 /// Exercises every accessor; must never panic.

@@ -175,6 +175,27 @@ impl Object {
             }
             None => None,
         };
+        // bpf_object__init_btf: a `.BTF.ext` that does not parse is dropped, unless the object
+        // needs its BTF (`libbpf_needs_btf`: `.maps`, struct_ops or externs), which libbpf then
+        // refuses as "BTF is required, but is missing or corrupted" (found by review: it was
+        // ignored at load whatever the object held).
+        if let (Some(ext), Some(_)) = (obj.btf_ext.clone(), &btf) {
+            if let Err(e) = bpfload_btf::BtfExt::parse(&ext) {
+                let needs = needs_btf
+                    || !obj.externs.is_empty()
+                    || elf
+                        .sections
+                        .iter()
+                        .any(|s| crate::struct_ops::is_struct_ops_section(s.name));
+                if needs {
+                    return Err(OpenError::Btf(format!(
+                        "BTF is required, but is corrupted: .BTF.ext: {e}"
+                    )));
+                }
+                log::warn!("object '{}': ignoring malformed .BTF.ext: {e}", obj.name);
+                obj.btf_ext = None;
+            }
+        }
         // Function symbols grouped by section once, so discovery is linear in symbols + sections.
         let mut funcs_by_sec: HashMap<usize, Vec<usize>> = HashMap::new();
         for (i, s) in elf.symbols.iter().enumerate() {
@@ -444,6 +465,30 @@ mod tests {
         v[4] = 2;
         v[5] = 1;
         assert!(Object::open_bytes("x", &v).is_err());
+    }
+
+    /// A `.BTF.ext` that does not parse (here: bad magic) refuses the open of an object that
+    /// needs its BTF (`.maps`), as libbpf's "BTF is required, but is missing or corrupted", and
+    /// is dropped from any other object (found by review: it was only ignored at load).
+    #[test]
+    fn a_corrupt_btf_ext_refuses_objects_that_need_btf() {
+        use crate::tests::elf_edit::{section_header, u64_at};
+        let corrupt = |name: &str| {
+            let mut b = std::fs::read(crate::tests::fixtures::fixture(name)).unwrap();
+            let at = u64_at(&b, section_header(&b, ".BTF.ext") + 0x18) as usize;
+            b[at] ^= 0xff; // the magic
+            b
+        };
+        let e = Object::open_bytes("maps.bpf.o", &corrupt("maps.bpf.o")).unwrap_err();
+        assert!(e.to_string().contains("BTF is required"), "{e}");
+        let o = Object::open_bytes("core_task.bpf.o", &corrupt("core_task.bpf.o")).unwrap();
+        assert!(o.btf_ext.is_none());
+        assert!(
+            Object::open_file(crate::tests::fixtures::fixture("core_task.bpf.o"))
+                .unwrap()
+                .btf_ext
+                .is_some()
+        );
     }
 }
 #[cfg(test)]
