@@ -92,7 +92,10 @@ impl LoadedProgram {
             .map(crate::names::prog_type_name)
             .unwrap_or("unspec")
     }
-    /// The exact instructions passed to `BPF_PROG_LOAD` (empty if relocation failed).
+    /// The final instructions: for a program that reached `BPF_PROG_LOAD` (loaded, or refused
+    /// by the kernel: [`ProgramError::Kernel`](crate::ProgramError::Kernel)), exactly what the
+    /// kernel received; for one that failed before (e.g. no attach target), what it would have
+    /// received; empty if relocation failed.
     pub fn insns(&self) -> &[Insn] {
         &self.insns
     }
@@ -181,7 +184,8 @@ impl Loaded {
     pub fn program(&self, name: &str) -> Option<&LoadedProgram> {
         self.programs.iter().find(|p| p.name == name)
     }
-    /// The exact instructions passed to `BPF_PROG_LOAD` for a program.
+    /// A program's final instructions ([`LoadedProgram::insns`]): exactly what `BPF_PROG_LOAD`
+    /// received, for a program that reached it.
     pub fn program_insns(&self, name: &str) -> Option<&[Insn]> {
         self.program(name).map(|p| p.insns())
     }

@@ -158,6 +158,46 @@ fn load_json_agrees_with_the_kernel_and_emits_insns() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--emit-insns` writes only what reached BPF_PROG_LOAD: `no_target` (fentry without a target)
+/// fails before the kernel sees it, so it gets no file (found by review: it got one). And an
+/// object-level failure reports its errno in the JSON (it was null for most kinds).
+#[test]
+fn emit_insns_skips_programs_the_kernel_never_saw_and_json_has_the_errno() {
+    if !require_root("emit_insns_skips_programs_the_kernel_never_saw") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("bpfload-cli-notarget-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = bpfload(&[
+        "load",
+        fixture("ext_trampoline.bpf.o").to_str().unwrap(),
+        "--json",
+        "--emit-insns",
+        dir.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    let no_target = v["programs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "no_target")
+        .expect("no_target reported");
+    assert_eq!(no_target["loaded"], false);
+    assert!(!dir.join("no_target.insns").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // A missing strong ksym fails the object before any program: ESRCH, as libbpf.
+    let o = bpfload(&[
+        "load",
+        fixture("lenient/static_extern.bpf.o").to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["errno"], 3, "{v}");
+}
+
 #[test]
 fn load_failure_exits_non_zero_with_the_verifier_log() {
     if !require_root("load_failure_exits_non_zero_with_the_verifier_log") {

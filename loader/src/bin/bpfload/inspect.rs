@@ -174,6 +174,17 @@ fn describe(object: &Object, core: Option<&[crate::core::FuncCore]>) -> String {
         j.begin_object();
         j.field_u64("insns", p.insn_count() as u64);
         j.field_str("name", p.name());
+        // The same relocations the text output lists for subprograms.
+        j.key("relocations").begin_array();
+        for r in p.relocations() {
+            j.begin_object();
+            j.field_u64("insn", r.insn_idx as u64);
+            j.field_str("kind", &reloc_kind(object, &r.kind));
+            j.field_u64("offset", r.sym_off);
+            j.field_str("symbol", &r.sym_name);
+            j.end();
+        }
+        j.end();
         j.end();
     }
     j.end();

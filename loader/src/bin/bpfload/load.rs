@@ -53,9 +53,9 @@ pub const SPEC: Sub = Sub {
         Opt::flag(
             "lenient-externs",
             "Resolve externs per program: only the kernel symbols and kfuncs used by the programs \
-             being loaded must exist, so a program that does not use a missing one still loads \
-             (the ones that use it fail). Default, as libbpf: a missing strong extern fails the \
-             whole load",
+             being loaded must exist, so with --program a program that does not use a missing one \
+             loads (if a selected program uses it, the load still fails, naming it). Default, as \
+             libbpf: a missing strong extern fails the whole load",
         ),
     ],
     pos: Some(Pos {
@@ -198,14 +198,10 @@ fn has_cap_bpf() -> bool {
         .is_some_and(|caps| caps & (1 << 39 | 1 << 21) != 0)
 }
 
-/// The errno behind a failed load, where there is one.
+/// The errno behind a failed load (`LoadError::errno`: the kernel's, or libbpf's errno for the
+/// same failure; EINVAL for this loader's own checks).
 fn error_errno(err: &LoadError) -> Option<i32> {
-    match err {
-        LoadError::Map { source, .. } => Some(source.errno().raw()),
-        LoadError::Program { source, .. } => Some(source.errno().raw()),
-        LoadError::Token(t) => Some(t.errno().raw()),
-        _ => None,
-    }
+    Some(err.errno().raw())
 }
 
 /// What would have loaded, for the report of an object-level failure.
@@ -234,8 +230,16 @@ fn emit_insns(loaded: &Loaded, dir: &Path) -> Result<Vec<PathBuf>, String> {
         .map_err(|e| format!("--emit-insns: creating {}: {e}", dir.display()))?;
     let mut out = Vec::new();
     for p in loaded.programs() {
-        if p.insns().is_empty() {
-            continue; // relocation failed: nothing was passed to BPF_PROG_LOAD
+        // Only programs that reached BPF_PROG_LOAD: loaded, refused by the kernel, or loaded and
+        // then undone by a later failure. A program that failed before (relocation, attach
+        // target, unknown section) was never passed to the kernel.
+        let passed = matches!(
+            p.result(),
+            Ok(_)
+                | Err(bpfload::ProgramError::Kernel { .. } | bpfload::ProgramError::Object { .. })
+        );
+        if !passed || p.insns().is_empty() {
+            continue;
         }
         let mut bytes = Vec::with_capacity(p.insns().len() * bpfload::Insn::SIZE);
         for i in p.insns() {
