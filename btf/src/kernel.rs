@@ -79,20 +79,31 @@ pub struct ModuleBtf {
     pub data: BtfData,
 }
 
-type ModuleCache = Mutex<HashMap<String, Option<Arc<ModuleBtf>>>>;
+/// Module BTFs by path, each with the identity of the sysfs file it was read from.
+type ModuleCache = Mutex<HashMap<String, (FileId, Option<Arc<ModuleBtf>>)>>;
 static MODULES: OnceLock<ModuleCache> = OnceLock::new();
-static ALL_MODULES: OnceLock<Arc<Vec<Arc<ModuleBtf>>>> = OnceLock::new();
 
-fn load_module(name: &str) -> Result<Option<ModuleBtf>, BtfError> {
-    if name.is_empty() || name.contains('/') || name == "vmlinux" || name.starts_with('.') {
-        return Ok(None);
-    }
-    let path = Path::new(SYSFS_BTF_DIR).join(name);
+/// Which `/sys/kernel/btf/<module>` a cached BTF came from: a module that is unloaded and loaded
+/// again (a rebuilt one, after a DKMS upgrade) gets a new sysfs file, with a new inode. `None`:
+/// the file did not exist.
+type FileId = Option<(u64, u64, u64)>;
+
+fn file_id(path: &Path) -> FileId {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino(), m.size()))
+}
+
+fn load_module(name: &str, path: &Path) -> Result<Option<ModuleBtf>, BtfError> {
     if !path.exists() {
         return Ok(None);
     }
     let base = vmlinux()?;
-    let bytes = read_btf_bytes(&path, true)?;
+    // Read, never mapped: a module's sysfs file goes away when the module is unloaded, and
+    // pages of a mapping of it would then fault (SIGBUS) under a load that still holds it.
+    // (libbpf never maps module BTF either; it is small.)
+    let bytes = read_btf_bytes(path, false)?;
     let data = BtfData::parse_split(bytes, base)?;
     Ok(Some(ModuleBtf {
         name: name.to_owned(),
@@ -101,25 +112,38 @@ fn load_module(name: &str) -> Result<Option<ModuleBtf>, BtfError> {
 }
 
 /// BTF of kernel module `name` (`/sys/kernel/btf/<name>`), parsed as split BTF on vmlinux on
-/// first use and cached. `Ok(None)` if the module has no BTF.
+/// first use and cached. `Ok(None)` if the module has no BTF. The cache is checked against the
+/// sysfs file (one `stat`): a module loaded again since is read again, where a process-wide
+/// cache would keep serving the old build's types (libbpf reads module BTF for every object).
 pub fn module(name: &str) -> Result<Option<Arc<ModuleBtf>>, BtfError> {
+    module_in(Path::new(SYSFS_BTF_DIR), name)
+}
+
+/// [`module`] for the BTF files of directory `dir` (tests use another directory).
+fn module_in(dir: &Path, name: &str) -> Result<Option<Arc<ModuleBtf>>, BtfError> {
+    if name.is_empty() || name.contains('/') || name == "vmlinux" || name.starts_with('.') {
+        return Ok(None);
+    }
+    let path = dir.join(name);
+    let key = path.to_string_lossy().into_owned();
+    let id = file_id(&path);
     let cache = MODULES.get_or_init(Default::default);
     let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(m) = map.get(name) {
-        return Ok(m.clone());
+    if let Some((cached_id, m)) = map.get(&key) {
+        if *cached_id == id {
+            return Ok(m.clone());
+        }
     }
-    let m = load_module(name)?.map(Arc::new);
-    map.insert(name.to_owned(), m.clone());
+    let m = load_module(name, &path)?.map(Arc::new);
+    map.insert(key, (id, m.clone()));
     Ok(m)
 }
 
-/// Every module BTF the kernel publishes, loaded once per process on first call (in directory
-/// order sorted by name). Modules whose BTF fails to parse are skipped with a debug log, like
-/// libbpf's `load_module_btfs`.
+/// Every module BTF the kernel publishes now (in directory order sorted by name), each from the
+/// cache of [`module`] (so read again only if its module was loaded again). Modules whose BTF
+/// fails to parse are skipped with a debug log, like libbpf's `load_module_btfs`. The directory
+/// is listed on every call, so a module loaded since the last call is found.
 pub fn modules() -> Result<Arc<Vec<Arc<ModuleBtf>>>, BtfError> {
-    if let Some(m) = ALL_MODULES.get() {
-        return Ok(Arc::clone(m));
-    }
     let dir = Path::new(SYSFS_BTF_DIR);
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map_err(io_err(dir))?
@@ -136,7 +160,7 @@ pub fn modules() -> Result<Arc<Vec<Arc<ModuleBtf>>>, BtfError> {
             Err(e) => log::debug!("skipping BTF of module '{name}': {e}"),
         }
     }
-    Ok(Arc::clone(ALL_MODULES.get_or_init(|| Arc::new(out))))
+    Ok(Arc::new(out))
 }
 
 /// Reads a user-given BTF file that replaces the kernel's for CO-RE (libbpf's
@@ -245,5 +269,52 @@ impl TargetBtf {
             TargetBtf::Kernel => vmlinux(),
             TargetBtf::Custom(p) => custom(p.clone()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Split BTF on vmlinux holding `n` anonymous 4-byte INTs (no strings of its own).
+    fn split_ints(n: u32) -> Vec<u8> {
+        let mut b = Vec::new();
+        let type_len = 16 * n;
+        for w in [0xeb9f_u16 as u32 | 1 << 16, 24, 0, type_len, type_len, 0] {
+            b.extend_from_slice(&w.to_ne_bytes());
+        }
+        for _ in 0..n {
+            for w in [0u32, 1 << 24, 4, 32] {
+                b.extend_from_slice(&w.to_ne_bytes());
+            }
+        }
+        b
+    }
+
+    /// A module's BTF is cached until its file changes: unloading and loading a module again
+    /// makes a new sysfs file, whose BTF is read again (found by review: the first build's BTF
+    /// was served for the rest of the process). Here a file replaced by rename plays that part.
+    #[test]
+    fn a_module_loaded_again_is_read_again() {
+        let Ok(base) = vmlinux() else {
+            eprintln!("SKIP a_module_loaded_again_is_read_again: no kernel BTF");
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!("bpfload-modbtf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("m"), split_ints(1)).unwrap();
+        let first = module_in(&dir, "m").unwrap().expect("module BTF");
+        assert_eq!(first.data.btf().len(), base.btf().len() + 1);
+        // Unchanged file: the cached parse.
+        assert!(Arc::ptr_eq(&first, &module_in(&dir, "m").unwrap().unwrap()));
+        // The module is loaded again: a new file (new inode) with other types.
+        std::fs::write(dir.join("m.new"), split_ints(2)).unwrap();
+        std::fs::rename(dir.join("m.new"), dir.join("m")).unwrap();
+        let second = module_in(&dir, "m").unwrap().unwrap();
+        assert_eq!(second.data.btf().len(), base.btf().len() + 2);
+        // Unloaded: no BTF any more.
+        std::fs::remove_file(dir.join("m")).unwrap();
+        assert!(module_in(&dir, "m").unwrap().is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
