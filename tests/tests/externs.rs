@@ -818,27 +818,7 @@ fn struct_ops_variables_sharing_a_section_keep_their_own_values() {
         .keep_going(true)
         .load(&obj)
         .unwrap_or_else(|e| panic!("{e}"));
-    let kernel = KernelBtfs::new().unwrap();
-    let v = kernel.vmlinux();
-    let kt = v
-        .find_by_name_kind("tcp_congestion_ops", Kind::Struct)
-        .unwrap();
-    let kvt = v
-        .find_by_name_kind("bpf_struct_ops_tcp_congestion_ops", Kind::Struct)
-        .unwrap();
-    let (Ok(bpfload_btf::Type::Struct(c)), Ok(bpfload_btf::Type::Struct(vt))) =
-        (v.type_by_id(kt), v.type_by_id(kvt))
-    else {
-        panic!()
-    };
-    let data = vt.members().find(|m| m.type_id == kt).unwrap();
-    let member_off = |name: &str| {
-        let m = c
-            .members()
-            .find(|m| v.str_at(m.name_off).ok() == Some(name))
-            .unwrap();
-        (data.bit_offset / 8 + m.bit_offset / 8) as usize
-    };
+    let member_off = tcp_ops_value_offset;
     let prog_fd = |name: &str| l.program(name).unwrap().fd().as_raw_fd() as u64;
     for (map, name, ssthresh, undo) in [
         ("pair_first", &b"bpfload_pa\0"[..], "pair_a_ssthresh", None),

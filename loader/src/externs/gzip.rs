@@ -22,22 +22,7 @@ const MAX_HEADER_FIELD: usize = 0xffff;
 /// `GzDecoder::take(limit)`, output cut at `limit` is returned without the trailer check;
 /// anything after the member is ignored.
 pub fn gunzip(bytes: &[u8], limit: u64) -> io::Result<Vec<u8>> {
-    let body = header_len(bytes)?;
-    let (out, end) = super::inflate::inflate(&bytes[body..], limit)?;
-    let Some(end) = end else {
-        return Ok(out);
-    };
-    let trailer = bytes
-        .get(body + end..)
-        .and_then(|t| t.get(..8))
-        .ok_or_else(|| io::Error::from(ErrorKind::UnexpectedEof))?;
-    let crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
-    let isize = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
-    // ISIZE is the length modulo 2^32.
-    if crc != crc32(&out) || isize != out.len() as u32 {
-        return Err(corrupt());
-    }
-    Ok(out)
+    Ok(member(bytes, limit)?.0)
 }
 
 /// Every member of a gzip stream, one after another, as zlib's `gzopen`/`gzgets` read a file
@@ -49,32 +34,43 @@ pub fn gunzip_all(bytes: &[u8], limit: u64) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut pos = 0;
     loop {
-        let member = &bytes[pos..];
-        let body = header_len(member)?;
         let room = limit.saturating_sub(out.len() as u64);
         // One byte of slack tells a member that ends exactly at the limit from a longer one.
-        let (part, end) = super::inflate::inflate(&member[body..], room.saturating_add(1))?;
-        let (Some(end), false) = (end, part.len() as u64 > room) else {
+        let (part, len) = member(&bytes[pos..], room.saturating_add(1))?;
+        let (Some(len), false) = (len, part.len() as u64 > room) else {
             return Err(io::Error::new(
                 ErrorKind::InvalidData,
                 format!("more than {limit} bytes of decompressed data"),
             ));
         };
-        let trailer = member
-            .get(body + end..)
-            .and_then(|t| t.get(..8))
-            .ok_or_else(|| io::Error::from(ErrorKind::UnexpectedEof))?;
-        let crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
-        let isize = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
-        if crc != crc32(&part) || isize != part.len() as u32 {
-            return Err(corrupt());
-        }
         out.extend_from_slice(&part);
-        pos += body + end + 8;
+        pos += len;
         if !bytes[pos..].starts_with(&[0x1f, 0x8b]) {
             return Ok(out);
         }
     }
+}
+
+/// The member at the start of `bytes`: its output (at most `limit` bytes) and, when it ended
+/// within the limit, its length with the trailer, whose CRC32 and ISIZE are checked. `None`:
+/// the output was cut at `limit`, unchecked.
+fn member(bytes: &[u8], limit: u64) -> io::Result<(Vec<u8>, Option<usize>)> {
+    let body = header_len(bytes)?;
+    let (out, end) = super::inflate::inflate(&bytes[body..], limit)?;
+    let Some(end) = end else {
+        return Ok((out, None));
+    };
+    let trailer = bytes
+        .get(body + end..)
+        .and_then(|t| t.get(..8))
+        .ok_or_else(|| io::Error::from(ErrorKind::UnexpectedEof))?;
+    let crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    let isize = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
+    // ISIZE is the length modulo 2^32.
+    if crc != crc32(&out) || isize != out.len() as u32 {
+        return Err(corrupt());
+    }
+    Ok((out, Some(body + end + 8)))
 }
 
 /// Length of the member header: the offset of the deflate body.

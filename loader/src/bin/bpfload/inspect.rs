@@ -71,6 +71,20 @@ pub fn run(args: InspectArgs) -> Result<ExitCode, String> {
     })
 }
 
+/// A function's relocations as the JSON array `"relocations"`.
+fn relocations_json(j: &mut Json, object: &Object, p: &bpfload::Program) {
+    j.key("relocations").begin_array();
+    for r in p.relocations() {
+        j.begin_object();
+        j.field_u64("insn", r.insn_idx as u64);
+        j.field_str("kind", &reloc_kind(object, &r.kind));
+        j.field_u64("offset", r.sym_off);
+        j.field_str("symbol", &r.sym_name);
+        j.end();
+    }
+    j.end();
+}
+
 fn reloc_kind(object: &Object, kind: &RelocKind) -> String {
     let map_name = |i: usize| object.maps().get(i).map(|m| m.name()).unwrap_or("?");
     let ext_name = |i: usize| {
@@ -153,16 +167,7 @@ fn describe(object: &Object, core: Option<&[crate::core::FuncCore]>) -> String {
         j.key("autoload").bool(p.autoload());
         j.field_u64("insns", p.insn_count() as u64);
         j.field_str("name", p.name());
-        j.key("relocations").begin_array();
-        for r in p.relocations() {
-            j.begin_object();
-            j.field_u64("insn", r.insn_idx as u64);
-            j.field_str("kind", &reloc_kind(object, &r.kind));
-            j.field_u64("offset", r.sym_off);
-            j.field_str("symbol", &r.sym_name);
-            j.end();
-        }
-        j.end();
+        relocations_json(&mut j, object, p);
         j.field_str("section", p.section());
         j.key("static").bool(p.is_static());
         j.field_str("type", p.prog_type_name());
@@ -175,16 +180,7 @@ fn describe(object: &Object, core: Option<&[crate::core::FuncCore]>) -> String {
         j.field_u64("insns", p.insn_count() as u64);
         j.field_str("name", p.name());
         // The same relocations the text output lists for subprograms.
-        j.key("relocations").begin_array();
-        for r in p.relocations() {
-            j.begin_object();
-            j.field_u64("insn", r.insn_idx as u64);
-            j.field_str("kind", &reloc_kind(object, &r.kind));
-            j.field_u64("offset", r.sym_off);
-            j.field_str("symbol", &r.sym_name);
-            j.end();
-        }
-        j.end();
+        relocations_json(&mut j, object, p);
         j.end();
     }
     j.end();
